@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# sockeye - one Makefile, every artifact under build/ (binary: build/sockeye). V=1 shows commands.
+
+ARCH_UNAME := $(shell uname -m)
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+VMLINUX_DIR := vmlinux/$(ARCH_UNAME)
+
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PYTHON ?= /usr/bin/python3
+
+VERSION := 0.1.0
+REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
+CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -Ibuild \
+	-DSOCKEYE_VERSION='"$(VERSION)"' -DSOCKEYE_REVISION='"$(REVISION)"' $(EXTRA_CFLAGS)
+LDLIBS := -lbpf -lelf -lz -lmicrohttpd -lyaml -lcrypt -lpthread -lm
+
+# -mcpu=v3: clang-14 defaults to v1, which rejects 32-bit atomics and makes the verifier see
+# clamped __u32 lengths as possibly negative (../shared/KERNEL-NOTES.md). The target's own
+# system headers are not searched for -target bpf, so clang's are added last with -idirafter,
+# as libbpf-bootstrap does: vmlinux.h must win over anything they define.
+CLANG_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
+	-Iinclude -Ibpf -I$(VMLINUX_DIR) $(CLANG_SYS_INCLUDES)
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_HDRS := $(wildcard bpf/*.bpf.h) include/sockeye.h $(VMLINUX_DIR)/vmlinux.h
+BPF_OBJS := $(patsubst bpf/%.bpf.c,build/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,build/%.skel.h,$(BPF_SRCS))
+
+SRCS := $(wildcard src/*.c)
+HDRS := $(wildcard src/*.h) include/sockeye.h $(wildcard bpf/*.bpf.h)
+LIB_OBJS := $(patsubst src/%.c,build/src/%.o,$(filter-out src/main.c,$(SRCS)))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRCS))
+BPFTEST_SRCS := $(wildcard tests/bpf/test_*.c)
+BPFTEST_BINS := $(patsubst tests/bpf/%.c,build/tests/%,$(BPFTEST_SRCS))
+# Small BPF objects used only by tests (e.g. a segment dropper to force retransmits).
+TESTBPF_SRCS := $(wildcard tests/bpf/*.bpf.c)
+TESTBPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(TESTBPF_SRCS))
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.PHONY: all run test check-root deps deps-test unit bpf-tests integration bench clean
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: build/sockeye
+
+build/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) Makefile | build
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build/tests/%.bpf.o: tests/bpf/%.bpf.c $(BPF_HDRS) Makefile | build/tests
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build/%.skel.h: build/%.bpf.o | build
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@
+
+build/src/%.o: src/%.c $(HDRS) $(SKELS) Makefile | build/src
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+build/libsockeye.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+build/sockeye: build/src/main.o build/libsockeye.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+build/tests/%: tests/unit/%.c build/libsockeye.a $(HDRS) | build/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Ibpf $< build/libsockeye.a $(LDLIBS) -lcmocka -o $@
+
+build/tests/%: tests/bpf/%.c build/libsockeye.a $(HDRS) $(SKELS) | build/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Ibpf $< build/libsockeye.a $(LDLIBS) -lcmocka -o $@
+
+build build/src build/tests:
+	$(Q)mkdir -p $@
+
+check-root:
+	@if [ "$$(id -u)" -ne 0 ]; then \
+		echo "sockeye: 'make $(MAKECMDGOALS)' must run as root: it installs packages with apt," \
+		     "loads BPF programs and attaches them to the cgroup v2 root." >&2; exit 1; fi
+
+deps: check-root
+	$(Q)./scripts/deps.sh
+
+deps-test: check-root
+	$(Q)./scripts/deps.sh --test
+
+# The README's first command: install what is missing, build, run with defaults.
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	./build/sockeye $(ARGS)
+
+# The README's second command: install what is missing, build, run every test.
+test: deps-test
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFTEST_BINS) $(TESTBPF_OBJS)
+	$(Q)PYTHON=$(PYTHON) ./tests/run.sh
+
+unit: $(UNIT_BINS)
+	$(Q)PYTHON=$(PYTHON) ./tests/run.sh unit
+
+bench: deps-test all
+	$(Q)./bench/overhead.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* sockeye.h - THE kernel<->user contract: map keys and values, enums, map sizes.
+ *
+ * Both compilers see this file. It includes nothing: BPF code includes vmlinux.h first, user
+ * code <linux/types.h>. Every padding byte is named and every size is asserted, so a layout
+ * change breaks the build instead of producing wrong labels.
+ */
+#ifndef SOCKEYE_H
+#define SOCKEYE_H
+
+/* Normalised route, NUL-terminated, zero-filled to the end (the kernel hashes all of it). */
+#define SOCKEYE_ROUTE_LEN 64
+/* Histogram bounds the agent accepts; slot SOCKEYE_MAX_BUCKETS is the +Inf-only overflow. */
+#define SOCKEYE_MAX_BUCKETS 30
+#define SOCKEYE_SLOTS (SOCKEYE_MAX_BUCKETS + 1)
+
+/* Map capacities. The route table's is a default the config may change before load. */
+#define SOCKEYE_HTTP_ENTRIES 16384
+#define SOCKEYE_ROUTE_ENTRIES_DEFAULT 2048
+#define SOCKEYE_ROUTE_ENTRIES_MAX (1U << 20)
+
+/* route_id of series whose route did not fit in the route table: http_route="{other}". */
+#define SOCKEYE_ROUTE_OTHER 0ULL
+
+/* Map names (the kernel keeps 15 characters). Grep a family's name to find its map. */
+#define SOCKEYE_MAP_HTTP "http_dur"	 /* http_{server,client}_request_duration_seconds */
+#define SOCKEYE_MAP_ROUTES "http_routes" /* route_id -> normalised route string */
+#define SOCKEYE_MAP_STATS "sockeye_stats" /* sockeye_events_total{event} */
+
+enum sockeye_role {
+	SOCKEYE_ROLE_SERVER = 0,
+	SOCKEYE_ROLE_CLIENT = 1,
+	SOCKEYE_ROLE_MAX,
+};
+
+/* Sync note: also update method_names[] in src/render.c and the method table in
+ * bpf/http.bpf.h (http_method_from_token). */
+enum sockeye_method {
+	SOCKEYE_METHOD_OTHER = 0, /* rendered as "_OTHER", as OpenTelemetry spells it */
+	SOCKEYE_METHOD_GET,
+	SOCKEYE_METHOD_HEAD,
+	SOCKEYE_METHOD_POST,
+	SOCKEYE_METHOD_PUT,
+	SOCKEYE_METHOD_DELETE,
+	SOCKEYE_METHOD_PATCH,
+	SOCKEYE_METHOD_OPTIONS,
+	SOCKEYE_METHOD_CONNECT,
+	SOCKEYE_METHOD_TRACE,
+	SOCKEYE_METHOD_MAX,
+};
+
+/* Sync note: also update version_names[] in src/render.c. */
+enum sockeye_version {
+	SOCKEYE_VERSION_1_0 = 0,
+	SOCKEYE_VERSION_1_1 = 1,
+	SOCKEYE_VERSION_MAX,
+};
+
+/* Key of the http_dur map. The layout is ABI. */
+struct sockeye_http_key {
+	__u64 cgroup_id;   /* cgroup v2 id of the socket (bpf_skb_cgroup_id) */
+	__u64 route_id;    /* key into http_routes; SOCKEYE_ROUTE_OTHER when the table was full */
+	__u16 server_port; /* local port for a server, remote port for a client (host order) */
+	__u16 status;	   /* HTTP status code of the final response */
+	__u8 role;	   /* enum sockeye_role */
+	__u8 method;	   /* enum sockeye_method */
+	__u8 version;	   /* enum sockeye_version, of the request line */
+	__u8 pad;	   /* always zero: hash lookups compare every byte */
+};
+_Static_assert(sizeof(struct sockeye_http_key) == 24, "sockeye_http_key is ABI");
+
+/* Value of the http_dur map (per CPU). buckets[i] counts durations in (bound[i-1], bound[i]];
+ * buckets[SOCKEYE_MAX_BUCKETS] counts those above the last configured bound. Not cumulative:
+ * render.c accumulates. */
+struct sockeye_http_val {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 buckets[SOCKEYE_SLOTS];
+};
+_Static_assert(sizeof(struct sockeye_http_val) == 16 + 8 * SOCKEYE_SLOTS, "sockeye_http_val is ABI");
+
+/* Value of the http_routes map. */
+struct sockeye_route {
+	char path[SOCKEYE_ROUTE_LEN];
+};
+_Static_assert(sizeof(struct sockeye_route) == SOCKEYE_ROUTE_LEN, "sockeye_route is ABI");
+
+/* Index of the sockeye_stats per-CPU array: things dropped, skipped or overflowed.
+ * Sync note: also update stat_names[] in src/render.c. */
+enum sockeye_stat {
+	SOCKEYE_STAT_ROUTE_TABLE_FULL = 0, /* a request counted under http_route="{other}" */
+	SOCKEYE_STAT_HTTP_MAP_FULL,	   /* a request not counted: http_dur full */
+	SOCKEYE_STAT_PIPELINE_FULL,	   /* a request not counted: too many outstanding */
+	SOCKEYE_STAT_UNMATCHED_RESPONSE,   /* a response with no outstanding request */
+	SOCKEYE_STAT_RETRANSMIT,	   /* a segment (or part) seen again and skipped */
+	SOCKEYE_STAT_DESYNC,		   /* parser lost message framing on a socket */
+	SOCKEYE_STAT_HEADER_TOO_LONG,	   /* a header section longer than the scan bound */
+	SOCKEYE_STAT_NOT_HTTP,		   /* a socket whose first bytes were not HTTP/1.x */
+	SOCKEYE_STAT_STORAGE_FAIL,	   /* sk_storage could not be created */
+	SOCKEYE_STAT_MAX,
+};
+
+/* Per-socket parser limits (documented in README "Limits"). */
+#define SOCKEYE_PIPELINE_DEPTH 8   /* outstanding requests per socket */
+#define SOCKEYE_SCAN_WINDOW 256	   /* bytes copied from the skb per scan step */
+#define SOCKEYE_SCAN_WINDOWS 16	   /* scan steps per skb: 4 KiB of header bytes */
+#define SOCKEYE_TARGET_SCAN 512	   /* request-target bytes looked at for the route */
+#define SOCKEYE_ROUTE_DEPTH 8	   /* path segments kept in a route */
+
+#endif /* SOCKEYE_H */

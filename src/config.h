@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* config.h - flags and the agent config file -> struct sockeye_config; validation only. */
+#ifndef SOCKEYE_CONFIG_H
+#define SOCKEYE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sockeye.h"
+#include "snapshot.h"
+
+#define CONFIG_MAX_LISTEN 8
+#define CONFIG_MAX_PORTS 64
+#define CONFIG_MAX_LABELS 16
+#define CONFIG_DEFAULT_LISTEN ":9810"
+#define CONFIG_DEFAULT_PATH "/metrics"
+
+struct sockeye_config {
+	/* Web (flags). */
+	const char *listen[CONFIG_MAX_LISTEN]; /* --web.listen-address, repeatable */
+	size_t n_listen;
+	const char *telemetry_path;  /* --web.telemetry-path */
+	const char *web_config_file; /* --web.config.file, NULL = plain HTTP, no auth */
+	bool web_disable;	     /* --web.disable */
+	const char *textfile;	     /* --output.textfile, NULL = none */
+	unsigned interval_ms;	     /* --output.interval */
+	const char *config_file;     /* --config.file */
+	int log_level;		     /* enum log_level */
+	bool check;		     /* --check: load, attach, report, exit */
+
+	/* Agent config file. Every field has a default (config_defaults). */
+	uint64_t bounds_ns[SOCKEYE_MAX_BUCKETS]; /* histogram bounds, ascending */
+	size_t n_bounds;
+	uint32_t route_capacity;		 /* http_routes max_entries */
+	uint16_t include_ports[CONFIG_MAX_PORTS]; /* empty = every port */
+	size_t n_include_ports;
+	uint16_t exclude_ports[CONFIG_MAX_PORTS];
+	size_t n_exclude_ports;
+	struct sockeye_label labels[CONFIG_MAX_LABELS]; /* static labels on every series */
+	size_t n_labels;
+	const char *self_prefix; /* prefix of sockeye's own families, default "sockeye_" */
+
+	/* Storage the strings above point into (owned; freed by config_free). */
+	void *owned;
+};
+
+/* Fills every default. */
+void config_defaults(struct sockeye_config *cfg);
+
+/* Parses argv. Returns 0 to run, 1 when --help/--version printed and the program should exit 0,
+ * or -EINVAL after printing a clear message to stderr (exit status 2). */
+int config_parse_args(struct sockeye_config *cfg, int argc, char **argv);
+
+/* Loads the YAML agent config file named by cfg->config_file (no-op when NULL). On error prints
+ * "file:line:column: reason" to stderr and returns a negative errno (exit status 1). */
+int config_load_file(struct sockeye_config *cfg);
+
+void config_free(struct sockeye_config *cfg);
+
+#endif /* SOCKEYE_CONFIG_H */

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* snapshot.h - the plain-C picture of everything a scrape shows: collect.c fills it,
+ * render.c prints it. No BPF and no libmicrohttpd types cross this boundary. */
+#ifndef SOCKEYE_SNAPSHOT_H
+#define SOCKEYE_SNAPSHOT_H
+
+#include <linux/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sockeye.h"
+
+/* One label pair added to every series of a family (static labels from the config). */
+struct sockeye_label {
+	const char *name;
+	const char *value;
+};
+
+/* One HTTP duration histogram series, per-CPU values already summed. */
+struct sockeye_http_series {
+	uint8_t role;	 /* enum sockeye_role */
+	uint8_t method;	 /* enum sockeye_method */
+	uint8_t version; /* enum sockeye_version */
+	uint16_t status;
+	uint16_t server_port;
+	uint64_t cgroup_id;
+	char route[SOCKEYE_ROUTE_LEN]; /* "{other}" when the route table was full */
+	uint64_t count;
+	uint64_t sum_ns;
+	uint64_t buckets[SOCKEYE_SLOTS]; /* per bucket, NOT cumulative; [n_bounds] is overflow */
+};
+
+/* A BPF program's run statistics (from kernel.bpf_stats_enabled). */
+struct sockeye_prog_stat {
+	char name[32];
+	uint64_t run_cnt;
+	uint64_t run_time_ns;
+};
+
+/* A BPF map's fill. */
+struct sockeye_map_stat {
+	char name[32];
+	uint64_t entries;
+	uint64_t capacity;
+};
+
+struct sockeye_snapshot {
+	/* Series sorted by (role, server_port, route, method, status, version, cgroup_id). */
+	struct sockeye_http_series *http;
+	size_t n_http;
+
+	/* Histogram bounds in nanoseconds, ascending; rendered as seconds in le. */
+	uint64_t bounds_ns[SOCKEYE_MAX_BUCKETS];
+	size_t n_bounds;
+
+	uint64_t stats[SOCKEYE_STAT_MAX]; /* enum sockeye_stat */
+
+	struct sockeye_prog_stat *progs;
+	size_t n_progs;
+	struct sockeye_map_stat *maps;
+	size_t n_maps;
+
+	const struct sockeye_label *static_labels; /* may be NULL */
+	size_t n_static_labels;
+	const char *self_prefix; /* prefix of sockeye's own families, default "sockeye_" */
+
+	const char *version;  /* sockeye_build_info */
+	const char *revision;
+
+	double scrape_duration_seconds; /* time collect took; < 0 when unknown */
+};
+
+#endif /* SOCKEYE_SNAPSHOT_H */
