@@ -44,6 +44,17 @@ struct sockeye_map_stat {
 	uint64_t capacity;
 };
 
+/* The agent's own process (process_* families), read from /proc/self by procself.c. */
+struct sockeye_process {
+	int valid; /* 0: not read, families omitted */
+	double cpu_seconds;
+	double start_time_seconds; /* since the epoch */
+	uint64_t resident_bytes;
+	uint64_t virtual_bytes;
+	uint64_t open_fds;
+	uint64_t max_fds;
+};
+
 struct sockeye_snapshot {
 	/* Series sorted by (role, server_port, route, method, status, version, cgroup_id). */
 	struct sockeye_http_series *http;
@@ -66,6 +77,8 @@ struct sockeye_snapshot {
 
 	const char *version;  /* sockeye_build_info */
 	const char *revision;
+
+	struct sockeye_process process;
 
 	double scrape_duration_seconds; /* time collect took; < 0 when unknown */
 };
