@@ -1,0 +1,85 @@
+#!/bin/bash
+# run.sh - runs every test suite and ends with one line "N passed, N failed".
+#   tests/run.sh            everything (needs root: BPF tests and integration tests load programs)
+#   tests/run.sh unit       unit tests only (no root)
+# A suite is a build/tests/test_* binary (cmocka) or a tests/integration/test_*.py|.sh script
+# that prints its own "N passed, N failed" line. A suite that crashes or prints no count is one
+# failure; a suite exiting non-zero with no failure counted is one failure too.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+PYTHON=${PYTHON:-/usr/bin/python3}
+export PYTHON
+what=${1:-all}
+total_pass=0
+total_fail=0
+failed_suites=()
+
+if [ "$what" != unit ] && [ "$(id -u)" -ne 0 ]; then
+	echo "tests/run.sh: the BPF and integration tests must run as root (they load BPF programs)." >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+run_suite() {
+	local name=$1; shift
+	local log rc p f
+	log=$(mktemp)
+	echo "=== $name"
+	timeout -k 10 "${SUITE_TIMEOUT:-300}" "$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	# cmocka: "[  PASSED  ] 3 test(s)." / "[  FAILED  ] 1 test(s), listed below:"
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\..*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+	# our own runners: "N passed, N failed"
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		local line
+		line=$(grep -E '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+		if [ -n "$line" ]; then
+			p=$(echo "$line" | sed -E 's/^([A-Za-z]+: )?([0-9]+) passed.*/\2/')
+			f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+		fi
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "--- $name exited with status $rc without counting a failure: counted as 1 failure"
+		f=1
+	fi
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		echo "--- $name ran no test: counted as 1 failure"
+		f=1
+	fi
+	[ "$f" -gt 0 ] && failed_suites+=("$name")
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	rm -f "$log"
+}
+
+for t in tests/unit/test_*.c; do
+	[ -e "$t" ] || continue
+	b=build/tests/$(basename "$t" .c)
+	run_suite "unit/$(basename "$b")" "$b"
+done
+
+if [ "$what" = all ] || [ "$what" = bpf ]; then
+	for t in tests/bpf/test_*.c; do
+		[ -e "$t" ] || continue
+		b=build/tests/$(basename "$t" .c)
+		run_suite "bpf/$(basename "$b")" "$b"
+	done
+fi
+
+if [ "$what" = all ] || [ "$what" = integration ]; then
+	for t in tests/integration/test_*.py tests/integration/test_*.sh; do
+		[ -e "$t" ] || continue
+		case "$t" in
+		*.py) run_suite "integration/$(basename "$t")" "$PYTHON" "$t" ;;
+		*.sh) run_suite "integration/$(basename "$t")" bash "$t" ;;
+		esac
+	done
+fi
+
+echo
+if [ ${#failed_suites[@]} -gt 0 ]; then
+	echo "failed suites: ${failed_suites[*]}"
+fi
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
