@@ -37,6 +37,12 @@ struct sockeye_config {
 	size_t n_include_ports;
 	uint16_t exclude_ports[CONFIG_MAX_PORTS];
 	size_t n_exclude_ports;
+	/* cgroup v2 paths relative to the cgroup2 mount ("/docker/abc..."); a socket is included
+	 * when its cgroup is one of these or below one (empty = every cgroup), unless excluded. */
+	const char *include_cgroups[CONFIG_MAX_PORTS];
+	size_t n_include_cgroups;
+	const char *exclude_cgroups[CONFIG_MAX_PORTS];
+	size_t n_exclude_cgroups;
 	struct sockeye_label labels[CONFIG_MAX_LABELS]; /* static labels on every series */
 	size_t n_labels;
 	const char *self_prefix; /* prefix of sockeye's own families, default "sockeye_" */
