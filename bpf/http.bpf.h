@@ -1,0 +1,737 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* http.bpf.h - streaming HTTP/1.x parser, one byte per step, shared by every hook.
+ *
+ * The same code is compiled by clang for the kernel (driven by bpf_loop, one call per byte)
+ * and by gcc for tests/unit/test_http_parser.c, so the table of cases there tests exactly what
+ * runs in the kernel. It therefore uses no helpers, no loops and no pointers other than the
+ * state it is given: each step is a small function of (state, byte).
+ *
+ * A parser follows one direction of one connection. Its state survives between segments (it
+ * lives in sk_storage), so a request line or header may be split anywhere across segments.
+ * Bodies are not stepped through: the driver skips body_left bytes arithmetically.
+ */
+#ifndef SOCKEYE_HTTP_BPF_H
+#define SOCKEYE_HTTP_BPF_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+#endif
+
+#include "sockeye.h"
+
+enum http_pstate {
+	HP_START = 0,	 /* before a message: optional CR/LF, then a token */
+	HP_TOKEN,	 /* method or "HTTP/1.x" */
+	HP_TARGET,	 /* request-target, fed to the route normaliser */
+	HP_VERSION,	 /* "HTTP/1.x" of a request line */
+	HP_STATUS,	 /* three status digits */
+	HP_SKIP_LINE,	 /* rest of a line we do not need */
+	HP_LINE_START,	 /* first byte of a header line, or the CR of the empty line */
+	HP_HDR_NAME,	 /* header name, matched against the names we need */
+	HP_CLEN,	 /* Content-Length value */
+	HP_TE,		 /* Transfer-Encoding value, searched for "chunked" */
+	HP_END_LF,	 /* LF of the empty line that ends the header section */
+	HP_BODY,	 /* body_left bytes to skip, then HP_START (driver skips) */
+	HP_CHUNK_SIZE,	 /* hex chunk size */
+	HP_CHUNK_EXT,	 /* chunk extension, up to LF */
+	HP_CHUNK_DATA,	 /* body_left bytes (data + CRLF) to skip, then HP_CHUNK_SIZE */
+	HP_TRL_START,	 /* first byte of a trailer line */
+	HP_TRL_LINE,	 /* rest of a trailer line */
+	HP_TRL_END_LF,	 /* LF of the empty line that ends the trailers */
+	HP_CLOSED,	 /* nothing more to parse in this direction (close-delimited, upgrade) */
+	HP_ERROR,	 /* not HTTP/1.x: the driver resynchronises or gives up */
+};
+
+/* Events a step returns; the driver acts on them before the next byte. */
+enum http_event {
+	HE_NONE = 0,
+	HE_REQUEST,  /* a request line is complete: method, version, route ready */
+	HE_RESPONSE, /* three status digits seen: status ready */
+	HE_ERROR,    /* the byte made the stream not HTTP/1.x */
+};
+
+/* Parser flags. */
+#define HPF_CLEN 0x01	   /* Content-Length seen */
+#define HPF_CHUNKED 0x02   /* Transfer-Encoding: chunked */
+#define HPF_NO_BODY 0x04   /* response to HEAD (set by the driver) */
+#define HPF_TUNNEL 0x08	   /* after this response's headers the connection is no longer HTTP */
+#define HPF_RESPONSE 0x10  /* the current message is a response */
+
+/* Header names we match, lower case. */
+#define HDR_CLEN_LEN 14 /* "content-length" */
+#define HDR_TE_LEN 17	/* "transfer-encoding" */
+#define HDR_CAND_CLEN 0x1
+#define HDR_CAND_TE 0x2
+
+struct http_parser {
+	__u64 token;	    /* up to 8 bytes of the first token, shifted in */
+	__u64 body_left;    /* body bytes still to skip */
+	__u64 num;	    /* Content-Length or chunk size being parsed */
+	__u64 msg_start_ns; /* time of the segment that carried the message's first byte */
+	__u32 next_seq;	    /* TCP sequence number after the last byte processed */
+	__u8 seq_valid;
+	__u8 state;	    /* enum http_pstate */
+	__u8 flags;	    /* HPF_* */
+	__u8 tlen;	    /* bytes in token */
+	__u16 status;
+	__u8 method;	    /* enum sockeye_method of a request */
+	__u8 version;	    /* enum sockeye_version */
+	__u8 hidx;	    /* header name / value match position */
+	__u8 hcand;	    /* HDR_CAND_* still matching */
+	__u8 messages;	    /* messages completed, saturating: 0 means "never was HTTP" */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct http_parser) == 48, "http_parser layout");
+
+/* Route normaliser state (request direction only). */
+enum route_mode {
+	RM_FIRST = 0, /* first byte of the target decides the form */
+	RM_PATH,      /* origin-form path */
+	RM_SCHEME,    /* absolute-form: skipping "scheme://authority" */
+	RM_DONE,      /* path over: query, fragment, or bounds reached */
+};
+
+#define RTF_OVERFLOW 0x1 /* current segment did not fit */
+/* Literal bytes (path bytes and '/') are written only below this index, so that "{id}",
+ * "{...}" or "/{...}" always fit after them: a route keeps at most 48 literal bytes. */
+#define ROUTE_LIT_LIMIT (SOCKEYE_ROUTE_LEN - 16)
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "route_zero_tail and the packed header names assume little endian"
+#endif
+
+struct route_state {
+	char out[SOCKEYE_ROUTE_LEN]; /* NUL-terminated, zero-filled past pos */
+	__u16 seg_len;		     /* bytes in the current segment */
+	__u8 pos;		     /* next write index in out */
+	__u8 seg_start;		     /* index in out of the current segment's first byte */
+	__u8 depth;		     /* segments started */
+	__u8 mode;		     /* enum route_mode */
+	__u8 flags;		     /* RTF_* */
+	__u8 slashes;		     /* absolute-form: slashes seen */
+	__u8 n_digit;		     /* counts in the current segment, saturating at 255 */
+	__u8 n_hexalpha;
+	__u8 n_alpha;
+	__u8 n_dash;
+	__u8 n_under;
+	__u8 dash_ok; /* dashes at the UUID positions 8, 13, 18, 23 */
+	__u16 target_len;
+};
+_Static_assert(sizeof(struct route_state) == SOCKEYE_ROUTE_LEN + 16, "route_state layout");
+
+static __always_inline __u8 sat_inc(__u8 v)
+{
+	return v == 255 ? v : v + 1;
+}
+
+static __always_inline char lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+/* Never writes the last byte: out stays NUL-terminated whatever the input. */
+static __always_inline void route_put(struct route_state *r, char c)
+{
+	if (r->pos < SOCKEYE_ROUTE_LEN - 1) {
+		r->out[r->pos & (SOCKEYE_ROUTE_LEN - 1)] = c;
+		r->pos++;
+	}
+}
+
+static __always_inline void route_put_id(struct route_state *r)
+{
+	route_put(r, '{');
+	route_put(r, 'i');
+	route_put(r, 'd');
+	route_put(r, '}');
+}
+
+static __always_inline void route_put_ellipsis(struct route_state *r)
+{
+	route_put(r, '{');
+	route_put(r, '.');
+	route_put(r, '.');
+	route_put(r, '.');
+	route_put(r, '}');
+}
+
+static __always_inline void route_put_authority(struct route_state *r)
+{
+	route_put(r, '{');
+	route_put(r, 'a');
+	route_put(r, 'u');
+	route_put(r, 't');
+	route_put(r, 'h');
+	route_put(r, 'o');
+	route_put(r, 'r');
+	route_put(r, 'i');
+	route_put(r, 't');
+	route_put(r, 'y');
+	route_put(r, '}');
+}
+
+static __always_inline void route_reset(struct route_state *r)
+{
+	__u64 *w = (__u64 *)r->out;
+
+	/* Eight stores, no loop: the route is hashed over all 64 bytes. */
+	w[0] = 0, w[1] = 0, w[2] = 0, w[3] = 0, w[4] = 0, w[5] = 0, w[6] = 0, w[7] = 0;
+	r->seg_len = 0;
+	r->pos = 0;
+	r->seg_start = 0;
+	r->depth = 0;
+	r->mode = RM_FIRST;
+	r->flags = 0;
+	r->slashes = 0;
+	r->target_len = 0;
+}
+
+/* A rewind ({id} over a long segment) leaves old bytes after pos: clear them word by word. */
+static __always_inline void route_zero_tail(struct route_state *r)
+{
+	__u64 *w = (__u64 *)r->out;
+	__u32 pos = r->pos;
+
+#define ZERO_WORD(k)                                                                               \
+	do {                                                                                       \
+		if (pos <= 8 * (k))                                                                \
+			w[k] = 0;                                                                  \
+		else if (pos < 8 * (k) + 8)                                                        \
+			w[k] &= (1ULL << ((pos - 8 * (k)) * 8)) - 1;                               \
+	} while (0)
+	ZERO_WORD(0);
+	ZERO_WORD(1);
+	ZERO_WORD(2);
+	ZERO_WORD(3);
+	ZERO_WORD(4);
+	ZERO_WORD(5);
+	ZERO_WORD(6);
+	ZERO_WORD(7);
+#undef ZERO_WORD
+}
+
+static __always_inline void route_seg_begin(struct route_state *r)
+{
+	r->seg_len = 0;
+	r->n_digit = 0;
+	r->n_hexalpha = 0;
+	r->n_alpha = 0;
+	r->n_dash = 0;
+	r->n_under = 0;
+	r->dash_ok = 0;
+	r->flags &= ~RTF_OVERFLOW;
+	r->seg_start = r->pos;
+}
+
+/* Does the segment just ended look like an identifier? */
+static __always_inline int route_seg_is_id(const struct route_state *r)
+{
+	__u16 n = r->seg_len;
+
+	if (n == 0)
+		return 0;
+	if (n > 255)
+		return 1; /* a 256+ byte segment is never a name anyone charts */
+	if (r->n_digit == n)
+		return 1; /* 123 */
+	if (n == 36 && r->n_dash == 4 && r->dash_ok == 4 && r->n_digit + r->n_hexalpha == 32)
+		return 1; /* UUID */
+	if (n >= 8 && r->n_digit >= 1 && r->n_digit + r->n_hexalpha == n)
+		return 1; /* hex: object ids, hashes */
+	if (n >= 16 && r->n_digit >= 1 && r->n_alpha >= 1 &&
+	    r->n_digit + r->n_alpha + r->n_dash + r->n_under == n)
+		return 1; /* long tokens: base64url ids, slugs with numbers */
+	return 0;
+}
+
+/* Close the current segment: replace it by {id}, or by {...} (and stop) when it did not fit. */
+static __always_inline void route_seg_end(struct route_state *r)
+{
+	if (route_seg_is_id(r)) {
+		r->pos = r->seg_start;
+		route_put_id(r);
+	} else if (r->flags & RTF_OVERFLOW) {
+		r->pos = r->seg_start;
+		route_put_ellipsis(r);
+		r->mode = RM_DONE;
+	}
+}
+
+/* Stop the route here with a "/{...}" marker (too deep, too long). */
+static __always_inline void route_truncate(struct route_state *r)
+{
+	route_put(r, '/');
+	route_put_ellipsis(r);
+	r->mode = RM_DONE;
+}
+
+/* One byte of the path (origin form). */
+static __always_inline void route_path_byte(struct route_state *r, char c)
+{
+	if (c == '?' || c == '#') {
+		route_seg_end(r);
+		r->mode = RM_DONE;
+		return;
+	}
+	if (c == '/') {
+		route_seg_end(r);
+		if (r->mode == RM_DONE)
+			return;
+		if (r->depth >= SOCKEYE_ROUTE_DEPTH || r->pos >= ROUTE_LIT_LIMIT) {
+			route_truncate(r);
+			return;
+		}
+		route_put(r, '/');
+		r->depth++;
+		route_seg_begin(r);
+		return;
+	}
+	/* Bytes that are not visible ASCII never reach a label (labels must be UTF-8). */
+	if (c < 0x21 || c > 0x7e)
+		c = '_';
+	if (r->seg_len < 0xffff)
+		r->seg_len++;
+	if (c >= '0' && c <= '9') {
+		r->n_digit = sat_inc(r->n_digit);
+	} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+		r->n_alpha = sat_inc(r->n_alpha);
+		if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+			r->n_hexalpha = sat_inc(r->n_hexalpha);
+	} else if (c == '-') {
+		r->n_dash = sat_inc(r->n_dash);
+		if (r->seg_len == 9 || r->seg_len == 14 || r->seg_len == 19 || r->seg_len == 24)
+			r->dash_ok++;
+	} else if (c == '_') {
+		r->n_under = sat_inc(r->n_under);
+	}
+	if (r->pos < ROUTE_LIT_LIMIT && !(r->flags & RTF_OVERFLOW))
+		route_put(r, c);
+	else
+		r->flags |= RTF_OVERFLOW;
+}
+
+/* One byte of the request-target; the SP that ends it goes to route_finish instead. */
+static __always_inline void route_byte(struct route_state *r, char c)
+{
+	if (r->target_len < 0xffff)
+		r->target_len++;
+	if (r->target_len > SOCKEYE_TARGET_SCAN && r->mode != RM_DONE) {
+		/* Bound the work per request: the unfinished segment becomes {...}. */
+		if (r->mode == RM_PATH) {
+			r->pos = r->seg_start;
+			route_put_ellipsis(r);
+		}
+		r->mode = RM_DONE;
+		return;
+	}
+	switch (r->mode) {
+	case RM_FIRST:
+		if (c == '/') {
+			r->mode = RM_PATH;
+			route_put(r, '/');
+			r->depth = 1;
+			route_seg_begin(r);
+		} else if (c == '*') {
+			route_put(r, '*'); /* OPTIONS * */
+			r->mode = RM_DONE;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+			r->mode = RM_SCHEME; /* "http://host/path", or CONNECT's "host:port" */
+		} else {
+			route_put_authority(r); /* CONNECT "10.0.0.1:443": never export hosts */
+			r->mode = RM_DONE;
+		}
+		break;
+	case RM_SCHEME:
+		if (c == '/' && ++r->slashes == 3) {
+			r->mode = RM_PATH;
+			route_put(r, '/');
+			r->depth = 1;
+			route_seg_begin(r);
+		}
+		break;
+	case RM_PATH:
+		route_path_byte(r, c);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The target ended (SP): close the last segment, give path-less forms a route, clear the
+ * tail so that the route hashes the same however it was reached. */
+static __always_inline void route_finish(struct route_state *r)
+{
+	if (r->mode == RM_PATH)
+		route_seg_end(r);
+	if (r->pos == 0) {
+		if (r->mode == RM_SCHEME && r->slashes < 2)
+			route_put_authority(r); /* "host:port" */
+		else
+			route_put(r, '/'); /* "http://host" has the path "/" */
+	}
+	r->mode = RM_DONE;
+	route_zero_tail(r);
+}
+
+/* Little-endian packed lower-case header names: byte i of the name is byte i of the words. */
+#define PACK8(a, b, c, d, e, f, g, h)                                                              \
+	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | (__u64)(e) << 32 |   \
+	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
+#define NAME_CLEN_0 PACK8('c', 'o', 'n', 't', 'e', 'n', 't', '-')
+#define NAME_CLEN_1 PACK8('l', 'e', 'n', 'g', 't', 'h', 0, 0)
+#define NAME_TE_0 PACK8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r')
+#define NAME_TE_1 PACK8('-', 'e', 'n', 'c', 'o', 'd', 'i', 'n')
+#define NAME_TE_2 PACK8('g', 0, 0, 0, 0, 0, 0, 0)
+#define NAME_CHUNKED PACK8('c', 'h', 'u', 'n', 'k', 'e', 'd', 0)
+
+/* Byte i (< 24) of a name packed in three words. */
+static __always_inline char name_at(__u64 w0, __u64 w1, __u64 w2, __u32 i)
+{
+	__u64 w = i < 8 ? w0 : i < 16 ? w1 : w2;
+
+	return (char)(w >> (8 * (i & 7)));
+}
+
+/* Token constants, as the bytes shift into a __u64 (first byte most significant). */
+#define TOK2(a, b) (((__u64)(a) << 8) | (b))
+#define TOK3(a, b, c) ((TOK2(a, b) << 8) | (c))
+#define TOK4(a, b, c, d) ((TOK3(a, b, c) << 8) | (d))
+#define TOK5(a, b, c, d, e) ((TOK4(a, b, c, d) << 8) | (e))
+#define TOK6(a, b, c, d, e, f) ((TOK5(a, b, c, d, e) << 8) | (f))
+#define TOK7(a, b, c, d, e, f, g) ((TOK6(a, b, c, d, e, f) << 8) | (g))
+#define TOK8(a, b, c, d, e, f, g, h) ((TOK7(a, b, c, d, e, f, g) << 8) | (h))
+#define TOK_HTTP10 TOK8('H', 'T', 'T', 'P', '/', '1', '.', '0')
+#define TOK_HTTP11 TOK8('H', 'T', 'T', 'P', '/', '1', '.', '1')
+
+/* Sync note: enum sockeye_method in include/sockeye.h. */
+static __always_inline __u8 http_method_from_token(__u64 t)
+{
+	switch (t) {
+	case TOK3('G', 'E', 'T'):
+		return SOCKEYE_METHOD_GET;
+	case TOK4('H', 'E', 'A', 'D'):
+		return SOCKEYE_METHOD_HEAD;
+	case TOK4('P', 'O', 'S', 'T'):
+		return SOCKEYE_METHOD_POST;
+	case TOK3('P', 'U', 'T'):
+		return SOCKEYE_METHOD_PUT;
+	case TOK6('D', 'E', 'L', 'E', 'T', 'E'):
+		return SOCKEYE_METHOD_DELETE;
+	case TOK5('P', 'A', 'T', 'C', 'H'):
+		return SOCKEYE_METHOD_PATCH;
+	case TOK7('O', 'P', 'T', 'I', 'O', 'N', 'S'):
+		return SOCKEYE_METHOD_OPTIONS;
+	case TOK7('C', 'O', 'N', 'N', 'E', 'C', 'T'):
+		return SOCKEYE_METHOD_CONNECT;
+	case TOK5('T', 'R', 'A', 'C', 'E'):
+		return SOCKEYE_METHOD_TRACE;
+	default:
+		return SOCKEYE_METHOD_OTHER;
+	}
+}
+
+/* Start of a message's first byte: reset per-message state. */
+static __always_inline void http_msg_begin(struct http_parser *p, struct route_state *r, __u64 now)
+{
+	p->token = 0;
+	p->tlen = 0;
+	p->flags = 0;
+	p->num = 0;
+	p->status = 0;
+	p->msg_start_ns = now;
+	if (r)
+		route_reset(r);
+}
+
+/* The empty line ended a header section: decide how the body is delimited. */
+static __always_inline void http_headers_end(struct http_parser *p)
+{
+	if (p->messages < 255)
+		p->messages++;
+	if (p->flags & HPF_TUNNEL) {
+		p->state = HP_CLOSED;
+		return;
+	}
+	if (p->flags & HPF_RESPONSE) {
+		if (p->status < 200 || p->status == 204 || p->status == 304 ||
+		    (p->flags & HPF_NO_BODY)) {
+			p->state = HP_START;
+			return;
+		}
+	}
+	if (p->flags & HPF_CHUNKED) {
+		p->num = 0;
+		p->state = HP_CHUNK_SIZE;
+	} else if (p->flags & HPF_CLEN) {
+		p->body_left = p->num;
+		p->state = p->num ? HP_BODY : HP_START;
+	} else if (p->flags & HPF_RESPONSE) {
+		p->state = HP_CLOSED; /* delimited by close */
+	} else {
+		p->state = HP_START; /* a request without length has no body */
+	}
+}
+
+static __always_inline int is_tchar_upper(char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+/* One byte. r is the route state (NULL on the response direction: a request there is an
+ * error). Returns an enum http_event. */
+static __always_inline int http_step(struct http_parser *p, struct route_state *r, char c,
+				     __u64 now)
+{
+	switch (p->state) {
+	case HP_START:
+		if (c == '\r' || c == '\n')
+			return HE_NONE; /* RFC 9112 2.2: ignore empty lines before a message */
+		if (!is_tchar_upper(c))
+			goto error;
+		http_msg_begin(p, r, now);
+		p->token = (__u8)c;
+		p->tlen = 1;
+		p->state = HP_TOKEN;
+		return HE_NONE;
+	case HP_TOKEN:
+		if (c == ' ') {
+			if (p->token == TOK_HTTP11 || p->token == TOK_HTTP10) {
+				p->version = p->token == TOK_HTTP11 ? SOCKEYE_VERSION_1_1
+								    : SOCKEYE_VERSION_1_0;
+				p->flags |= HPF_RESPONSE;
+				p->state = HP_STATUS;
+				p->hidx = 0;
+				return HE_NONE;
+			}
+			if (!r)
+				goto error;
+			p->method = http_method_from_token(p->token);
+			p->state = HP_TARGET;
+			return HE_NONE;
+		}
+		/* Methods are upper-case letters (and '-' / '_' in extension methods); the status
+		 * line starts "HTTP/1.". */
+		if (p->tlen >= 8 || !(is_tchar_upper(c) || c == '/' || c == '.' || c == '-' ||
+				      c == '_' || (c >= '0' && c <= '9')))
+			goto error;
+		p->token = (p->token << 8) | (__u8)c;
+		p->tlen++;
+		return HE_NONE;
+	case HP_TARGET:
+		if (!r)
+			goto error;
+		if (c == ' ') {
+			route_finish(r);
+			p->token = 0;
+			p->tlen = 0;
+			p->state = HP_VERSION;
+			return HE_NONE;
+		}
+		if (c == '\r' || c == '\n')
+			goto error; /* HTTP/0.9 or garbage */
+		route_byte(r, c);
+		return HE_NONE;
+	case HP_VERSION:
+		if (c == '\r' || c == '\n') {
+			if (p->token == TOK_HTTP11)
+				p->version = SOCKEYE_VERSION_1_1;
+			else if (p->token == TOK_HTTP10)
+				p->version = SOCKEYE_VERSION_1_0;
+			else
+				goto error; /* HTTP/2.0 preface, HTTP/0.9, garbage */
+			p->state = c == '\r' ? HP_SKIP_LINE : HP_LINE_START;
+			return HE_REQUEST;
+		}
+		if (p->tlen >= 8)
+			goto error;
+		p->token = (p->token << 8) | (__u8)c;
+		p->tlen++;
+		return HE_NONE;
+	case HP_STATUS:
+		if (c < '0' || c > '9')
+			goto error;
+		p->status = p->status * 10 + (c - '0');
+		if (++p->hidx < 3)
+			return HE_NONE;
+		p->state = HP_SKIP_LINE;
+		return HE_RESPONSE;
+	case HP_SKIP_LINE:
+		if (c == '\n')
+			p->state = HP_LINE_START;
+		return HE_NONE;
+	case HP_LINE_START:
+		if (c == '\r') {
+			p->state = HP_END_LF;
+			return HE_NONE;
+		}
+		if (c == '\n') {
+			http_headers_end(p);
+			return HE_NONE;
+		}
+		p->hidx = 0;
+		p->hcand = HDR_CAND_CLEN | HDR_CAND_TE;
+		p->state = HP_HDR_NAME;
+		__attribute__((fallthrough)); /* this byte is the name's first */
+	case HP_HDR_NAME: {
+		char l = lower(c);
+
+		if (c == ':') {
+			if ((p->hcand & HDR_CAND_CLEN) && p->hidx == HDR_CLEN_LEN) {
+				p->num = 0;
+				p->flags |= HPF_CLEN;
+				p->state = HP_CLEN;
+			} else if ((p->hcand & HDR_CAND_TE) && p->hidx == HDR_TE_LEN) {
+				p->hidx = 0;
+				p->state = HP_TE;
+			} else {
+				p->state = HP_SKIP_LINE;
+			}
+			return HE_NONE;
+		}
+		if (c == '\n') {
+			p->state = HP_LINE_START; /* malformed line: ignore it */
+			return HE_NONE;
+		}
+		if (p->hidx >= HDR_CLEN_LEN || l != name_at(NAME_CLEN_0, NAME_CLEN_1, 0, p->hidx))
+			p->hcand &= ~HDR_CAND_CLEN;
+		if (p->hidx >= HDR_TE_LEN ||
+		    l != name_at(NAME_TE_0, NAME_TE_1, NAME_TE_2, p->hidx))
+			p->hcand &= ~HDR_CAND_TE;
+		if (!p->hcand) {
+			p->state = HP_SKIP_LINE;
+			return HE_NONE;
+		}
+		p->hidx++;
+		return HE_NONE;
+	}
+	case HP_CLEN:
+		if (c >= '0' && c <= '9') {
+			if (p->num < (1ULL << 58))
+				p->num = p->num * 10 + (c - '0');
+		} else if (c == '\n') {
+			p->state = HP_LINE_START;
+		}
+		return HE_NONE;
+	case HP_TE:
+		if (c == '\n') {
+			p->state = HP_LINE_START;
+			return HE_NONE;
+		}
+		if (p->hidx < 7 && lower(c) == name_at(NAME_CHUNKED, 0, 0, p->hidx)) {
+			if (++p->hidx == 7)
+				p->flags |= HPF_CHUNKED;
+		} else if (p->hidx < 7) {
+			p->hidx = lower(c) == 'c' ? 1 : 0;
+		}
+		return HE_NONE;
+	case HP_END_LF:
+		if (c != '\n')
+			goto error;
+		http_headers_end(p);
+		return HE_NONE;
+	case HP_CHUNK_SIZE: {
+		char l = lower(c);
+
+		if (c >= '0' && c <= '9') {
+			if (p->num < (1ULL << 58))
+				p->num = p->num * 16 + (c - '0');
+		} else if (l >= 'a' && l <= 'f') {
+			if (p->num < (1ULL << 58))
+				p->num = p->num * 16 + (l - 'a' + 10);
+		} else if (c == ';' || c == ' ' || c == '\t') {
+			p->state = HP_CHUNK_EXT;
+		} else if (c == '\n') {
+			goto chunk_line_end;
+		} else if (c != '\r') {
+			goto error;
+		}
+		return HE_NONE;
+	}
+	case HP_CHUNK_EXT:
+		if (c == '\n')
+			goto chunk_line_end;
+		return HE_NONE;
+	case HP_TRL_START:
+		if (c == '\r') {
+			p->state = HP_TRL_END_LF;
+		} else if (c == '\n') {
+			p->state = HP_START;
+		} else {
+			p->state = HP_TRL_LINE;
+		}
+		return HE_NONE;
+	case HP_TRL_LINE:
+		if (c == '\n')
+			p->state = HP_TRL_START;
+		return HE_NONE;
+	case HP_TRL_END_LF:
+		if (c != '\n')
+			goto error;
+		p->state = HP_START;
+		return HE_NONE;
+	case HP_CLOSED:
+		return HE_NONE;
+	default:
+		/* HP_BODY, HP_CHUNK_DATA are skipped by the driver, HP_ERROR is sticky. */
+		return HE_NONE;
+	}
+
+chunk_line_end:
+	if (p->num == 0) {
+		p->state = HP_TRL_START;
+	} else {
+		p->body_left = p->num + 2; /* data and its CRLF */
+		p->state = HP_CHUNK_DATA;
+	}
+	p->num = 0;
+	return HE_NONE;
+error:
+	p->state = HP_ERROR;
+	return HE_ERROR;
+}
+
+/* Skip states are advanced by the driver without looking at the bytes. Returns the bytes
+ * consumed of avail. */
+static __always_inline __u64 http_skip(struct http_parser *p, __u64 avail)
+{
+	__u64 n = p->body_left < avail ? p->body_left : avail;
+
+	p->body_left -= n;
+	if (p->body_left == 0) {
+		if (p->state == HP_CHUNK_DATA) {
+			p->num = 0;
+			p->state = HP_CHUNK_SIZE;
+		} else {
+			p->state = HP_START;
+		}
+	}
+	return n;
+}
+
+static __always_inline int http_is_skip_state(__u8 state)
+{
+	return state == HP_BODY || state == HP_CHUNK_DATA;
+}
+
+/* FNV-1a over the route's eight words: the route table key. Never SOCKEYE_ROUTE_OTHER. */
+static __always_inline __u64 route_hash(const struct route_state *r)
+{
+	const __u64 *w = (const __u64 *)r->out;
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	h = (h ^ w[0]) * 0x100000001b3ULL;
+	h = (h ^ w[1]) * 0x100000001b3ULL;
+	h = (h ^ w[2]) * 0x100000001b3ULL;
+	h = (h ^ w[3]) * 0x100000001b3ULL;
+	h = (h ^ w[4]) * 0x100000001b3ULL;
+	h = (h ^ w[5]) * 0x100000001b3ULL;
+	h = (h ^ w[6]) * 0x100000001b3ULL;
+	h = (h ^ w[7]) * 0x100000001b3ULL;
+	h ^= h >> 29;
+	return h == SOCKEYE_ROUTE_OTHER ? 1 : h;
+}
+
+#endif /* SOCKEYE_HTTP_BPF_H */
