@@ -1,0 +1,991 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* test_config.c - flags and the YAML agent config file: what is accepted, what is rejected. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <linux/types.h>
+
+#include "config.h"
+#include "log.h"
+
+#ifndef SOCKEYE_VERSION
+#define SOCKEYE_VERSION "unknown"
+#endif
+#ifndef SOCKEYE_REVISION
+#define SOCKEYE_REVISION "unknown"
+#endif
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MAX_ARGS 16
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+/* Redirects stdout and stderr into temporary files, so messages can be compared exactly. */
+struct capture {
+	FILE *out, *err;
+	int saved_out, saved_err;
+};
+
+static void capture_start(struct capture *c)
+{
+	fflush(stdout);
+	fflush(stderr);
+	c->out = tmpfile();
+	c->err = tmpfile();
+	assert_non_null(c->out);
+	assert_non_null(c->err);
+	c->saved_out = dup(STDOUT_FILENO);
+	c->saved_err = dup(STDERR_FILENO);
+	dup2(fileno(c->out), STDOUT_FILENO);
+	dup2(fileno(c->err), STDERR_FILENO);
+}
+
+static char *slurp(FILE *f)
+{
+	long n;
+	char *s;
+
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	s = calloc(1, (size_t)n + 1);
+	assert_non_null(s);
+	if (n > 0)
+		assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return s;
+}
+
+/* Restores stdout/stderr; returns what was written to them (caller frees). */
+static void capture_end(struct capture *c, char **out, char **err)
+{
+	fflush(stdout);
+	fflush(stderr);
+	dup2(c->saved_out, STDOUT_FILENO);
+	dup2(c->saved_err, STDERR_FILENO);
+	close(c->saved_out);
+	close(c->saved_err);
+	*out = slurp(c->out);
+	*err = slurp(c->err);
+}
+
+#define expect_str(name, got, want)                                                                \
+	do {                                                                                       \
+		if (strcmp((got), (want)) != 0)                                                    \
+			fail_msg("case '%s':\n  got:  \"%s\"\n  want: \"%s\"", (name), (got),      \
+				 (want));                                                          \
+	} while (0)
+
+#define expect_int(name, got, want)                                                                \
+	do {                                                                                       \
+		long long g_ = (long long)(got), w_ = (long long)(want);                           \
+		if (g_ != w_)                                                                      \
+			fail_msg("case '%s': %s is %lld, want %lld", (name), #got, g_, w_);        \
+	} while (0)
+
+/* Parses "sockeye" + args (NULL-terminated) into cfg, capturing stdout and stderr. */
+static int parse(struct sockeye_config *cfg, const char *const *args, char **out, char **err)
+{
+	char *argv[MAX_ARGS + 2] = { "sockeye" };
+	struct capture cap;
+	int argc = 1, ret;
+
+	for (; args[argc - 1]; argc++) {
+		assert_true(argc <= MAX_ARGS);
+		argv[argc] = (char *)args[argc - 1];
+	}
+	config_defaults(cfg);
+	capture_start(&cap);
+	ret = config_parse_args(cfg, argc, argv);
+	capture_end(&cap, out, err);
+	return ret;
+}
+
+static char tmpdir[] = "/tmp/test_config.XXXXXX";
+
+static int setup_tmpdir(void **state)
+{
+	(void)state;
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_tmpdir(void **state)
+{
+	char cmd[64];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Writes text to a file in the temporary directory; returns its path (static buffer). */
+static const char *write_yaml(const char *name, const char *text)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s.yml", tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+/* Loads path into cfg (after config_defaults), capturing stderr. */
+static int load(struct sockeye_config *cfg, const char *path, char **err)
+{
+	struct capture cap;
+	char *out;
+	int ret;
+
+	config_defaults(cfg);
+	cfg->config_file = path;
+	capture_start(&cap);
+	ret = config_load_file(cfg);
+	capture_end(&cap, &out, err);
+	assert_string_equal(out, "");
+	free(out);
+	return ret;
+}
+
+/* ---- flags ------------------------------------------------------------------------------- */
+
+static void test_defaults_fill_every_setting(void **state)
+{
+	static const uint64_t want_bounds[] = {
+		5000000,   10000000,  25000000,	  50000000,   75000000,	  100000000,  250000000,
+		500000000, 750000000, 1000000000, 2500000000, 5000000000, 7500000000, 10000000000,
+	};
+	struct sockeye_config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.n_listen, 1);
+	assert_string_equal(cfg.listen[0], ":9810");
+	assert_string_equal(cfg.telemetry_path, "/metrics");
+	assert_null(cfg.web_config_file);
+	assert_false(cfg.web_disable);
+	assert_null(cfg.textfile);
+	assert_int_equal(cfg.interval_ms, 15000);
+	assert_null(cfg.config_file);
+	assert_int_equal(cfg.log_level, LOG_INFO);
+	assert_false(cfg.check);
+	assert_int_equal(cfg.n_bounds, ARRAY_SIZE(want_bounds));
+	assert_memory_equal(cfg.bounds_ns, want_bounds, sizeof(want_bounds));
+	assert_int_equal(cfg.route_capacity, SOCKEYE_ROUTE_ENTRIES_DEFAULT);
+	assert_int_equal(cfg.n_include_ports, 0);
+	assert_int_equal(cfg.n_exclude_ports, 0);
+	assert_int_equal(cfg.n_include_cgroups, 0);
+	assert_int_equal(cfg.n_exclude_cgroups, 0);
+	assert_int_equal(cfg.n_labels, 0);
+	assert_string_equal(cfg.self_prefix, "sockeye_");
+	assert_null(cfg.owned);
+	config_free(&cfg);
+}
+
+static void test_no_flags_parse_to_defaults(void **state)
+{
+	const char *const args[] = { NULL };
+	struct sockeye_config cfg;
+	char *out, *err;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, args, &out, &err), 0);
+	assert_string_equal(out, "");
+	assert_string_equal(err, "");
+	assert_int_equal(cfg.n_listen, 1);
+	assert_string_equal(cfg.listen[0], ":9810");
+	assert_string_equal(cfg.telemetry_path, "/metrics");
+	assert_int_equal(cfg.interval_ms, 15000);
+	free(out);
+	free(err);
+	config_free(&cfg);
+}
+
+/* Renders the field a flag sets, so one table covers every value flag. */
+static void field_text(const struct sockeye_config *cfg, const char *flag, char *buf, size_t n)
+{
+	const char *s = NULL;
+
+	if (strcmp(flag, "--web.listen-address") == 0)
+		snprintf(buf, n, "%zu:%s", cfg->n_listen, cfg->listen[0]);
+	else if (strcmp(flag, "--web.telemetry-path") == 0)
+		s = cfg->telemetry_path;
+	else if (strcmp(flag, "--web.config.file") == 0)
+		s = cfg->web_config_file;
+	else if (strcmp(flag, "--output.textfile") == 0)
+		s = cfg->textfile;
+	else if (strcmp(flag, "--output.interval") == 0)
+		snprintf(buf, n, "%u", cfg->interval_ms);
+	else if (strcmp(flag, "--config.file") == 0)
+		s = cfg->config_file;
+	else if (strcmp(flag, "--log.level") == 0)
+		snprintf(buf, n, "%d", cfg->log_level);
+	else
+		fail_msg("no field for %s", flag);
+	if (s)
+		snprintf(buf, n, "%s", s);
+}
+
+static void test_each_value_flag_accepted_with_equals_and_as_next_argument(void **state)
+{
+	static const struct {
+		const char *flag, *value, *want;
+	} cases[] = {
+		{ "--web.listen-address", "127.0.0.1:9100", "1:127.0.0.1:9100" },
+		{ "--web.telemetry-path", "/sockeye/metrics", "/sockeye/metrics" },
+		{ "--web.config.file", "/etc/sockeye/web.yml", "/etc/sockeye/web.yml" },
+		{ "--output.textfile", "/var/lib/node/sockeye.prom", "/var/lib/node/sockeye.prom" },
+		{ "--output.interval", "500ms", "500" },
+		{ "--config.file", "/etc/sockeye/sockeye.yml", "/etc/sockeye/sockeye.yml" },
+		{ "--log.level", "debug", "0" },
+		{ "--log.level", "error", "3" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		for (int form = 0; form < 2; form++) {
+			struct sockeye_config cfg;
+			char joined[256], got[256], name[300], *out, *err;
+			const char *args[3] = { NULL };
+
+			if (form == 0) {
+				snprintf(joined, sizeof(joined), "%s=%s", cases[i].flag,
+					 cases[i].value);
+				args[0] = joined;
+			} else {
+				args[0] = cases[i].flag;
+				args[1] = cases[i].value;
+			}
+			snprintf(name, sizeof(name), "%s %s (%s)", cases[i].flag, cases[i].value,
+				 form == 0 ? "--flag=value" : "--flag value");
+			expect_int(name, parse(&cfg, args, &out, &err), 0);
+			expect_str(name, err, "");
+			field_text(&cfg, cases[i].flag, got, sizeof(got));
+			expect_str(name, got, cases[i].want);
+			free(out);
+			free(err);
+			config_free(&cfg);
+		}
+	}
+}
+
+static void test_switch_flags_set_their_field(void **state)
+{
+	const char *const args[] = { "--check", "--web.disable", "--output.textfile=/x.prom",
+				     NULL };
+	struct sockeye_config cfg;
+	char *out, *err;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, args, &out, &err), 0);
+	assert_string_equal(err, "");
+	assert_true(cfg.check);
+	assert_true(cfg.web_disable);
+	free(out);
+	free(err);
+	config_free(&cfg);
+}
+
+static void test_listen_address_repeats_and_replaces_the_default(void **state)
+{
+	const char *const args[] = { "--web.listen-address=:9100", "--web.listen-address",
+				     "[::1]:9101", "--web.listen-address=localhost:9102", NULL };
+	struct sockeye_config cfg;
+	char *out, *err;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, args, &out, &err), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(cfg.n_listen, 3);
+	assert_string_equal(cfg.listen[0], ":9100");
+	assert_string_equal(cfg.listen[1], "[::1]:9101");
+	assert_string_equal(cfg.listen[2], "localhost:9102");
+	free(out);
+	free(err);
+	config_free(&cfg);
+}
+
+static void test_listen_address_forms_accepted(void **state)
+{
+	static const char *const addrs[] = {
+		":9810",
+		":1",
+		":65535",
+		"0.0.0.0:9810",
+		"localhost:80",
+		"my-host.example.com:443",
+		"[::]:9810",
+		"[::1]:1",
+		"[fe80::1%eth0]:9810",
+		"[2001:db8::ff00:42:8329]:65535",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(addrs); i++) {
+		const char *args[] = { "--web.listen-address", addrs[i], NULL };
+		struct sockeye_config cfg;
+		char *out, *err;
+
+		expect_int(addrs[i], parse(&cfg, args, &out, &err), 0);
+		expect_str(addrs[i], err, "");
+		expect_str(addrs[i], cfg.listen[0], addrs[i]);
+		free(out);
+		free(err);
+		config_free(&cfg);
+	}
+}
+
+static void test_output_interval_takes_prometheus_durations(void **state)
+{
+	static const struct {
+		const char *text;
+		unsigned ms;
+	} cases[] = {
+		{ "1ms", 1 },	       { "500ms", 500 },    { "15s", 15000 },
+		{ "1m", 60000 },       { "1m30s", 90000 },  { "1h", 3600000 },
+		{ "2d", 172800000 },   { "1w", 604800000 }, { "1h0m0s1ms", 3600001 },
+		{ "49d", 4233600000 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *args[] = { "--output.interval", cases[i].text, NULL };
+		struct sockeye_config cfg;
+		char *out, *err;
+
+		expect_int(cases[i].text, parse(&cfg, args, &out, &err), 0);
+		expect_int(cases[i].text, cfg.interval_ms, cases[i].ms);
+		free(out);
+		free(err);
+		config_free(&cfg);
+	}
+}
+
+static void test_flag_values_are_copied_not_borrowed_from_argv(void **state)
+{
+	char value[] = "/etc/sockeye.yml";
+	const char *const args[] = { "--config.file", value, NULL };
+	struct sockeye_config cfg;
+	char *out, *err;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, args, &out, &err), 0);
+	memset(value, 'x', sizeof(value) - 1);
+	assert_string_equal(cfg.config_file, "/etc/sockeye.yml");
+	free(out);
+	free(err);
+	config_free(&cfg);
+	assert_null(cfg.config_file);
+}
+
+static void test_bad_flags_return_einval_with_one_clear_line(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *args[11];
+		const char *want;
+	} cases[] = {
+		{ "unknown flag", { "--foo" }, "sockeye: unknown flag '--foo' (see --help)\n" },
+		{ "unknown flag with value",
+		  { "--foo=1" },
+		  "sockeye: unknown flag '--foo' (see --help)\n" },
+		{ "single-dash flag", { "-v" }, "sockeye: unknown flag '-v' (see --help)\n" },
+		{ "positional argument",
+		  { "extra" },
+		  "sockeye: unexpected argument 'extra' (see --help)\n" },
+		{ "bare double dash",
+		  { "--" },
+		  "sockeye: unexpected argument '--' (see --help)\n" },
+		{ "missing value at the end",
+		  { "--web.listen-address" },
+		  "sockeye: flag '--web.listen-address' needs a value "
+		  "(--web.listen-address=ADDR) (see --help)\n" },
+		{ "missing value before another flag",
+		  { "--config.file", "--check" },
+		  "sockeye: flag '--config.file' needs a value (--config.file=PATH) "
+		  "(see --help)\n" },
+		{ "switch given a value",
+		  { "--check=true" },
+		  "sockeye: flag '--check' takes no value (see --help)\n" },
+		{ "port zero",
+		  { "--web.listen-address=:0" },
+		  "sockeye: invalid value ':0' for --web.listen-address: port must be 1..65535 "
+		  "(see --help)\n" },
+		{ "port too large",
+		  { "--web.listen-address", "host:65536" },
+		  "sockeye: invalid value 'host:65536' for --web.listen-address: port must be "
+		  "1..65535 (see --help)\n" },
+		{ "port by name",
+		  { "--web.listen-address=:http" },
+		  "sockeye: invalid value ':http' for --web.listen-address: port must be a decimal "
+		  "number (see --help)\n" },
+		{ "empty port",
+		  { "--web.listen-address=localhost:" },
+		  "sockeye: invalid value 'localhost:' for --web.listen-address: port must be a "
+		  "decimal number (see --help)\n" },
+		{ "no port",
+		  { "--web.listen-address=9810" },
+		  "sockeye: invalid value '9810' for --web.listen-address: expected host:port, "
+		  ":port or [v6addr]:port (see --help)\n" },
+		{ "IPv6 without brackets",
+		  { "--web.listen-address=::1:9810" },
+		  "sockeye: invalid value '::1:9810' for --web.listen-address: an IPv6 address "
+		  "must be in brackets: [v6addr]:port (see --help)\n" },
+		{ "unclosed bracket",
+		  { "--web.listen-address=[::1:9810" },
+		  "sockeye: invalid value '[::1:9810' for --web.listen-address: missing ']' after "
+		  "the IPv6 address (see --help)\n" },
+		{ "no colon after bracket",
+		  { "--web.listen-address=[::1]9810" },
+		  "sockeye: invalid value '[::1]9810' for --web.listen-address: expected ':port' "
+		  "after ']' (see --help)\n" },
+		{ "not IPv6 in brackets",
+		  { "--web.listen-address=[1.2.3.4]:80" },
+		  "sockeye: invalid value '[1.2.3.4]:80' for --web.listen-address: not an IPv6 "
+		  "address inside [ ] (see --help)\n" },
+		{ "bad host character",
+		  { "--web.listen-address=my host:80" },
+		  "sockeye: invalid value 'my host:80' for --web.listen-address: host must be a "
+		  "host name or an IPv4 address (see --help)\n" },
+		{ "listen address twice",
+		  { "--web.listen-address=:1", "--web.listen-address=:1" },
+		  "sockeye: invalid value ':1' for --web.listen-address: given twice "
+		  "(see --help)\n" },
+		{ "too many listen addresses",
+		  { "--web.listen-address=:1", "--web.listen-address=:2", "--web.listen-address=:3",
+		    "--web.listen-address=:4", "--web.listen-address=:5", "--web.listen-address=:6",
+		    "--web.listen-address=:7", "--web.listen-address=:8",
+		    "--web.listen-address=:9" },
+		  "sockeye: --web.listen-address given more than 8 times (see --help)\n" },
+		{ "relative telemetry path",
+		  { "--web.telemetry-path=metrics" },
+		  "sockeye: invalid value 'metrics' for --web.telemetry-path: must start with '/' "
+		  "(see --help)\n" },
+		{ "empty telemetry path",
+		  { "--web.telemetry-path=" },
+		  "sockeye: invalid value '' for --web.telemetry-path: must start with '/' "
+		  "(see --help)\n" },
+		{ "telemetry path with query",
+		  { "--web.telemetry-path=/metrics?x=1" },
+		  "sockeye: invalid value '/metrics?x=1' for --web.telemetry-path: must be a plain "
+		  "path, without '?' or '#' (see --help)\n" },
+		{ "telemetry path with space",
+		  { "--web.telemetry-path=/a b" },
+		  "sockeye: invalid value '/a b' for --web.telemetry-path: must not contain spaces "
+		  "or control characters (see --help)\n" },
+		{ "empty config file path",
+		  { "--config.file=" },
+		  "sockeye: invalid value '' for --config.file: empty path (see --help)\n" },
+		{ "empty textfile path",
+		  { "--output.textfile=" },
+		  "sockeye: invalid value '' for --output.textfile: empty path (see --help)\n" },
+		{ "empty web config path",
+		  { "--web.config.file=" },
+		  "sockeye: invalid value '' for --web.config.file: empty path (see --help)\n" },
+		{ "duration without unit",
+		  { "--output.interval=15" },
+		  "sockeye: invalid value '15' for --output.interval: not a duration (units y, w, "
+		  "d, h, m, s, ms, largest first: 1m30s) (see --help)\n" },
+		{ "zero duration",
+		  { "--output.interval=0s" },
+		  "sockeye: invalid value '0s' for --output.interval: must be greater than 0 "
+		  "(see --help)\n" },
+		{ "bare zero duration",
+		  { "--output.interval", "0" },
+		  "sockeye: invalid value '0' for --output.interval: must be greater than 0 "
+		  "(see --help)\n" },
+		{ "negative duration",
+		  { "--output.interval=-1s" },
+		  "sockeye: invalid value '-1s' for --output.interval: not a duration (e.g. 500ms, "
+		  "15s, 1m30s) (see --help)\n" },
+		{ "fractional duration",
+		  { "--output.interval=1.5s" },
+		  "sockeye: invalid value '1.5s' for --output.interval: not a duration "
+		  "(units y, w, d, h, m, s, ms, largest first: 1m30s) (see --help)\n" },
+		{ "units out of order",
+		  { "--output.interval=1s1m" },
+		  "sockeye: invalid value '1s1m' for --output.interval: not a duration "
+		  "(units y, w, d, h, m, s, ms, largest first: 1m30s) (see --help)\n" },
+		{ "empty duration",
+		  { "--output.interval=" },
+		  "sockeye: invalid value '' for --output.interval: empty duration "
+		  "(see --help)\n" },
+		{ "duration too long",
+		  { "--output.interval=50d" },
+		  "sockeye: invalid value '50d' for --output.interval: too long (at most 49 days) "
+		  "(see --help)\n" },
+		{ "bad log level",
+		  { "--log.level=verbose" },
+		  "sockeye: invalid value 'verbose' for --log.level: must be debug, info, warn or "
+		  "error (see --help)\n" },
+		{ "flag given twice",
+		  { "--log.level=info", "--log.level", "debug" },
+		  "sockeye: flag '--log.level' given more than once (see --help)\n" },
+		{ "web disabled with no textfile",
+		  { "--web.disable" },
+		  "sockeye: --web.disable leaves nothing to do without --output.textfile "
+		  "(see --help)\n" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct sockeye_config cfg;
+		char *out, *err;
+
+		expect_int(cases[i].name, parse(&cfg, cases[i].args, &out, &err), -EINVAL);
+		expect_str(cases[i].name, err, cases[i].want);
+		expect_str(cases[i].name, out, "");
+		free(out);
+		free(err);
+		config_free(&cfg);
+	}
+}
+
+static void test_help_lists_every_flag_with_default_on_stdout_and_returns_1(void **state)
+{
+	static const char *const want[] = {
+		"--web.listen-address=ADDR",
+		"(default: :9810)",
+		"--web.telemetry-path=PATH",
+		"(default: /metrics)",
+		"--web.config.file=PATH",
+		"--web.disable",
+		"--output.textfile=PATH",
+		"--output.interval=DURATION",
+		"(default: 15s)",
+		"--config.file=PATH",
+		"--log.level=LEVEL",
+		"(default: info)",
+		"--check",
+		"--version",
+		"--help",
+	};
+	static const char *const spellings[] = { "--help", "-h" };
+
+	(void)state;
+	for (size_t s = 0; s < ARRAY_SIZE(spellings); s++) {
+		const char *args[] = { spellings[s], NULL };
+		struct sockeye_config cfg;
+		char *out, *err;
+
+		expect_int(spellings[s], parse(&cfg, args, &out, &err), 1);
+		expect_str(spellings[s], err, "");
+		assert_true(strncmp(out, "usage: sockeye [<flags>]\n", 25) == 0);
+		for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+			if (!strstr(out, want[i]))
+				fail_msg("%s: help lacks \"%s\":\n%s", spellings[s], want[i], out);
+		free(out);
+		free(err);
+		config_free(&cfg);
+	}
+}
+
+static void test_version_prints_version_and_revision_on_stdout_and_returns_1(void **state)
+{
+	const char *const args[] = { "--version", NULL };
+	struct sockeye_config cfg;
+	char *out, *err;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, args, &out, &err), 1);
+	assert_string_equal(out, "sockeye, version " SOCKEYE_VERSION " (revision: " SOCKEYE_REVISION
+				 ")\n");
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+	config_free(&cfg);
+}
+
+/* ---- agent config file ------------------------------------------------------------------- */
+
+static void test_full_config_file_parsed_exactly(void **state)
+{
+	static const uint64_t want_bounds[] = {
+		1, 5000000, 10000000, 250000000, 1000000000, 2500000000, 10000000000, 60000000000,
+	};
+	const char *path = write_yaml(
+		"full", "# sockeye agent config\n"
+			"http:\n"
+			"  duration_buckets: [0.000000001, 0.005, 0.01, 0.25, 1, 2.5, 10, 60]\n"
+			"  route_table_size: 4096\n"
+			"ports:\n"
+			"  include: [8080, 80]\n"
+			"  exclude:\n"
+			"    - 22\n"
+			"cgroups:\n"
+			"  include: [\"/docker\", /kubepods.slice/]\n"
+			"  exclude: [\"/system.slice/sshd.service\"]\n"
+			"labels:\n"
+			"  env: prod\n"
+			"  region: \"eu-west-1 \\u00e9\"\n"
+			"metric_prefix: acme_sockeye_\n");
+	struct sockeye_config cfg;
+	char *err;
+
+	(void)state;
+	assert_int_equal(load(&cfg, path, &err), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(cfg.n_bounds, ARRAY_SIZE(want_bounds));
+	for (size_t i = 0; i < ARRAY_SIZE(want_bounds); i++)
+		assert_int_equal(cfg.bounds_ns[i], want_bounds[i]);
+	assert_int_equal(cfg.route_capacity, 4096);
+	assert_int_equal(cfg.n_include_ports, 2);
+	assert_int_equal(cfg.include_ports[0], 8080);
+	assert_int_equal(cfg.include_ports[1], 80);
+	assert_int_equal(cfg.n_exclude_ports, 1);
+	assert_int_equal(cfg.exclude_ports[0], 22);
+	assert_int_equal(cfg.n_include_cgroups, 2);
+	assert_string_equal(cfg.include_cgroups[0], "/docker");
+	assert_string_equal(cfg.include_cgroups[1], "/kubepods.slice");
+	assert_int_equal(cfg.n_exclude_cgroups, 1);
+	assert_string_equal(cfg.exclude_cgroups[0], "/system.slice/sshd.service");
+	assert_int_equal(cfg.n_labels, 2);
+	assert_string_equal(cfg.labels[0].name, "env");
+	assert_string_equal(cfg.labels[0].value, "prod");
+	assert_string_equal(cfg.labels[1].name, "region");
+	assert_string_equal(cfg.labels[1].value, "eu-west-1 \xc3\xa9");
+	assert_string_equal(cfg.self_prefix, "acme_sockeye_");
+	/* Settings from flags are left alone. */
+	assert_string_equal(cfg.listen[0], ":9810");
+	free(err);
+	config_free(&cfg);
+}
+
+static void test_bucket_seconds_convert_to_exact_nanoseconds(void **state)
+{
+	static const struct {
+		const char *text;
+		uint64_t ns;
+	} cases[] = {
+		{ "0.005", 5000000ULL },	  { "2.5", 2500000000ULL },
+		{ "10", 10000000000ULL },	  { "0.1", 100000000ULL },
+		{ "0.000000001", 1ULL },	  { "0.123456789", 123456789ULL },
+		{ ".5", 500000000ULL },		  { "5.", 5000000000ULL },
+		{ "3600", 3600000000000ULL },	  { "0.075", 75000000ULL },
+		{ "1.000000000", 1000000000ULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char text[128];
+		const char *path;
+		struct sockeye_config cfg;
+		char *err;
+
+		snprintf(text, sizeof(text), "http:\n  duration_buckets: [%s]\n", cases[i].text);
+		path = write_yaml("bucket", text);
+		expect_int(cases[i].text, load(&cfg, path, &err), 0);
+		expect_str(cases[i].text, err, "");
+		expect_int(cases[i].text, cfg.n_bounds, 1);
+		expect_int(cases[i].text, cfg.bounds_ns[0], cases[i].ns);
+		free(err);
+		config_free(&cfg);
+	}
+}
+
+static void test_empty_and_null_sections_keep_defaults(void **state)
+{
+	static const char *const texts[] = {
+		"",
+		"# only a comment\n",
+		"---\n",
+		"http:\nports:\ncgroups: ~\nlabels: null\nmetric_prefix:\n",
+		"http:\n  duration_buckets:\n  route_table_size: ~\n",
+		"ports:\n  include: []\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+		struct sockeye_config cfg, def;
+		const char *path = write_yaml("empty", texts[i]);
+		char *err;
+
+		expect_int(texts[i], load(&cfg, path, &err), 0);
+		expect_str(texts[i], err, "");
+		config_defaults(&def);
+		expect_int(texts[i], cfg.n_bounds, def.n_bounds);
+		expect_int(texts[i], cfg.route_capacity, def.route_capacity);
+		expect_int(texts[i], cfg.n_include_ports, 0);
+		expect_int(texts[i], cfg.n_labels, 0);
+		expect_str(texts[i], cfg.self_prefix, "sockeye_");
+		free(err);
+		config_free(&cfg);
+	}
+}
+
+static char *seq(char *buf, size_t size, const char *key, int n, int first, int step)
+{
+	size_t off = (size_t)snprintf(buf, size, "%s[", key);
+
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(buf + off, size - off, "%s%d", i ? ", " : "",
+					first + i * step);
+	snprintf(buf + off, size - off, "]\n");
+	return buf;
+}
+
+static void test_bad_config_files_report_file_line_column_and_reason(void **state)
+{
+	/* want holds the message after "PATH:"; texts set below hold generated lists. */
+	static char many_buckets[512], many_ports[512], many_labels[1024];
+	static const struct {
+		const char *name;
+		const char *text;
+		const char *want;
+	} cases[] = {
+		{ "unknown top-level key", "http:\n  route_table_size: 1\nhtp:\n  x: 1\n",
+		  "3:1: top level: unknown key 'htp' (expected http, ports, cgroups, labels or "
+		  "metric_prefix)" },
+		{ "unknown http key", "http:\n  duration_bucket: [1]\n",
+		  "2:3: http: unknown key 'duration_bucket' (expected duration_buckets or "
+		  "route_table_size)" },
+		{ "unknown ports key", "ports:\n  includes: [80]\n",
+		  "2:3: ports: unknown key 'includes' (expected include or exclude)" },
+		{ "unknown cgroups key", "cgroups:\n  exclude: [/a]\n  other: 1\n",
+		  "3:3: cgroups: unknown key 'other' (expected include or exclude)" },
+		{ "duplicate key", "metric_prefix: a_\nmetric_prefix: b_\n",
+		  "2:1: top level: duplicate key 'metric_prefix' (first at line 1)" },
+		{ "top level not a mapping", "- http\n",
+		  "1:1: top level: expected a mapping, got a list" },
+		{ "section not a mapping", "ports: [80]\n",
+		  "1:8: ports: expected a mapping, got a list" },
+		{ "buckets not ascending", "http:\n  duration_buckets: [0.1, 0.25, 0.2]\n",
+		  "2:33: http.duration_buckets: 0.2 is not above the bound before it (must be "
+		  "ascending)" },
+		{ "buckets equal", "http:\n  duration_buckets:\n    - 1\n    - 1.0\n",
+		  "4:7: http.duration_buckets: 1.0 is not above the bound before it (must be "
+		  "ascending)" },
+		{ "too many buckets", many_buckets,
+		  "1:138: http.duration_buckets: more than 30 bounds" },
+		{ "no buckets", "http:\n  duration_buckets: []\n",
+		  "2:21: http.duration_buckets: at least one bound is needed (omit the key for the "
+		  "defaults)" },
+		{ "zero bucket", "http:\n  duration_buckets: [0, 1]\n",
+		  "2:22: http.duration_buckets: bad bound '0': must be greater than 0" },
+		{ "negative bucket", "http:\n  duration_buckets: [-0.5]\n",
+		  "2:22: http.duration_buckets: bad bound '-0.5': must be greater than 0" },
+		{ "bucket below a nanosecond", "http:\n  duration_buckets: [0.0000000001]\n",
+		  "2:22: http.duration_buckets: bad bound '0.0000000001': more than 9 fractional "
+		  "digits (finer than a nanosecond)" },
+		{ "bucket not a number", "http:\n  duration_buckets: [1, 5s]\n",
+		  "2:25: http.duration_buckets: bad bound '5s': not a decimal number of seconds "
+		  "(e.g. 0.005, 2.5, 10)" },
+		{ "bucket in exponent form", "http:\n  duration_buckets: [1e-3]\n",
+		  "2:22: http.duration_buckets: bad bound '1e-3': not a decimal number of seconds "
+		  "(e.g. 0.005, 2.5, 10)" },
+		{ "bucket quoted", "http:\n  duration_buckets: [\"0.5\"]\n",
+		  "2:22: http.duration_buckets: expected a number, got a quoted string" },
+		{ "buckets not a list", "http:\n  duration_buckets: 0.5\n",
+		  "2:21: http.duration_buckets: expected a list, got a scalar" },
+		{ "route table size zero", "http:\n  route_table_size: 0\n",
+		  "2:21: http.route_table_size: 0 is not in 1..1048576" },
+		{ "route table size too large", "http:\n  route_table_size: 1048577\n",
+		  "2:21: http.route_table_size: 1048577 is not in 1..1048576" },
+		{ "route table size not an integer", "http:\n  route_table_size: 2k\n",
+		  "2:21: http.route_table_size: '2k' is not a decimal integer" },
+		{ "port zero", "ports:\n  include: [80, 0]\n",
+		  "2:17: ports.include: bad port '0': port must be 1..65535" },
+		{ "port too large", "ports:\n  exclude: [65536]\n",
+		  "2:13: ports.exclude: bad port '65536': port must be 1..65535" },
+		{ "port negative", "ports:\n  exclude: [-22]\n",
+		  "2:13: ports.exclude: bad port '-22': port must be a decimal number" },
+		{ "port listed twice", "ports:\n  include: [80, 443, 80]\n",
+		  "2:22: ports.include: port 80 listed twice" },
+		{ "too many ports", many_ports, "2:397: ports.include: more than 64 ports" },
+		{ "cgroup path without slash", "cgroups:\n  include: [docker]\n",
+		  "2:13: cgroups.include: bad cgroup path 'docker': must start with '/' (relative "
+		  "to the cgroup2 mount)" },
+		{ "cgroup path with dot-dot", "cgroups:\n  exclude: [\"/a/../b\"]\n",
+		  "2:13: cgroups.exclude: bad cgroup path '/a/../b': '.' and '..' are not "
+		  "allowed" },
+		{ "cgroup path with empty part", "cgroups:\n  exclude: [\"/a//b\"]\n",
+		  "2:13: cgroups.exclude: bad cgroup path '/a//b': empty path component ('//')" },
+		{ "label name starting with a digit", "labels:\n  1env: prod\n",
+		  "2:3: labels: bad label name '1env': must match [a-zA-Z_][a-zA-Z0-9_]*" },
+		{ "label name with a dash", "labels:\n  my-env: prod\n",
+		  "2:3: labels: bad label name 'my-env': must match [a-zA-Z_][a-zA-Z0-9_]*" },
+		{ "label name starting with __", "labels:\n  __env: prod\n",
+		  "2:3: labels: bad label name '__env': names starting with '__' are reserved for "
+		  "Prometheus" },
+		{ "label le", "labels:\n  le: \"1\"\n",
+		  "2:3: labels: bad label name 'le': sockeye sets this label itself" },
+		{ "label quantile", "labels:\n  quantile: x\n",
+		  "2:3: labels: bad label name 'quantile': sockeye sets this label itself" },
+		{ "label http_route", "labels:\n  env: a\n  http_route: x\n",
+		  "3:3: labels: bad label name 'http_route': sockeye sets this label itself" },
+		{ "label k8s_pod_name", "labels:\n  k8s_pod_name: x\n",
+		  "2:3: labels: bad label name 'k8s_pod_name': sockeye sets this label itself" },
+		{ "label with empty value", "labels:\n  env:\n",
+		  "2:7: labels.env: empty value (an empty label is no label)" },
+		{ "label value a list", "labels:\n  env: [a]\n",
+		  "2:8: labels: expected a string, got a list" },
+		{ "too many labels", many_labels, "18:3: labels: more than 16 labels" },
+		{ "metric prefix starting with a digit", "metric_prefix: 9x_\n",
+		  "1:16: metric_prefix: '9x_' must match [a-zA-Z_:][a-zA-Z0-9_:]*" },
+		{ "metric prefix with a dash", "metric_prefix: \"my-app_\"\n",
+		  "1:16: metric_prefix: 'my-app_' must match [a-zA-Z_:][a-zA-Z0-9_:]*" },
+		{ "yaml syntax: unclosed flow sequence", "http:\n  duration_buckets: [1, 2\n",
+		  "3:1: did not find expected ',' or ']' while parsing a flow sequence" },
+		{ "yaml syntax: bad indentation", "http:\n  route_table_size: 1\n bad: 2\n",
+		  "3:2: did not find expected key while parsing a block mapping" },
+		{ "yaml syntax: tab indentation", "http:\n\troute_table_size: 1\n",
+		  "2:1: found character that cannot start any token while scanning for the next "
+		  "token" },
+		{ "yaml: undefined alias", "labels:\n  env: *nope\n",
+		  "2:8: found undefined alias" },
+		{ "yaml: invalid UTF-8", "labels:\n  env: \"caf\xc3\"\n",
+		  "2:13: invalid trailing UTF-8 octet" },
+		{ "second document", "labels:\n  env: a\n---\nlabels:\n  env: b\n",
+		  "3:1: only one YAML document is allowed" },
+	};
+	char buf[64];
+
+	(void)state;
+	/* 31 ascending bounds on one line: the 31st starts at column 26 + 9 * 3 + 21 * 4 + 1. */
+	seq(many_buckets, sizeof(many_buckets), "http: {duration_buckets: ", 31, 1, 1);
+	many_buckets[strlen(many_buckets) - 1] = '\0';
+	strcat(many_buckets, "}\n");
+	/* 65 four-digit ports: the 65th starts at column 12 + 64 * 6 + 1. */
+	strcpy(many_ports, "ports:\n");
+	seq(many_ports + 7, sizeof(many_ports) - 7, "  include: ", 65, 1000, 1);
+	strcpy(many_labels, "labels:\n");
+	for (int i = 0; i < 17; i++) {
+		snprintf(buf, sizeof(buf), "  l%d: v\n", i);
+		strcat(many_labels, buf);
+	}
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct sockeye_config cfg;
+		const char *path = write_yaml("bad", cases[i].text);
+		char want[512], *err;
+
+		snprintf(want, sizeof(want), "%s:%s\n", path, cases[i].want);
+		expect_int(cases[i].name, load(&cfg, path, &err), -EINVAL);
+		expect_str(cases[i].name, err, want);
+		free(err);
+		config_free(&cfg);
+	}
+}
+
+static void test_unreadable_config_file_reports_path_and_strerror(void **state)
+{
+	static const struct {
+		const char *name, *suffix;
+		int err;
+	} cases[] = {
+		{ "missing file", "/does-not-exist.yml", -ENOENT },
+		{ "directory", "", -EISDIR },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct sockeye_config cfg;
+		char path[256], want[512], *err;
+
+		snprintf(path, sizeof(path), "%s%s", tmpdir, cases[i].suffix);
+		snprintf(want, sizeof(want), "%s: %s\n", path, strerror(-cases[i].err));
+		expect_int(cases[i].name, load(&cfg, path, &err), cases[i].err);
+		expect_str(cases[i].name, err, want);
+		free(err);
+		config_free(&cfg);
+	}
+}
+
+static void test_no_config_file_is_a_no_op(void **state)
+{
+	struct sockeye_config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(config_load_file(&cfg), 0);
+	assert_int_equal(cfg.n_bounds, 14);
+	config_free(&cfg);
+}
+
+static void test_failed_load_leaves_config_unchanged(void **state)
+{
+	const char *good = write_yaml("good", "labels:\n  env: prod\nports:\n  include: [80]\n");
+	const char *bad;
+	struct sockeye_config cfg;
+	char *err;
+
+	(void)state;
+	assert_int_equal(load(&cfg, good, &err), 0);
+	free(err);
+	bad = write_yaml("bad2", "labels:\n  env: test\nports:\n  include: [0]\n");
+	cfg.config_file = bad;
+	{
+		struct capture cap;
+		char *out;
+		int ret;
+
+		capture_start(&cap);
+		ret = config_load_file(&cfg);
+		capture_end(&cap, &out, &err);
+		assert_int_equal(ret, -EINVAL);
+		free(out);
+		free(err);
+	}
+	assert_int_equal(cfg.n_labels, 1);
+	assert_string_equal(cfg.labels[0].value, "prod");
+	assert_int_equal(cfg.n_include_ports, 1);
+	assert_int_equal(cfg.include_ports[0], 80);
+	config_free(&cfg);
+}
+
+static void test_config_strings_outlive_the_file_and_free_resets(void **state)
+{
+	const char *path = write_yaml("owned", "labels:\n  team: payments\nmetric_prefix: pay_\n");
+	struct sockeye_config cfg;
+	char *err;
+
+	(void)state;
+	assert_int_equal(load(&cfg, path, &err), 0);
+	free(err);
+	unlink(path);
+	assert_string_equal(cfg.labels[0].name, "team");
+	assert_string_equal(cfg.labels[0].value, "payments");
+	assert_string_equal(cfg.self_prefix, "pay_");
+	assert_non_null(cfg.owned);
+	config_free(&cfg);
+	assert_null(cfg.owned);
+	assert_int_equal(cfg.n_labels, 0);
+	assert_string_equal(cfg.self_prefix, "sockeye_");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_fill_every_setting),
+		cmocka_unit_test(test_no_flags_parse_to_defaults),
+		cmocka_unit_test(test_each_value_flag_accepted_with_equals_and_as_next_argument),
+		cmocka_unit_test(test_switch_flags_set_their_field),
+		cmocka_unit_test(test_listen_address_repeats_and_replaces_the_default),
+		cmocka_unit_test(test_listen_address_forms_accepted),
+		cmocka_unit_test(test_output_interval_takes_prometheus_durations),
+		cmocka_unit_test(test_flag_values_are_copied_not_borrowed_from_argv),
+		cmocka_unit_test(test_bad_flags_return_einval_with_one_clear_line),
+		cmocka_unit_test(test_help_lists_every_flag_with_default_on_stdout_and_returns_1),
+		cmocka_unit_test(test_version_prints_version_and_revision_on_stdout_and_returns_1),
+		cmocka_unit_test(test_full_config_file_parsed_exactly),
+		cmocka_unit_test(test_bucket_seconds_convert_to_exact_nanoseconds),
+		cmocka_unit_test(test_empty_and_null_sections_keep_defaults),
+		cmocka_unit_test(test_bad_config_files_report_file_line_column_and_reason),
+		cmocka_unit_test(test_unreadable_config_file_reports_path_and_strerror),
+		cmocka_unit_test(test_no_config_file_is_a_no_op),
+		cmocka_unit_test(test_failed_load_leaves_config_unchanged),
+		cmocka_unit_test(test_config_strings_outlive_the_file_and_free_resets),
+	};
+
+	return cmocka_run_group_tests(tests, setup_tmpdir, remove_tmpdir);
+}
