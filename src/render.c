@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* render.c - snapshot -> Prometheus text 0.0.4 or OpenMetrics 1.0; pure: no syscalls or globals. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define NS_PER_SEC 1000000000ULL
+/* Longest exact-seconds string: UINT64_MAX ns is "18446744073.709551615". */
+#define SECONDS_LEN 32
+/* Longest number: a u64 (20 digits) or a %.17g double ("-1.2345678901234567e-308"). */
+#define NUMBER_LEN 32
+
+/* Sync note: indexed by enum sockeye_method (include/sockeye.h) and in the same order as the
+ * method table in bpf/http.bpf.h. Unsized so the assert catches an entry missing at the end. */
+static const char *const method_names[] = {
+	[SOCKEYE_METHOD_OTHER] = "_OTHER",
+	[SOCKEYE_METHOD_GET] = "GET",
+	[SOCKEYE_METHOD_HEAD] = "HEAD",
+	[SOCKEYE_METHOD_POST] = "POST",
+	[SOCKEYE_METHOD_PUT] = "PUT",
+	[SOCKEYE_METHOD_DELETE] = "DELETE",
+	[SOCKEYE_METHOD_PATCH] = "PATCH",
+	[SOCKEYE_METHOD_OPTIONS] = "OPTIONS",
+	[SOCKEYE_METHOD_CONNECT] = "CONNECT",
+	[SOCKEYE_METHOD_TRACE] = "TRACE",
+};
+_Static_assert(ARRAY_SIZE(method_names) == SOCKEYE_METHOD_MAX,
+	       "method_names[] out of sync with enum sockeye_method");
+
+/* Sync note: indexed by enum sockeye_version (include/sockeye.h). */
+static const char *const version_names[] = {
+	[SOCKEYE_VERSION_1_0] = "1.0",
+	[SOCKEYE_VERSION_1_1] = "1.1",
+};
+_Static_assert(ARRAY_SIZE(version_names) == SOCKEYE_VERSION_MAX,
+	       "version_names[] out of sync with enum sockeye_version");
+
+/* Sync note: indexed by enum sockeye_stat (include/sockeye.h); these are the event="" values
+ * users alert on, so never rename one. */
+static const char *const stat_names[] = {
+	[SOCKEYE_STAT_ROUTE_TABLE_FULL] = "route_table_full",
+	[SOCKEYE_STAT_HTTP_MAP_FULL] = "http_map_full",
+	[SOCKEYE_STAT_PIPELINE_FULL] = "pipeline_full",
+	[SOCKEYE_STAT_UNMATCHED_RESPONSE] = "unmatched_response",
+	[SOCKEYE_STAT_RETRANSMIT] = "retransmit",
+	[SOCKEYE_STAT_DESYNC] = "desync",
+	[SOCKEYE_STAT_HEADER_TOO_LONG] = "header_too_long",
+	[SOCKEYE_STAT_NOT_HTTP] = "not_http",
+	[SOCKEYE_STAT_STORAGE_FAIL] = "storage_fail",
+};
+_Static_assert(ARRAY_SIZE(stat_names) == SOCKEYE_STAT_MAX,
+	       "stat_names[] out of sync with enum sockeye_stat");
+
+enum metric_type {
+	METRIC_GAUGE,
+	METRIC_COUNTER,
+	METRIC_HISTOGRAM,
+};
+
+static const char *const metric_type_names[] = {
+	[METRIC_GAUGE] = "gauge",
+	[METRIC_COUNTER] = "counter",
+	[METRIC_HISTOGRAM] = "histogram",
+};
+
+#define DEFAULT_SELF_PREFIX "sockeye_"
+
+#define HELP_HTTP_SERVER                                                                          \
+	"Duration of HTTP server requests: first byte of the request to first byte of the "      \
+	"response status line."
+#define HELP_HTTP_CLIENT                                                                          \
+	"Duration of HTTP client requests: request sent to first byte of the response status "   \
+	"line."
+
+struct render_ctx {
+	const struct sockeye_snapshot *snap;
+	struct sockeye_buf *out;
+	enum render_format fmt;
+	const char *self_prefix;
+};
+
+/* Appends v[0..n) escaping \ and newline, and " when quote is set. Nothing else is escaped:
+ * the 0.0.4 parser (prometheus/common expfmt) rejects any other escape sequence. */
+static void escape_n(struct sockeye_buf *out, const char *v, size_t n, int quote)
+{
+	size_t i, start = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *esc;
+
+		if (v[i] == '\\')
+			esc = "\\\\";
+		else if (v[i] == '\n')
+			esc = "\\n";
+		else if (v[i] == '"' && quote)
+			esc = "\\\"";
+		else
+			continue;
+		buf_append(out, v + start, i - start);
+		buf_append(out, esc, 2);
+		start = i + 1;
+	}
+	buf_append(out, v + start, n - start);
+}
+
+void render_escape_label_value(struct sockeye_buf *out, const char *v)
+{
+	if (v)
+		escape_n(out, v, strlen(v), 1);
+}
+
+void render_escape_help(struct sockeye_buf *out, const char *v)
+{
+	if (v)
+		escape_n(out, v, strlen(v), 0);
+}
+
+/* Copies a fixed-size, possibly unterminated name field into a NUL-terminated string. */
+static const char *bounded(char *dst, const char *src, size_t src_size)
+{
+	size_t n = strnlen(src, src_size);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return dst;
+}
+
+/* Integer nanoseconds as exact decimal seconds with trailing zeros stripped: 5000000 is
+ * "0.005", 2500000000 is "2.5". Integer arithmetic only, so le="0.005" is exactly the bound the
+ * kernel compared against, not the nearest double. */
+static const char *fmt_seconds(char *dst, uint64_t ns)
+{
+	uint64_t sec = ns / NS_PER_SEC;
+	uint32_t frac = (uint32_t)(ns % NS_PER_SEC);
+	int digits = 9;
+
+	if (!frac) {
+		snprintf(dst, SECONDS_LEN, "%" PRIu64, sec);
+		return dst;
+	}
+	while (frac % 10 == 0) {
+		frac /= 10;
+		digits--;
+	}
+	snprintf(dst, SECONDS_LEN, "%" PRIu64 ".%0*" PRIu32, sec, digits, frac);
+	return dst;
+}
+
+static const char *fmt_u64(char *dst, uint64_t v)
+{
+	snprintf(dst, NUMBER_LEN, "%" PRIu64, v);
+	return dst;
+}
+
+/* The shortest %g that reads back as the same double, like Go's FormatFloat(v, 'g', -1, 64),
+ * with infinities spelled +Inf/-Inf as both formats require. A comma is put back to a dot in
+ * case someone calls setlocale(): the formats only know '.'. */
+static const char *fmt_double(char *dst, double v)
+{
+	int prec;
+	char *p;
+
+	if (isnan(v)) {
+		strcpy(dst, "NaN");
+		return dst;
+	}
+	if (isinf(v)) {
+		strcpy(dst, v > 0 ? "+Inf" : "-Inf");
+		return dst;
+	}
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(dst, NUMBER_LEN, "%.*g", prec, v);
+		if (strtod(dst, NULL) == v)
+			break;
+	}
+	p = strchr(dst, ',');
+	if (p)
+		*p = '.';
+	return dst;
+}
+
+/* Out-of-range enum values (a newer kernel object, a corrupt key) render like the unknown
+ * value instead of indexing past the table. */
+static const char *method_name(unsigned int m)
+{
+	return m < ARRAY_SIZE(method_names) ? method_names[m] : method_names[SOCKEYE_METHOD_OTHER];
+}
+
+/* An empty label value is the same as no label to Prometheus: "version unknown". */
+static const char *version_name(unsigned int v)
+{
+	return v < ARRAY_SIZE(version_names) ? version_names[v] : "";
+}
+
+/* "# HELP" and "# TYPE". OpenMetrics names a counter family without "_total" (its samples
+ * keep it) and escapes " in HELP as well; text 0.0.4 must not escape " there. */
+static void put_header(struct render_ctx *c, const char *prefix, const char *name,
+		       enum metric_type type, const char *help)
+{
+	int om = c->fmt == RENDER_OPENMETRICS;
+	const char *total = type == METRIC_COUNTER && !om ? "_total" : "";
+
+	buf_printf(c->out, "# HELP %s%s%s ", prefix, name, total);
+	escape_n(c->out, help, strlen(help), om);
+	buf_printf(c->out, "\n# TYPE %s%s%s %s\n", prefix, name, total, metric_type_names[type]);
+}
+
+static void put_label(struct sockeye_buf *out, unsigned int *n, const char *name,
+		      const char *value)
+{
+	buf_puts(out, *n ? "," : "{");
+	buf_puts(out, name);
+	buf_append(out, "=\"", 2);
+	render_escape_label_value(out, value);
+	buf_append(out, "\"", 1);
+	(*n)++;
+}
+
+/* One sample line: the family's own labels, then the static labels, then le (NULL: none). */
+static void put_sample(struct render_ctx *c, const char *prefix, const char *name,
+		       const char *suffix, const struct sockeye_label *labels, size_t n_labels,
+		       const char *le, const char *value)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	unsigned int n = 0;
+	size_t i;
+
+	buf_puts(c->out, prefix);
+	buf_puts(c->out, name);
+	buf_puts(c->out, suffix);
+	for (i = 0; i < n_labels; i++)
+		put_label(c->out, &n, labels[i].name, labels[i].value);
+	for (i = 0; snap->static_labels && i < snap->n_static_labels; i++)
+		put_label(c->out, &n, snap->static_labels[i].name, snap->static_labels[i].value);
+	if (le)
+		put_label(c->out, &n, "le", le);
+	if (n)
+		buf_append(c->out, "}", 1);
+	buf_append(c->out, " ", 1);
+	buf_puts(c->out, value);
+	buf_append(c->out, "\n", 1);
+}
+
+/* Series whose exported labels are equal. cgroup_id is not exported, so series that differ
+ * only in it must be summed or the family would hold duplicate series, which Prometheus
+ * rejects. The snapshot sorts cgroup_id last, so such series are adjacent. */
+static int same_labels(const struct sockeye_http_series *a, const struct sockeye_http_series *b)
+{
+	return a->role == b->role && method_name(a->method) == method_name(b->method) &&
+	       version_name(a->version) == version_name(b->version) && a->status == b->status &&
+	       a->server_port == b->server_port &&
+	       strncmp(a->route, b->route, sizeof(a->route)) == 0;
+}
+
+static void add_series(struct sockeye_http_series *acc, const struct sockeye_http_series *s)
+{
+	size_t i;
+
+	acc->count += s->count;
+	acc->sum_ns += s->sum_ns;
+	for (i = 0; i < ARRAY_SIZE(acc->buckets); i++)
+		acc->buckets[i] += s->buckets[i];
+}
+
+static void put_http_series(struct render_ctx *c, const char *family,
+			    const struct sockeye_http_series *s)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	size_t n_bounds = snap->n_bounds;
+	char route[SOCKEYE_ROUTE_LEN + 1], status[NUMBER_LEN], port[NUMBER_LEN];
+	char le[SECONDS_LEN], value[NUMBER_LEN];
+	const struct sockeye_label labels[] = {
+		{ "http_request_method", method_name(s->method) },
+		{ "http_response_status_code", fmt_u64(status, s->status) },
+		{ "http_route", bounded(route, s->route, sizeof(s->route)) },
+		{ "network_protocol_version", version_name(s->version) },
+		{ "server_port", fmt_u64(port, s->server_port) },
+	};
+	uint64_t cum = 0, count;
+	size_t i, shown = 0;
+
+	if (n_bounds > SOCKEYE_MAX_BUCKETS)
+		n_bounds = SOCKEYE_MAX_BUCKETS;
+	for (i = 0; i < n_bounds; i++) {
+		cum += s->buckets[i];
+		/* A bound not above the last one printed would repeat an le or put it out of
+		 * order; its count goes on into the next line instead. The config rejects such
+		 * bounds, but a histogram Prometheus refuses would lose the whole scrape. */
+		if (i > 0 && snap->bounds_ns[i] <= snap->bounds_ns[shown])
+			continue;
+		shown = i;
+		put_sample(c, "", family, "_bucket", labels, ARRAY_SIZE(labels),
+			   fmt_seconds(le, snap->bounds_ns[i]), fmt_u64(value, cum));
+	}
+	/* count and buckets are separate per-CPU adds, so a scrape can catch one without the
+	 * other. The larger of the two keeps +Inf >= every bucket and _count == +Inf, and is still
+	 * monotonic across scrapes. */
+	cum += s->buckets[n_bounds];
+	count = s->count > cum ? s->count : cum;
+	fmt_u64(value, count);
+	put_sample(c, "", family, "_bucket", labels, ARRAY_SIZE(labels), "+Inf", value);
+	put_sample(c, "", family, "_sum", labels, ARRAY_SIZE(labels), NULL,
+		   fmt_seconds(le, s->sum_ns));
+	put_sample(c, "", family, "_count", labels, ARRAY_SIZE(labels), NULL, value);
+}
+
+static void put_http_family(struct render_ctx *c, enum sockeye_role role, const char *family,
+			    const char *help)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	struct sockeye_http_series acc;
+	size_t i, j;
+
+	put_header(c, "", family, METRIC_HISTOGRAM, help);
+	for (i = 0; i < snap->n_http; i = j) {
+		j = i + 1;
+		if (snap->http[i].role != role)
+			continue;
+		acc = snap->http[i];
+		for (; j < snap->n_http && same_labels(&acc, &snap->http[j]); j++)
+			add_series(&acc, &snap->http[j]);
+		put_http_series(c, family, &acc);
+	}
+}
+
+static void put_build_info(struct render_ctx *c)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	const struct sockeye_label labels[] = {
+		{ "version", snap->version ? snap->version : "unknown" },
+		{ "revision", snap->revision ? snap->revision : "unknown" },
+	};
+
+	put_header(c, c->self_prefix, "build_info", METRIC_GAUGE,
+		   "A metric with a constant '1' value labeled by version and revision of "
+		   "sockeye.");
+	put_sample(c, c->self_prefix, "build_info", "", labels, ARRAY_SIZE(labels), NULL, "1");
+}
+
+static void put_parser_events(struct render_ctx *c)
+{
+	char value[NUMBER_LEN];
+	size_t i;
+
+	put_header(c, c->self_prefix, "parser_events", METRIC_COUNTER,
+		   "Requests, responses, segments and sockets the kernel HTTP parser dropped, "
+		   "skipped or overflowed, by event.");
+	for (i = 0; i < SOCKEYE_STAT_MAX; i++) {
+		const struct sockeye_label label = { "event", stat_names[i] };
+
+		put_sample(c, c->self_prefix, "parser_events", "_total", &label, 1, NULL,
+			   fmt_u64(value, c->snap->stats[i]));
+	}
+}
+
+static void put_progs(struct render_ctx *c)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	char name[sizeof(snap->progs->name) + 1], value[SECONDS_LEN];
+	const struct sockeye_label label = { "program", name };
+	size_t i;
+
+	if (!snap->n_progs)
+		return;
+	put_header(c, c->self_prefix, "bpf_program_runs", METRIC_COUNTER,
+		   "Times each sockeye BPF program ran (counted while "
+		   "kernel.bpf_stats_enabled=1).");
+	for (i = 0; i < snap->n_progs; i++) {
+		bounded(name, snap->progs[i].name, sizeof(snap->progs[i].name));
+		put_sample(c, c->self_prefix, "bpf_program_runs", "_total", &label, 1, NULL,
+			   fmt_u64(value, snap->progs[i].run_cnt));
+	}
+	put_header(c, c->self_prefix, "bpf_program_run_seconds", METRIC_COUNTER,
+		   "Time spent running each sockeye BPF program in seconds (counted while "
+		   "kernel.bpf_stats_enabled=1).");
+	for (i = 0; i < snap->n_progs; i++) {
+		bounded(name, snap->progs[i].name, sizeof(snap->progs[i].name));
+		put_sample(c, c->self_prefix, "bpf_program_run_seconds", "_total", &label, 1, NULL,
+			   fmt_seconds(value, snap->progs[i].run_time_ns));
+	}
+}
+
+static void put_maps(struct render_ctx *c)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	char name[sizeof(snap->maps->name) + 1], value[NUMBER_LEN];
+	const struct sockeye_label label = { "map", name };
+	size_t i;
+
+	if (!snap->n_maps)
+		return;
+	put_header(c, c->self_prefix, "bpf_map_entries", METRIC_GAUGE,
+		   "Entries currently in each sockeye BPF map.");
+	for (i = 0; i < snap->n_maps; i++) {
+		bounded(name, snap->maps[i].name, sizeof(snap->maps[i].name));
+		put_sample(c, c->self_prefix, "bpf_map_entries", "", &label, 1, NULL,
+			   fmt_u64(value, snap->maps[i].entries));
+	}
+	put_header(c, c->self_prefix, "bpf_map_capacity", METRIC_GAUGE,
+		   "Maximum entries (max_entries) of each sockeye BPF map.");
+	for (i = 0; i < snap->n_maps; i++) {
+		bounded(name, snap->maps[i].name, sizeof(snap->maps[i].name));
+		put_sample(c, c->self_prefix, "bpf_map_capacity", "", &label, 1, NULL,
+			   fmt_u64(value, snap->maps[i].capacity));
+	}
+}
+
+static void put_scrape_duration(struct render_ctx *c)
+{
+	char value[NUMBER_LEN];
+
+	/* Also false for NaN: "unknown" is no sample, not a NaN sample. */
+	if (!(c->snap->scrape_duration_seconds >= 0))
+		return;
+	put_header(c, c->self_prefix, "scrape_duration_seconds", METRIC_GAUGE,
+		   "Time sockeye took to read its BPF maps for this scrape, in seconds.");
+	put_sample(c, c->self_prefix, "scrape_duration_seconds", "", NULL, 0, NULL,
+		   fmt_double(value, c->snap->scrape_duration_seconds));
+}
+
+/* The process_* families under the names and HELP texts of the Prometheus client libraries,
+ * so the dashboards made for those work unchanged. */
+static void put_process(struct render_ctx *c)
+{
+	const struct sockeye_process *p = &c->snap->process;
+	char value[NUMBER_LEN];
+
+	if (!p->valid)
+		return;
+	put_header(c, "", "process_cpu_seconds", METRIC_COUNTER,
+		   "Total user and system CPU time spent in seconds.");
+	put_sample(c, "", "process_cpu_seconds", "_total", NULL, 0, NULL,
+		   fmt_double(value, p->cpu_seconds));
+	put_header(c, "", "process_resident_memory_bytes", METRIC_GAUGE,
+		   "Resident memory size in bytes.");
+	put_sample(c, "", "process_resident_memory_bytes", "", NULL, 0, NULL,
+		   fmt_u64(value, p->resident_bytes));
+	put_header(c, "", "process_virtual_memory_bytes", METRIC_GAUGE,
+		   "Virtual memory size in bytes.");
+	put_sample(c, "", "process_virtual_memory_bytes", "", NULL, 0, NULL,
+		   fmt_u64(value, p->virtual_bytes));
+	put_header(c, "", "process_open_fds", METRIC_GAUGE, "Number of open file descriptors.");
+	put_sample(c, "", "process_open_fds", "", NULL, 0, NULL, fmt_u64(value, p->open_fds));
+	put_header(c, "", "process_max_fds", METRIC_GAUGE,
+		   "Maximum number of open file descriptors.");
+	put_sample(c, "", "process_max_fds", "", NULL, 0, NULL, fmt_u64(value, p->max_fds));
+	put_header(c, "", "process_start_time_seconds", METRIC_GAUGE,
+		   "Start time of the process since unix epoch in seconds.");
+	put_sample(c, "", "process_start_time_seconds", "", NULL, 0, NULL,
+		   fmt_double(value, p->start_time_seconds));
+}
+
+int render_text(const struct sockeye_snapshot *snap, enum render_format fmt,
+		struct sockeye_buf *out)
+{
+	struct render_ctx c = {
+		.snap = snap,
+		.out = out,
+		.fmt = fmt,
+		.self_prefix = snap->self_prefix ? snap->self_prefix : DEFAULT_SELF_PREFIX,
+	};
+
+	if (fmt != RENDER_TEXT_004 && fmt != RENDER_OPENMETRICS)
+		return -EINVAL;
+
+	put_http_family(&c, SOCKEYE_ROLE_SERVER, "http_server_request_duration_seconds",
+			HELP_HTTP_SERVER);
+	put_http_family(&c, SOCKEYE_ROLE_CLIENT, "http_client_request_duration_seconds",
+			HELP_HTTP_CLIENT);
+	put_build_info(&c);
+	put_parser_events(&c);
+	put_progs(&c);
+	put_maps(&c);
+	put_scrape_duration(&c);
+	put_process(&c);
+	if (fmt == RENDER_OPENMETRICS)
+		buf_puts(out, "# EOF\n");
+	return out->err;
+}
