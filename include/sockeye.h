@@ -25,7 +25,7 @@
 /* Map names (the kernel keeps 15 characters). Grep a family's name to find its map. */
 #define SOCKEYE_MAP_HTTP "http_dur"	 /* http_{server,client}_request_duration_seconds */
 #define SOCKEYE_MAP_ROUTES "http_routes" /* route_id -> normalised route string */
-#define SOCKEYE_MAP_STATS "sockeye_stats" /* sockeye_events_total{event} */
+#define SOCKEYE_MAP_STATS "sockeye_stats" /* sockeye_parser_events_total{event} */
 
 enum sockeye_role {
 	SOCKEYE_ROLE_SERVER = 0,

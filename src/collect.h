@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* collect.h - BPF maps -> struct sockeye_snapshot; reads only, never writes or resets. */
+#ifndef SOCKEYE_COLLECT_H
+#define SOCKEYE_COLLECT_H
+
+#include "config.h"
+#include "loader.h"
+#include "snapshot.h"
+
+/* Fills snap from the maps (per-CPU values summed, series merged and sorted) and from cfg
+ * (bounds, static labels, prefix). Returns 0 or a negative errno; free with collect_free. */
+int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *cfg,
+		     struct sockeye_snapshot *snap);
+void collect_free(struct sockeye_snapshot *snap);
+
+/* Orders series by role, port, route, method, status, version; exposed for tests. */
+int collect_series_cmp(const void *a, const void *b);
+/* Sorts and merges series whose labels are equal (e.g. the same route from two cgroups).
+ * Returns the new count. */
+size_t collect_merge(struct sockeye_http_series *s, size_t n, size_t n_slots);
+
+#endif /* SOCKEYE_COLLECT_H */

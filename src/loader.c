@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* loader.c - the one place that opens, configures, loads and attaches BPF programs. */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/bpf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "loader.h"
+#include "log.h"
+#include "sockeye.skel.h"
+
+struct loader {
+	struct sockeye_bpf *skel;
+	int cgroup_fd;
+	int stats_fd; /* keeps kernel.bpf_stats run-time accounting on while we run */
+	char cgroup_path[PATH_MAX];
+	struct bpf_link *links[LOADER_MAX_PROGS];
+	const char *link_names[LOADER_MAX_PROGS];
+	size_t n_links;
+	struct loader_fds fds;
+};
+
+int loader_find_cgroup2(char *buf, size_t len)
+{
+	char line[4096], dev[256], dir[PATH_MAX], type[64];
+	FILE *f = fopen("/proc/mounts", "re");
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%255s %4095s %63s", dev, dir, type) != 3)
+			continue;
+		if (strcmp(type, "cgroup2") == 0 && strlen(dir) < len) {
+			strcpy(buf, dir);
+			err = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return err;
+}
+
+/* cgroup v2 ids are the inode numbers of the cgroup directories; level is the depth below
+ * the root ("/a/b" is 2), as bpf_skb_ancestor_cgroup_id counts it. */
+static int cgroup_id_of(const char *root, const char *rel, __u64 *id, __u32 *level)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	__u32 depth = 0;
+
+	if (snprintf(path, sizeof(path), "%s%s", root, rel) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
+		int err = errno ? -errno : -ENOTDIR;
+
+		pr_error("cgroup %s (%s): %s", rel, path, strerror(-err));
+		return err;
+	}
+	for (const char *p = rel; *p; p++)
+		if (*p == '/' && p[1] && p[1] != '/')
+			depth++;
+	*id = st.st_ino;
+	*level = depth;
+	return 0;
+}
+
+static int configure(struct loader *l, const struct sockeye_config *cfg)
+{
+	struct sockeye_bpf *s = l->skel;
+	int err;
+
+	for (size_t i = 0; i < cfg->n_bounds; i++)
+		s->rodata->bounds_ns[i] = cfg->bounds_ns[i];
+	s->rodata->n_bounds = cfg->n_bounds;
+	for (size_t i = 0; i < cfg->n_include_ports; i++)
+		s->rodata->include_ports[i] = cfg->include_ports[i];
+	s->rodata->n_include_ports = cfg->n_include_ports;
+	for (size_t i = 0; i < cfg->n_exclude_ports; i++)
+		s->rodata->exclude_ports[i] = cfg->exclude_ports[i];
+	s->rodata->n_exclude_ports = cfg->n_exclude_ports;
+	for (size_t i = 0; i < cfg->n_include_cgroups; i++) {
+		err = cgroup_id_of(l->cgroup_path, cfg->include_cgroups[i],
+				   (__u64 *)&s->rodata->include_cgroups[i],
+				   (__u32 *)&s->rodata->include_cgroup_levels[i]);
+		if (err)
+			return err;
+	}
+	s->rodata->n_include_cgroups = cfg->n_include_cgroups;
+	for (size_t i = 0; i < cfg->n_exclude_cgroups; i++) {
+		err = cgroup_id_of(l->cgroup_path, cfg->exclude_cgroups[i],
+				   (__u64 *)&s->rodata->exclude_cgroups[i],
+				   (__u32 *)&s->rodata->exclude_cgroup_levels[i]);
+		if (err)
+			return err;
+	}
+	s->rodata->n_exclude_cgroups = cfg->n_exclude_cgroups;
+
+	err = bpf_map__set_max_entries(s->maps.http_routes, cfg->route_capacity);
+	if (err) {
+		pr_error("setting the route table size to %u: %s", cfg->route_capacity,
+			 strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int attach(struct loader *l, struct bpf_program *prog, const char *name)
+{
+	struct bpf_link *link = bpf_program__attach_cgroup(prog, l->cgroup_fd);
+	int err;
+
+	if (!link) {
+		err = -errno;
+		pr_error("attaching %s to the cgroup v2 root %s: %s", name, l->cgroup_path,
+			 strerror(-err));
+		return err;
+	}
+	l->links[l->n_links] = link;
+	l->link_names[l->n_links] = name;
+	l->n_links++;
+	l->fds.progs[l->fds.n_progs++] = bpf_program__fd(prog);
+	return 0;
+}
+
+struct loader *loader_start(const struct sockeye_config *cfg)
+{
+	struct loader *l = calloc(1, sizeof(*l));
+	int err;
+
+	if (!l)
+		return NULL;
+	l->cgroup_fd = -1;
+	l->stats_fd = -1;
+
+	err = loader_find_cgroup2(l->cgroup_path, sizeof(l->cgroup_path));
+	if (err) {
+		pr_error("no cgroup v2 mount in /proc/mounts: sockeye attaches to the cgroup v2 root");
+		goto cleanup;
+	}
+	l->cgroup_fd = open(l->cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->cgroup_fd < 0) {
+		err = -errno;
+		pr_error("opening %s: %s", l->cgroup_path, strerror(-err));
+		goto cleanup;
+	}
+
+	l->skel = sockeye_bpf__open();
+	if (!l->skel) {
+		err = -errno;
+		pr_error("opening the BPF object: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = configure(l, cfg);
+	if (err)
+		goto cleanup;
+	err = sockeye_bpf__load(l->skel);
+	if (err) {
+		pr_error("loading BPF programs: %s (run with --log.level=debug for the verifier log)",
+			 strerror(-err));
+		goto cleanup;
+	}
+	err = attach(l, l->skel->progs.cgskb_ingress, "cgskb_ingress");
+	if (err)
+		goto cleanup;
+	err = attach(l, l->skel->progs.cgskb_egress, "cgskb_egress");
+	if (err)
+		goto cleanup;
+
+	/* Run counts and run time per program, for the self metrics. Not fatal: older kernels
+	 * or a sysctl policy may refuse, and the families then stay at 0. */
+	l->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (l->stats_fd < 0)
+		pr_warn("BPF run-time statistics unavailable: %s", strerror(errno));
+
+	l->fds.http_dur = bpf_map__fd(l->skel->maps.http_dur);
+	l->fds.http_routes = bpf_map__fd(l->skel->maps.http_routes);
+	l->fds.stats = bpf_map__fd(l->skel->maps.sockeye_stats);
+	l->fds.maps[l->fds.n_maps++] = l->fds.http_dur;
+	l->fds.maps[l->fds.n_maps++] = l->fds.http_routes;
+	return l;
+
+cleanup:
+	loader_stop(l);
+	errno = -err;
+	return NULL;
+}
+
+const struct loader_fds *loader_fds(const struct loader *l)
+{
+	return &l->fds;
+}
+
+void loader_report(const struct loader *l, FILE *out)
+{
+	for (size_t i = 0; i < l->n_links; i++) {
+		pr_info("attached program=%s cgroup=%s", l->link_names[i], l->cgroup_path);
+		if (out)
+			fprintf(out, "attached %s to %s\n", l->link_names[i], l->cgroup_path);
+	}
+}
+
+void loader_stop(struct loader *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n_links; i++)
+		bpf_link__destroy(l->links[i]);
+	sockeye_bpf__destroy(l->skel);
+	if (l->cgroup_fd >= 0)
+		close(l->cgroup_fd);
+	if (l->stats_fd >= 0)
+		close(l->stats_fd);
+	free(l);
+}

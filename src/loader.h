@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* loader.h - owns the BPF skeleton: open, configure rodata, load, attach, destroy. */
+#ifndef SOCKEYE_LOADER_H
+#define SOCKEYE_LOADER_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "config.h"
+
+#define LOADER_MAX_PROGS 8
+#define LOADER_MAX_MAPS 8
+
+/* What collect.c needs to read: file descriptors and names, no libbpf objects. */
+struct loader_fds {
+	int http_dur;	 /* SOCKEYE_MAP_HTTP */
+	int http_routes; /* SOCKEYE_MAP_ROUTES */
+	int stats;	 /* SOCKEYE_MAP_STATS */
+	int progs[LOADER_MAX_PROGS];
+	size_t n_progs;
+	int maps[LOADER_MAX_MAPS]; /* maps whose fill is exported */
+	size_t n_maps;
+};
+
+struct loader;
+
+/* Finds the cgroup v2 mount in /proc/mounts. Returns 0 or -ENOENT. */
+int loader_find_cgroup2(char *buf, size_t len);
+
+/* Opens, configures (buckets, filters, route table size), loads and attaches every program.
+ * Returns NULL with errno set after logging what failed. */
+struct loader *loader_start(const struct sockeye_config *cfg);
+const struct loader_fds *loader_fds(const struct loader *l);
+/* Logs (and prints to out when not NULL) which program is attached where. */
+void loader_report(const struct loader *l, FILE *out);
+/* Detaches everything and frees (NULL-safe). */
+void loader_stop(struct loader *l);
+
+#endif /* SOCKEYE_LOADER_H */
