@@ -19,9 +19,6 @@
 #ifndef SOCKEYE_VERSION
 #define SOCKEYE_VERSION "unknown"
 #endif
-#ifndef SOCKEYE_REVISION
-#define SOCKEYE_REVISION "unknown"
-#endif
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_ARGS 16
@@ -592,14 +589,20 @@ static void test_help_lists_every_flag_with_default_on_stdout_and_returns_1(void
 
 static void test_version_prints_version_and_revision_on_stdout_and_returns_1(void **state)
 {
+	static const char want[] = "sockeye, version " SOCKEYE_VERSION " (revision: ";
 	const char *const args[] = { "--version", NULL };
 	struct sockeye_config cfg;
 	char *out, *err;
 
 	(void)state;
 	assert_int_equal(parse(&cfg, args, &out, &err), 1);
-	assert_string_equal(out, "sockeye, version " SOCKEYE_VERSION " (revision: " SOCKEYE_REVISION
-				 ")\n");
+	/* The library's revision is the commit it was compiled at, which may be older than the
+	 * one this test was compiled at: check the revision's shape, not its value. */
+	if (strncmp(out, want, strlen(want)) != 0 || strlen(out) < strlen(want) + 3 ||
+	    strspn(out + strlen(want), "0123456789abcdefghijklmnopqrstuvwxyz") !=
+		    strlen(out) - strlen(want) - 2 ||
+	    strcmp(out + strlen(out) - 2, ")\n") != 0)
+		fail_msg("got \"%s\", want \"%sREVISION)\\n\"", out, want);
 	assert_string_equal(err, "");
 	free(out);
 	free(err);
