@@ -1,0 +1,239 @@
+#!/bin/bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# overhead.sh - what the agent costs a busy HTTP server: nginx (1 worker, `return 200`) under
+# `wrk -t1 -c16`, alternating phases without and with the agent, three pairs in one run.
+#
+#   bench/overhead.sh           5 s phases (about a minute)
+#   bench/overhead.sh --smoke   1 s phases (about 10 s), to check the script itself
+#
+# Prints each phase's throughput, the with/without ratio per pair and on average, the requests
+# wrk completed against the requests the agent counted for the nginx port (server and client
+# families, scraped before and after each 'with' phase), and the BPF run time per request from
+# kernel.bpf_stats_enabled (enabled for the run, restored at the end).
+#
+# A benchmark, not a test: `make test` does not run it (`make bench` does). It exits non-zero
+# when a tool fails, the agent does not start or exit cleanly, or a count is outside what wrk's
+# numbers allow: every request wrk completed was counted on both sockets, and at most one more
+# per connection (in flight when wrk stopped) may have been answered and counted.
+# Every process it starts is stopped by its PID; its temp dir is removed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DUR=5
+case "${1:-}" in
+--smoke) DUR=1 ;;
+"") ;;
+*) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
+esac
+CONNS=16
+PAIRS=3
+AGENT=${SOCKEYE_AGENT:-build/sockeye}
+PY=/usr/bin/python3
+
+die() { echo "overhead.sh: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (loads BPF programs, sets kernel.bpf_stats_enabled)"
+for t in /usr/sbin/nginx wrk bpftool curl "$PY"; do
+	command -v "$t" >/dev/null || die "$t not found (make deps-test installs it)"
+done
+[ -x "$AGENT" ] || die "$AGENT missing: run 'make all' first"
+
+TMP=$(mktemp -d /tmp/sockeye-bench.XXXXXX)
+NGINX_PID=
+AGENT_PID=
+OLD_STATS=$(sysctl -n kernel.bpf_stats_enabled)
+
+# stop_pid PID: SIGTERM, wait up to 10 s, then SIGKILL. Sets STOP_RC to its exit status
+# (not printed: `wait` works only in the shell that started the process, not in a $(...)).
+STOP_RC=0
+stop_pid() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || true
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	STOP_RC=0
+	wait "$pid" 2>/dev/null || STOP_RC=$?
+}
+
+cleanup() {
+	set +e
+	[ -n "$AGENT_PID" ] && stop_pid "$AGENT_PID"
+	[ -n "$NGINX_PID" ] && stop_pid "$NGINX_PID"
+	sysctl -q -w kernel.bpf_stats_enabled="$OLD_STATS" >/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# --- nginx ------------------------------------------------------------------------------------
+NGINX_PORT=$(free_port)
+mkdir -p "$TMP/nginx"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    keepalive_timeout 60s;
+    keepalive_requests 100000000;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / { return 200 "ok\n"; }
+    }
+}
+EOF
+/usr/sbin/nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
+	</dev/null >"$TMP/nginx/stderr.log" 2>&1 &
+NGINX_PID=$!
+for i in $(seq 100); do
+	curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$NGINX_PORT/" && break
+	kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited: $(tail -n 3 "$TMP/nginx/error.log")"
+	sleep 0.1
+done
+curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$NGINX_PORT/" || die "nginx not answering"
+
+# --- helpers ----------------------------------------------------------------------------------
+# run_wrk -> "requests rps"
+run_wrk() {
+	local out req rps
+	out=$(timeout $((DUR + 30)) wrk -t1 -c"$CONNS" -d"${DUR}s" --timeout 10s \
+		"http://127.0.0.1:$NGINX_PORT/") || die "wrk failed"
+	req=$(echo "$out" | sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p')
+	rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.][0-9.]*\).*/\1/p')
+	[ -n "$req" ] && [ -n "$rps" ] || die "cannot read wrk's output: $out"
+	if echo "$out" | grep -q "Non-2xx\|Socket errors"; then
+		echo "overhead.sh: warning: wrk reported: $(echo "$out" | grep "Non-2xx\|Socket errors")" >&2
+	fi
+	echo "$req $rps"
+}
+
+# agent_progs PID -> ids of the BPF programs the agent holds whose names are ours
+agent_progs() {
+	local ids
+	ids=$(grep -h '^prog_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -un |
+		tr '\n' ' ')
+	bpftool prog show -j | IDS="$ids" "$PY" -c '
+import json, os, sys
+ids = {int(x) for x in os.environ["IDS"].split()}
+print(" ".join(str(p["id"]) for p in json.load(sys.stdin)
+               if p["id"] in ids and p.get("name", "").startswith(("cgskb_", "sockops_"))))'
+}
+
+# foreign_progs PID|"" -> "id:name" of programs named like ours that PID does not hold
+foreign_progs() {
+	local mine=""
+	[ -n "$1" ] && mine=$(agent_progs "$1")
+	bpftool prog show -j | MINE="$mine" "$PY" -c '
+import json, os, sys
+mine = {int(x) for x in os.environ["MINE"].split()}
+print(" ".join("%d:%s" % (p["id"], p["name"]) for p in json.load(sys.stdin)
+               if p.get("name", "").startswith(("cgskb_", "sockops_")) and p["id"] not in mine))'
+}
+
+# prog_stats "ids" -> "run_cnt run_time_ns" summed
+prog_stats() {
+	bpftool prog show -j | IDS="$1" "$PY" -c '
+import json, os, sys
+ids = {int(x) for x in os.environ["IDS"].split()}
+ps = [p for p in json.load(sys.stdin) if p["id"] in ids]
+print(sum(p.get("run_cnt", 0) for p in ps), sum(p.get("run_time_ns", 0) for p in ps))'
+}
+
+# counted PORT -> "server client": sum of _count of both families for server_port=NGINX_PORT
+counted() {
+	curl -sf --max-time 10 "http://127.0.0.1:$1/metrics" | PORT="$NGINX_PORT" "$PY" -c '
+import os, re, sys
+port = os.environ["PORT"]
+tot = {"server": 0, "client": 0}
+for line in sys.stdin:
+    m = re.match(r"http_(server|client)_request_duration_seconds_count\{(.*)\} (\S+)", line)
+    if m and re.search(r"(^|,)server_port=\"%s\"" % port, m.group(2)):
+        tot[m.group(1)] += float(m.group(3))
+print("%d %d" % (tot["server"], tot["client"]))' || die "scrape of the agent failed"
+}
+
+start_agent() {
+	AGENT_PORT=$(free_port)
+	"$AGENT" --web.listen-address=127.0.0.1:"$AGENT_PORT" </dev/null >"$TMP/agent.log" 2>&1 &
+	AGENT_PID=$!
+	for i in $(seq 300); do
+		if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+			"http://127.0.0.1:$AGENT_PORT/readyz")" = 200 ]; then
+			return 0
+		fi
+		kill -0 "$AGENT_PID" 2>/dev/null || die "agent exited: $(tail -n 5 "$TMP/agent.log")"
+		sleep 0.1
+	done
+	die "agent not ready after 30 s: $(tail -n 5 "$TMP/agent.log")"
+}
+
+stop_agent() {
+	stop_pid "$AGENT_PID"
+	AGENT_PID=
+	[ "$STOP_RC" -eq 0 ] ||
+		die "agent exited with status $STOP_RC on SIGTERM: $(tail -n 5 "$TMP/agent.log")"
+}
+
+# --- phases -----------------------------------------------------------------------------------
+sysctl -q -w kernel.bpf_stats_enabled=1
+echo "nginx 127.0.0.1:$NGINX_PORT (1 worker, return 200); wrk -t1 -c$CONNS -d${DUR}s; $PAIRS pairs"
+f=$(foreign_progs "")
+[ -z "$f" ] || echo "warning: other programs named cgskb_/sockops_ are loaded (another agent?):" \
+	"$f; they run in both phases and blur the comparison"
+echo
+printf '%-10s %12s %12s %14s %14s %10s %12s\n' phase requests req/s agent-server agent-client \
+	runs/req bpf-ns/req
+fail=0
+ratios=()
+for pair in $(seq "$PAIRS"); do
+	read -r req_wo rps_wo <<<"$(run_wrk)"
+	printf '%-10s %12s %12s\n' "without$pair" "$req_wo" "$rps_wo"
+
+	start_agent
+	ids=$(agent_progs "$AGENT_PID")
+	[ -n "$ids" ] || die "no cgskb_/sockops_ program found among the agent's file descriptors"
+	read -r s0 c0 <<<"$(counted "$AGENT_PORT")"
+	read -r n0 t0 <<<"$(prog_stats "$ids")"
+	read -r req_w rps_w <<<"$(run_wrk)"
+	read -r n1 t1 <<<"$(prog_stats "$ids")"
+	read -r s1 c1 <<<"$(counted "$AGENT_PORT")"
+	stop_agent
+
+	ds=$((s1 - s0)) dc=$((c1 - c0))
+	read -r runs nsreq <<<"$("$PY" -c "print('%.2f %.0f' % (($n1-$n0)/$req_w, ($t1-$t0)/$req_w/2))")"
+	printf '%-10s %12s %12s %14s %14s %10s %12s\n' "with$pair" "$req_w" "$rps_w" "$ds" "$dc" \
+		"$runs" "$nsreq"
+	for pair_count in "server:$ds" "client:$dc"; do
+		n=${pair_count#*:}
+		if [ "$n" -lt "$req_w" ] || [ "$n" -gt $((req_w + CONNS)) ]; then
+			echo "COUNT MISMATCH with$pair ${pair_count%%:*}: agent counted $n," \
+				"wrk completed $req_w (allowed: $req_w..$((req_w + CONNS)))"
+			fail=1
+		fi
+	done
+	ratios+=("$("$PY" -c "print('%.3f' % ($rps_w / $rps_wo))")")
+done
+
+echo
+echo "throughput with/without per pair: ${ratios[*]}"
+echo "mean ratio: $("$PY" -c "import sys; r=[float(x) for x in sys.argv[1:]]; print('%.3f' % (sum(r)/len(r)))" "${ratios[@]}")"
+echo "(bpf-ns/req = run_time_ns of the agent's cgskb_/sockops_ programs / wrk requests / 2 sides;" \
+	"bpf_stats itself adds ~20-25 ns per run)"
+exit "$fail"
