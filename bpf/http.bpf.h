@@ -132,13 +132,21 @@ static __always_inline char lower(char c)
 	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
 }
 
+/* Hides a value's range from the compiler, so that a mask it would drop as redundant after a
+ * range check stays in the code: the verifier tracks the register it indexes with, and the
+ * compiler may have range-checked a different copy. */
+#define BARRIER_VAR(v) asm volatile("" : "+r"(v))
+
 /* Never writes the last byte: out stays NUL-terminated whatever the input. */
 static __always_inline void route_put(struct route_state *r, char c)
 {
-	if (r->pos < SOCKEYE_ROUTE_LEN - 1) {
-		r->out[r->pos & (SOCKEYE_ROUTE_LEN - 1)] = c;
-		r->pos++;
-	}
+	__u32 pos = r->pos;
+
+	if (pos >= SOCKEYE_ROUTE_LEN - 1)
+		return;
+	BARRIER_VAR(pos);
+	r->out[pos & (SOCKEYE_ROUTE_LEN - 1)] = c;
+	r->pos = pos + 1;
 }
 
 static __always_inline void route_put_id(struct route_state *r)
@@ -691,6 +699,97 @@ chunk_line_end:
 error:
 	p->state = HP_ERROR;
 	return HE_ERROR;
+}
+
+/* Fast paths over whole words: w0, w1, w2 are the next 24 bytes (little-endian loads). Each
+ * does exactly what the byte steps would do for the common shapes of a start line or header
+ * line, or nothing (returns 0). Returns the bytes consumed; *ev gets the event if any.
+ * tests/unit/test_http_parser.c checks that both paths agree. */
+#define LOWER8 0x2020202020202020ULL
+#define W_HTTP11 PACK8('H', 'T', 'T', 'P', '/', '1', '.', '1')
+#define W_HTTP10 PACK8('H', 'T', 'T', 'P', '/', '1', '.', '0')
+#define W_CONTENT_ PACK8('c', 'o', 'n', 't', 'e', 'n', 't', '-')
+#define W_LENGTH_ PACK8('l', 'e', 'n', 'g', 't', 'h', ':', 0)
+#define W_TRANSFER PACK8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r')
+#define W_ENCODIN PACK8('-', 'e', 'n', 'c', 'o', 'd', 'i', 'n')
+#define BYTE(w, i) ((__u8)((w) >> (8 * (i))))
+
+static __always_inline int is_digit_byte(__u8 c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static __always_inline __u32 http_fast(struct http_parser *p, struct route_state *r, __u64 w0,
+				       __u64 w1, __u64 w2, __u64 now, int *ev)
+{
+	__u8 b0 = BYTE(w0, 0);
+	__u32 m;
+
+	*ev = HE_NONE;
+	switch (p->state) {
+	case HP_START:
+		if (w0 == W_HTTP11 || w0 == W_HTTP10) {
+			if (BYTE(w1, 0) != ' ' || !is_digit_byte(BYTE(w1, 1)) ||
+			    !is_digit_byte(BYTE(w1, 2)) || !is_digit_byte(BYTE(w1, 3)))
+				return 0;
+			http_msg_begin(p, r, now);
+			p->flags |= HPF_RESPONSE;
+			p->version = w0 == W_HTTP11 ? SOCKEYE_VERSION_1_1 : SOCKEYE_VERSION_1_0;
+			p->status = (BYTE(w1, 1) - '0') * 100 + (BYTE(w1, 2) - '0') * 10 +
+				    (BYTE(w1, 3) - '0');
+			p->state = HP_SKIP_LINE;
+			*ev = HE_RESPONSE;
+			return 12;
+		}
+		if (!r)
+			return 0; /* a request on the response side: let the byte steps say so */
+		if ((__u32)w0 == PACK8('G', 'E', 'T', ' ', 0, 0, 0, 0))
+			m = SOCKEYE_METHOD_GET;
+		else if ((__u32)w0 == PACK8('P', 'U', 'T', ' ', 0, 0, 0, 0))
+			m = SOCKEYE_METHOD_PUT;
+		else if ((w0 & 0xffffffffffULL) == PACK8('P', 'O', 'S', 'T', ' ', 0, 0, 0))
+			m = SOCKEYE_METHOD_POST;
+		else if ((w0 & 0xffffffffffULL) == PACK8('H', 'E', 'A', 'D', ' ', 0, 0, 0))
+			m = SOCKEYE_METHOD_HEAD;
+		else if ((w0 & 0xffffffffffffffULL) == PACK8('D', 'E', 'L', 'E', 'T', 'E', ' ', 0))
+			m = SOCKEYE_METHOD_DELETE;
+		else
+			return 0;
+		http_msg_begin(p, r, now);
+		p->method = m;
+		p->state = HP_TARGET;
+		return m == SOCKEYE_METHOD_GET || m == SOCKEYE_METHOD_PUT	 ? 4
+		       : m == SOCKEYE_METHOD_DELETE				 ? 7
+										 : 5;
+	case HP_VERSION:
+		if (p->tlen != 0 || (w0 != W_HTTP11 && w0 != W_HTTP10) || BYTE(w1, 0) != '\r' ||
+		    BYTE(w1, 1) != '\n')
+			return 0;
+		p->version = w0 == W_HTTP11 ? SOCKEYE_VERSION_1_1 : SOCKEYE_VERSION_1_0;
+		p->state = HP_LINE_START;
+		*ev = HE_REQUEST;
+		return 10;
+	case HP_LINE_START:
+		if (b0 == '\r' || b0 == '\n')
+			return 0;
+		if ((w0 | LOWER8) == W_CONTENT_ && ((w1 | LOWER8) & 0xffffffffffffffULL) == W_LENGTH_) {
+			p->num = 0;
+			p->flags |= HPF_CLEN;
+			p->state = HP_CLEN;
+			return 15;
+		}
+		if ((w0 | LOWER8) == W_TRANSFER && (w1 | LOWER8) == W_ENCODIN &&
+		    (BYTE(w2, 0) | 0x20) == 'g' && BYTE(w2, 1) == ':') {
+			p->hidx = 0;
+			p->state = HP_TE;
+			return 18;
+		}
+		/* Any other name ends in HP_SKIP_LINE byte by byte, and so does this. */
+		p->state = HP_SKIP_LINE;
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 /* Skip states are advanced by the driver without looking at the bytes. Returns the bytes

@@ -100,7 +100,7 @@ struct {
 
 /* Per-CPU scratch: the payload window and a zeroed histogram value (the stack is 512 B). */
 struct scratch {
-	char buf[SOCKEYE_SCAN_WINDOW];
+	char buf[SOCKEYE_SCAN_WINDOW + 24]; /* word loads at any masked index stay inside */
 	struct sockeye_http_val zero;
 };
 
@@ -264,6 +264,34 @@ static __always_inline void on_error(struct sock_state *st, struct http_parser *
 	st->fifo_head = st->fifo_tail;
 }
 
+/* The parser's entry points as global functions: the verifier checks a global function once,
+ * on its own, instead of once per place (and per state) it is inlined into. A BPF-to-BPF
+ * call per step is cheap; verifying the parser inside every loop of the driver was not
+ * (over the 1M instruction limit). Pointer arguments of global functions may be NULL. */
+__noinline int sockeye_step(struct http_parser *p, struct route_state *r, char c, __u64 now)
+{
+	if (!p)
+		return HE_ERROR;
+	return http_step(p, r, c, now);
+}
+
+/* Returns the bytes consumed in the low 16 bits and the event above them. */
+struct words3 {
+	__u64 w[3];
+};
+
+__noinline int sockeye_fast(struct http_parser *p, struct route_state *r, const struct words3 *w,
+			    __u64 now)
+{
+	int ev;
+	__u32 used;
+
+	if (!p || !w)
+		return 0;
+	used = http_fast(p, r, w->w[0], w->w[1], w->w[2], now, &ev);
+	return (int)(used | (__u32)ev << 16);
+}
+
 /* State of one segment's scan, shared with the bpf_loop callback. */
 struct scan_ctx {
 	struct __sk_buff *skb;
@@ -297,7 +325,9 @@ static __always_inline int on_event(struct scan_ctx *c, int ev)
 	return 1;
 }
 
-/* One unit of work per call: one byte, one body skip, or one window load. Everything the scan
+#define BYTES_PER_CALL 8 /* verifier cost grows with it: 8 -> ~400k insns processed */
+
+/* One unit of work per call: up to BYTES_PER_CALL bytes, a body skip, or a window load. Everything the scan
  * does happens here, so the verifier checks it once, not once per unrolled round. */
 static long scan_cb(__u32 idx, void *arg)
 {
@@ -336,12 +366,58 @@ static long scan_cb(__u32 idx, void *arg)
 		c->win_len = len;
 		c->windows++;
 	}
-	ev = http_step(p, c->r, c->sc->buf[(c->pos - c->win_base) & (SOCKEYE_SCAN_WINDOW - 1)],
-		       c->now);
-	c->pos++;
-	if (ev == HE_NONE)
-		return 0;
-	return on_event(c, ev);
+	{
+		__u32 i = c->pos - c->win_base, n = c->win_len, k;
+		const char *buf = c->sc->buf;
+		struct route_state *r = c->r;
+		__u64 now = c->now;
+
+		/* Start lines and header lines of the usual shapes, a word at a time. */
+		if (n - i >= 24) {
+			int res = sockeye_fast(
+				p, r, (const struct words3 *)&buf[i & (SOCKEYE_SCAN_WINDOW - 1)], now);
+
+			i += res & 0xffff;
+			ev = res >> 16;
+			if (ev != HE_NONE) {
+				c->pos = c->win_base + i;
+				return on_event(c, ev);
+			}
+		}
+		/* Most header bytes are values we skip: jump over whole words without a '\n'
+		 * (8 bytes per check), then step byte by byte to the LF. */
+		if (p->state == HP_SKIP_LINE || p->state == HP_TRL_LINE) {
+			for (k = 0; k < SOCKEYE_SCAN_WINDOW / 8; k++) {
+				__u64 w, t;
+
+				if (i + 8 > n)
+					break;
+				w = *(__u64 *)&buf[i & (SOCKEYE_SCAN_WINDOW - 1)];
+				w ^= 0x0a0a0a0a0a0a0a0aULL;
+				t = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+				if (t)
+					break;
+				i += 8;
+			}
+		}
+		/* Then a few bytes one at a time, until something the paths above handle. */
+		for (k = 0; k < BYTES_PER_CALL; k++) {
+			if (i >= n)
+				break;
+			ev = sockeye_step(p, r, buf[i & (SOCKEYE_SCAN_WINDOW - 1)], now);
+			i++;
+			if (ev != HE_NONE) {
+				c->pos = c->win_base + i;
+				return on_event(c, ev);
+			}
+			if (p->state == HP_SKIP_LINE || p->state == HP_LINE_START ||
+			    p->state == HP_START || p->state == HP_TRL_LINE ||
+			    http_is_skip_state(p->state) || p->state == HP_CLOSED)
+				break;
+		}
+		c->pos = c->win_base + i;
+	}
+	return 0;
 }
 
 /* Upper bound of callback calls per segment: every window byte, plus skips and loads. */
@@ -434,24 +510,31 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 		return 1;
 	st = bpf_sk_storage_get(&sk_state, sk, NULL, 0);
 	if (!st) {
-		/* A socket's first payload decides: a request start makes it ours. Others pay
-		 * one byte load per segment and no storage. */
-		char first;
+		/* A socket's first payload decides: a request start makes it ours, on the side
+		 * it travels from; so does a status line ("HTTP/"), on the other side: that is
+		 * how connections already open when the agent started are picked up. Others pay
+		 * one load per segment and get no storage. */
+		char first[5];
 		__u16 port;
+		int client;
 
-		if (bpf_skb_load_bytes(skb, off, &first, 1) || first < 'A' || first > 'Z')
+		if (bpf_skb_load_bytes(skb, off, first, 1) || first[0] < 'A' || first[0] > 'Z')
 			return 1;
+		client = egress;
+		if (first[0] == 'H' && !bpf_skb_load_bytes(skb, off, first, 5) && first[1] == 'T' &&
+		    first[2] == 'T' && first[3] == 'P' && first[4] == '/')
+			client = !egress;
 		st = bpf_sk_storage_get(&sk_state, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!st) {
 			stat_inc(SOCKEYE_STAT_STORAGE_FAIL);
 			return 1;
 		}
-		port = egress ? bpf_ntohs(sk->dst_port) : (__u16)sk->src_port;
+		port = client ? bpf_ntohs(sk->dst_port) : (__u16)sk->src_port;
 		if (!port_wanted(port) || !cgroup_wanted(skb)) {
 			st->kind = KIND_IGNORE;
 			return 1;
 		}
-		st->kind = egress ? KIND_CLIENT : KIND_SERVER;
+		st->kind = client ? KIND_CLIENT : KIND_SERVER;
 		st->server_port = port;
 	}
 	if (st->kind != KIND_SERVER && st->kind != KIND_CLIENT)
