@@ -5,6 +5,7 @@ http.client and a pipelining raw socket: exact counts in the server and client f
 
 import os
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (QUERY, UUID, Req, Suite, Traffic, assert_counts, check,  # noqa: E402
@@ -87,6 +88,71 @@ def nginx_pipelined_requests_are_counted_in_order(env):
                 check(got == [r.status for r in reqs],
                       "test premise: nginx answered %s to %s" % (got, reqs))
                 tr.add(reqs, "1.1", "raw socket, 5 requests in one sendall, then 5 responses")
+        after = scrape_after(env.agent, before, ngx.port, tr.expected)
+        assert_counts(before, after, ngx.port, tr)
+    finally:
+        ngx.stop()
+
+
+@T.test
+def other_methods_are_counted_with_their_names(env):
+    """PATCH, OPTIONS and TRACE keep their names; a method outside the known set is _OTHER."""
+    ngx = env.nginx()
+    try:
+        tr = Traffic()
+        before = env.agent.scrape()
+        for r in [Req("PATCH", "/users/1", 200, U, body="a=1"), Req("OPTIONS", "/users/2", 200, U),
+                  Req("TRACE", "/users/3", 405, U), Req("PURGE", "/users/4", 200, U)]:
+            with connect(H, ngx.port) as s:
+                s.sendall(raw_request(r))
+                got = read_response(s.makefile("rb"), r.method)
+                check(got == r.status, "test premise: nginx answered %s %d" % (r.method, got))
+            if r.method == "PURGE":
+                tr.expected[r.key("1.1")._replace(method="_OTHER")] += 1
+                tr.sessions.append("raw socket, HTTP/1.1: %r (expected as _OTHER)" % r)
+            else:
+                tr.add([r], "1.1", "raw socket")
+        after = scrape_after(env.agent, before, ngx.port, tr.expected)
+        assert_counts(before, after, ngx.port, tr)
+    finally:
+        ngx.stop()
+
+
+@T.test
+def concurrent_connections_are_counted_exactly(env):
+    """16 keep-alive connections at once from threads, plus 8 curl processes: the per-CPU
+    values must add up to exactly what was sent."""
+    ngx = env.nginx()
+    try:
+        tr = Traffic()
+        before = env.agent.scrape()
+        reqs = (mix() * 4)[:40]
+        errors = []
+
+        def worker():
+            try:
+                httpclient_session(H, ngx.port, reqs)
+            except Exception as e:  # noqa: BLE001 - collected and reported below
+                errors.append(repr(e))
+
+        def curl_worker():
+            try:
+                curl_session(H, ngx.port, reqs[:20])
+            except Exception as e:  # noqa: BLE001 - collected and reported below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=worker) for _ in range(16)]
+        threads += [threading.Thread(target=curl_worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        check(not errors and not any(t.is_alive() for t in threads),
+              "test premise: clients failed: %s" % errors[:3])
+        for _ in range(16):
+            tr.add(reqs, "1.1", "http.client thread, one connection (16 at once)")
+        for _ in range(8):
+            tr.add(reqs[:20], "1.1", "curl process, one connection (8 at once)")
         after = scrape_after(env.agent, before, ngx.port, tr.expected)
         assert_counts(before, after, ngx.port, tr)
     finally:
