@@ -249,11 +249,11 @@ static __always_inline void on_response(struct __sk_buff *skb, struct sock_state
 	record(skb, st, sc, e, status, now);
 }
 
-/* The parser lost the stream. A socket that never completed a message was not HTTP: ignore
- * it from now on. Otherwise wait for a segment that starts a message (see process). */
-static __always_inline void on_error(struct sock_state *st, struct http_parser *p)
+/* The parser lost the stream. A socket whose bytes were never HTTP/1.x (not_http) is ignored
+ * from now on; otherwise wait for a segment that starts a message (see scan_cb). */
+static __always_inline void on_error(struct sock_state *st, struct http_parser *p, int not_http)
 {
-	if (st->req.messages == 0 && st->resp.messages == 0) {
+	if (not_http && st->req.messages == 0 && st->resp.messages == 0) {
 		st->kind = KIND_IGNORE;
 		stat_inc(SOCKEYE_STAT_NOT_HTTP);
 		return;
@@ -321,7 +321,7 @@ static __always_inline int on_event(struct scan_ctx *c, int ev)
 		return 0;
 	}
 	/* HE_ERROR, or a response where requests go */
-	on_error(c->st, c->p);
+	on_error(c->st, c->p, 1);
 	return 1;
 }
 
@@ -355,7 +355,7 @@ static long scan_cb(__u32 idx, void *arg)
 
 		if (c->windows >= SOCKEYE_SCAN_WINDOWS) {
 			stat_inc(SOCKEYE_STAT_HEADER_TOO_LONG);
-			on_error(c->st, p);
+			on_error(c->st, p, 0);
 			return 1;
 		}
 		if (len > SOCKEYE_SCAN_WINDOW)
@@ -443,7 +443,7 @@ static __always_inline void process(struct __sk_buff *skb, struct sock_state *st
 			stat_inc(SOCKEYE_STAT_RETRANSMIT);
 			ctx.pos += p->next_seq - seq;
 		} else if (seq != p->next_seq && p->state != HP_ERROR && p->state != HP_CLOSED) {
-			on_error(st, p); /* bytes we never saw: framing is lost */
+			on_error(st, p, 0); /* bytes we never saw: framing is lost */
 			if (st->kind == KIND_IGNORE)
 				return;
 		}

@@ -103,7 +103,7 @@ enum sockeye_stat {
 /* Per-socket parser limits (documented in README "Limits"). */
 #define SOCKEYE_PIPELINE_DEPTH 8   /* outstanding requests per socket */
 #define SOCKEYE_SCAN_WINDOW 256	   /* bytes copied from the skb per scan step */
-#define SOCKEYE_SCAN_WINDOWS 16	   /* scan steps per skb: 4 KiB of header bytes */
+#define SOCKEYE_SCAN_WINDOWS 32	   /* window loads per skb: 8 KiB of header bytes */
 #define SOCKEYE_TARGET_SCAN 512	   /* request-target bytes looked at for the route */
 #define SOCKEYE_ROUTE_DEPTH 8	   /* path segments kept in a route */
 
