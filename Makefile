@@ -42,6 +42,9 @@ BPFTEST_BINS := $(patsubst tests/bpf/%.c,build/tests/%,$(BPFTEST_SRCS))
 # Small BPF objects used only by tests (e.g. a segment dropper to force retransmits).
 TESTBPF_SRCS := $(wildcard tests/bpf/*.bpf.c)
 TESTBPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(TESTBPF_SRCS))
+# Test-only tools the integration tests run (e.g. cgdrop attaches drop_once.bpf.o).
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,build/tests/tools/%,$(TOOL_SRCS))
 
 ifeq ($(V),1)
 Q =
@@ -89,7 +92,11 @@ build/tests/%: tests/bpf/%.c build/libsockeye.a $(HDRS) $(SKELS) | build/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Ibpf $< build/libsockeye.a $(LDLIBS) -lcmocka -o $@
 
-build build/src build/tests:
+build/tests/tools/%: tests/tools/%.c Makefile | build/tests/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+
+build build/src build/tests build/tests/tools:
 	$(Q)mkdir -p $@
 
 check-root:
@@ -110,7 +117,7 @@ run: deps
 
 # The README's second command: install what is missing, build, run every test.
 test: deps-test
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFTEST_BINS) $(TESTBPF_OBJS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFTEST_BINS) $(TESTBPF_OBJS) $(TOOL_BINS)
 	$(Q)PYTHON=$(PYTHON) ./tests/run.sh
 
 unit: $(UNIT_BINS)

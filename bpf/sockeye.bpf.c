@@ -249,19 +249,29 @@ static __always_inline void on_response(struct __sk_buff *skb, struct sock_state
 	record(skb, st, sc, e, status, now);
 }
 
-/* The parser lost the stream. A socket whose bytes were never HTTP/1.x (not_http) is ignored
- * from now on; otherwise wait for a segment that starts a message (see scan_cb). */
-static __always_inline void on_error(struct sock_state *st, struct http_parser *p, int not_http)
+/* Why a parser lost its stream. */
+enum lost_why {
+	LOST_PARSE,    /* bytes that are not HTTP/1.x where a message should be */
+	LOST_GAP,      /* bytes we never saw (a segment lost before the hook, reordering) */
+	LOST_TOO_LONG, /* a header section longer than the scan bound in one segment */
+};
+
+/* The parser lost the stream. A socket whose bytes were never HTTP/1.x is ignored from now
+ * on; otherwise the parser waits for a segment that starts a message (see scan_cb).
+ * Outstanding requests stay paired with their responses when nothing could have been
+ * missed (an over-long header section was already counted from its start line); after a gap
+ * or garbage they can no longer be paired reliably and are dropped. */
+static __always_inline void on_error(struct sock_state *st, struct http_parser *p, int why)
 {
-	if (not_http && st->req.messages == 0 && st->resp.messages == 0) {
+	if (why == LOST_PARSE && st->req.messages == 0 && st->resp.messages == 0) {
 		st->kind = KIND_IGNORE;
 		stat_inc(SOCKEYE_STAT_NOT_HTTP);
 		return;
 	}
 	stat_inc(SOCKEYE_STAT_DESYNC);
 	p->state = HP_ERROR;
-	/* Outstanding requests can no longer be paired with responses reliably. */
-	st->fifo_head = st->fifo_tail;
+	if (why != LOST_TOO_LONG)
+		st->fifo_head = st->fifo_tail;
 }
 
 /* The parser's entry points as global functions: the verifier checks a global function once,
@@ -321,7 +331,7 @@ static __always_inline int on_event(struct scan_ctx *c, int ev)
 		return 0;
 	}
 	/* HE_ERROR, or a response where requests go */
-	on_error(c->st, c->p, 1);
+	on_error(c->st, c->p, LOST_PARSE);
 	return 1;
 }
 
@@ -355,7 +365,7 @@ static long scan_cb(__u32 idx, void *arg)
 
 		if (c->windows >= SOCKEYE_SCAN_WINDOWS) {
 			stat_inc(SOCKEYE_STAT_HEADER_TOO_LONG);
-			on_error(c->st, p, 0);
+			on_error(c->st, p, LOST_TOO_LONG);
 			return 1;
 		}
 		if (len > SOCKEYE_SCAN_WINDOW)
@@ -443,7 +453,7 @@ static __always_inline void process(struct __sk_buff *skb, struct sock_state *st
 			stat_inc(SOCKEYE_STAT_RETRANSMIT);
 			ctx.pos += p->next_seq - seq;
 		} else if (seq != p->next_seq && p->state != HP_ERROR && p->state != HP_CLOSED) {
-			on_error(st, p, 0); /* bytes we never saw: framing is lost */
+			on_error(st, p, LOST_GAP);
 			if (st->kind == KIND_IGNORE)
 				return;
 		}
