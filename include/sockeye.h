@@ -26,6 +26,8 @@
 #define SOCKEYE_MAP_HTTP "http_dur"	 /* http_{server,client}_request_duration_seconds */
 #define SOCKEYE_MAP_ROUTES "http_routes" /* route_id -> normalised route string */
 #define SOCKEYE_MAP_STATS "sockeye_stats" /* sockeye_parser_events_total{event} */
+#define SOCKEYE_MAP_OWNER "sock_owner"	  /* owner process of a series' sockets */
+#define SOCKEYE_OWNER_ENTRIES 4096
 
 enum sockeye_role {
 	SOCKEYE_ROLE_SERVER = 0,
@@ -70,8 +72,8 @@ struct sockeye_http_key {
 _Static_assert(sizeof(struct sockeye_http_key) == 24, "sockeye_http_key is ABI");
 
 /* Value of the http_dur map (per CPU). buckets[i] counts durations in (bound[i-1], bound[i]];
- * buckets[SOCKEYE_MAX_BUCKETS] counts those above the last configured bound. Not cumulative:
- * render.c accumulates. */
+ * buckets[n_bounds] counts those above the last configured bound. Not cumulative: render.c
+ * accumulates. */
 struct sockeye_http_val {
 	__u64 count;
 	__u64 sum_ns;
@@ -84,6 +86,23 @@ struct sockeye_route {
 	char path[SOCKEYE_ROUTE_LEN];
 };
 _Static_assert(sizeof(struct sockeye_route) == SOCKEYE_ROUTE_LEN, "sockeye_route is ABI");
+
+/* Key of the sock_owner map: the HTTP series labels that identify a service's sockets. */
+struct sockeye_owner_key {
+	__u64 cgroup_id;
+	__u16 server_port;
+	__u8 role; /* enum sockeye_role */
+	__u8 pad[5];
+};
+_Static_assert(sizeof(struct sockeye_owner_key) == 16, "sockeye_owner_key is ABI");
+
+/* Value of the sock_owner map: the last process seen sending on such a socket. */
+struct sockeye_owner {
+	__u32 tgid;
+	__u32 pad;
+	char comm[16];
+};
+_Static_assert(sizeof(struct sockeye_owner) == 24, "sockeye_owner is ABI");
 
 /* Index of the sockeye_stats per-CPU array: things dropped, skipped or overflowed.
  * Sync note: also update stat_names[] in src/render.c. */

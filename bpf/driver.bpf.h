@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* driver.bpf.h - drives the HTTP parser over one direction of one connection and turns its
+ * events into counts: shared by the socket hooks (bytes of a segment) and the TLS uprobes
+ * (plaintext of an SSL_read/SSL_write), so both paths produce the same series.
+ *
+ * A connection is a server when its first payload is a request arriving (ingress, or
+ * SSL_read), a client when its first payload is a request leaving (egress, SSL_write). The
+ * request direction feeds the request parser and the route, the other direction the response
+ * parser. Requests wait in a small per-connection FIFO (pipelining) until their response's
+ * status line is seen; then count, duration sum and bucket are added per CPU.
+ */
+#ifndef SOCKEYE_DRIVER_BPF_H
+#define SOCKEYE_DRIVER_BPF_H
+
+#include "http.bpf.h"
+#include "maps.bpf.h"
+
+enum sock_kind {
+	KIND_UNKNOWN = 0, /* fresh storage */
+	KIND_SERVER,
+	KIND_CLIENT,
+	KIND_IGNORE, /* filtered out, or not HTTP/1.x */
+};
+
+/* A request waiting for its response. */
+struct pending {
+	__u64 start_ns;
+	__u64 route_id;
+	__u8 method;
+	__u8 version;
+	__u8 pad[6];
+};
+
+/* Per-socket state in sk_storage. */
+struct sock_state {
+	__u8 kind; /* enum sock_kind */
+	__u8 fifo_head;
+	__u8 fifo_tail;
+	__u8 owner_seen; /* record_owner done */
+	__u8 pad[2];
+	__u16 server_port;
+	struct http_parser req;	 /* the direction carrying requests */
+	struct http_parser resp; /* the direction carrying responses */
+	struct route_state route;
+	struct pending fifo[SOCKEYE_PIPELINE_DEPTH];
+};
+_Static_assert((SOCKEYE_PIPELINE_DEPTH & (SOCKEYE_PIPELINE_DEPTH - 1)) == 0, "FIFO index masks");
+
+/* Slot i counts durations in (bound[i-1], bound[i]]; slot n_bounds those above every bound. */
+static __always_inline __u32 bucket_of(__u64 v)
+{
+	__u32 i;
+
+	for (i = 0; i < SOCKEYE_MAX_BUCKETS; i++) {
+		if (i >= n_bounds || v <= bounds_ns[i])
+			break;
+	}
+	return i;
+}
+
+static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struct scratch *sc,
+				   const struct pending *e, __u16 status, __u64 now)
+{
+	struct sockeye_http_key key = {};
+	struct sockeye_http_val *val;
+	__u64 dur = now > e->start_ns ? now - e->start_ns : 0;
+	__u32 slot = bucket_of(dur);
+
+	key.cgroup_id = cgroup_id;
+	key.route_id = e->route_id;
+	key.server_port = st->server_port;
+	key.status = status;
+	key.role = st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT;
+	key.method = e->method;
+	key.version = e->version;
+
+	val = bpf_map_lookup_elem(&http_dur, &key);
+	if (!val) {
+		/* Another CPU may insert the same key first: -EEXIST is fine, look up again. */
+		long err = bpf_map_update_elem(&http_dur, &key, &sc->zero, BPF_NOEXIST);
+
+		if (err && err != -17 /* EEXIST */) {
+			stat_inc(SOCKEYE_STAT_HTTP_MAP_FULL);
+			return;
+		}
+		val = bpf_map_lookup_elem(&http_dur, &key);
+		if (!val)
+			return;
+	}
+	val->count++;
+	val->sum_ns += dur;
+	if (slot > SOCKEYE_MAX_BUCKETS)
+		slot = SOCKEYE_MAX_BUCKETS;
+	val->buckets[slot]++;
+}
+
+static __always_inline void on_request(struct sock_state *st)
+{
+	struct route_state *r = &st->route;
+	__u64 id = route_hash(r);
+	struct pending *e;
+
+	if (!bpf_map_lookup_elem(&http_routes, &id)) {
+		long err = bpf_map_update_elem(&http_routes, &id, r->out, BPF_NOEXIST);
+
+		if (err && err != -17 /* EEXIST */) {
+			stat_inc(SOCKEYE_STAT_ROUTE_TABLE_FULL);
+			id = SOCKEYE_ROUTE_OTHER;
+		}
+	}
+	if ((__u8)(st->fifo_tail - st->fifo_head) >= SOCKEYE_PIPELINE_DEPTH) {
+		stat_inc(SOCKEYE_STAT_PIPELINE_FULL);
+		return;
+	}
+	e = &st->fifo[st->fifo_tail & (SOCKEYE_PIPELINE_DEPTH - 1)];
+	e->start_ns = st->req.msg_start_ns;
+	e->route_id = id;
+	e->method = st->req.method;
+	e->version = st->req.version;
+	st->fifo_tail++;
+}
+
+static __always_inline void on_response(__u64 cgroup_id, struct sock_state *st,
+					struct scratch *sc, __u64 now)
+{
+	struct http_parser *p = &st->resp;
+	__u16 status = p->status;
+	struct pending *e;
+
+	if (status < 200 && status != 101)
+		return; /* interim (100 Continue, 103 Early Hints): the final response follows */
+	if (st->fifo_head == st->fifo_tail) {
+		stat_inc(SOCKEYE_STAT_UNMATCHED_RESPONSE);
+		return;
+	}
+	e = &st->fifo[st->fifo_head & (SOCKEYE_PIPELINE_DEPTH - 1)];
+	st->fifo_head++;
+	if (e->method == SOCKEYE_METHOD_HEAD)
+		p->flags |= HPF_NO_BODY;
+	if (status == 101 || (e->method == SOCKEYE_METHOD_CONNECT && status >= 200 && status < 300)) {
+		/* Upgrade or tunnel: after this response the bytes are not HTTP/1.x. */
+		p->flags |= HPF_TUNNEL;
+		st->req.state = HP_CLOSED;
+	}
+	record(cgroup_id, st, sc, e, status, now);
+}
+
+/* Why a parser lost its stream. */
+enum lost_why {
+	LOST_PARSE,    /* bytes that are not HTTP/1.x where a message should be */
+	LOST_GAP,      /* bytes we never saw (a segment lost before the hook, reordering) */
+	LOST_TOO_LONG, /* a header section longer than the scan bound in one segment */
+};
+
+/* The parser lost the stream. A socket whose bytes were never HTTP/1.x is ignored from now
+ * on; otherwise the parser waits for a segment that starts a message (see scan_cb).
+ * Outstanding requests stay paired with their responses when nothing could have been
+ * missed (an over-long header section was already counted from its start line); after a gap
+ * or garbage they can no longer be paired reliably and are dropped. */
+static __always_inline void on_error(struct sock_state *st, struct http_parser *p, int why)
+{
+	if (why == LOST_PARSE && st->req.messages == 0 && st->resp.messages == 0) {
+		st->kind = KIND_IGNORE;
+		stat_inc(SOCKEYE_STAT_NOT_HTTP);
+		return;
+	}
+	stat_inc(SOCKEYE_STAT_DESYNC);
+	p->state = HP_ERROR;
+	if (why != LOST_TOO_LONG)
+		st->fifo_head = st->fifo_tail;
+}
+
+/* The parser's entry points as global functions: the verifier checks a global function once,
+ * on its own, instead of once per place (and per state) it is inlined into. A BPF-to-BPF
+ * call per step is cheap; verifying the parser inside every loop of the driver was not
+ * (over the 1M instruction limit). Pointer arguments of global functions may be NULL. */
+__noinline int sockeye_step(struct http_parser *p, struct route_state *r, char c, __u64 now)
+{
+	if (!p)
+		return HE_ERROR;
+	return http_step(p, r, c, now);
+}
+
+/* Returns the bytes consumed in the low 16 bits and the event above them. */
+struct words3 {
+	__u64 w[3];
+};
+
+__noinline int sockeye_fast(struct http_parser *p, struct route_state *r, const struct words3 *w,
+			    __u64 now)
+{
+	int ev;
+	__u32 used;
+
+	if (!p || !w)
+		return 0;
+	used = http_fast(p, r, w->w[0], w->w[1], w->w[2], now, &ev);
+	return (int)(used | (__u32)ev << 16);
+}
+
+/* State of one segment's scan, shared with the bpf_loop callback. */
+struct scan_ctx {
+	struct __sk_buff *skb; /* the segment (socket hooks) */
+	const char *ubuf;      /* or the plaintext in user memory (TLS uprobes) */
+	struct sock_state *st;
+	struct scratch *sc;
+	struct http_parser *p;
+	struct route_state *r; /* NULL on the response direction */
+	__u64 now;
+	__u32 off; /* first payload byte of the segment */
+	__u32 pos; /* next byte to look at */
+	__u32 end;
+	__u32 win_base; /* sc->buf holds [win_base, win_base + win_len) */
+	__u32 win_len;
+	__u32 windows;
+	__u32 req_dir;
+};
+
+/* Handles an event the parser returned. Returns 1 when the scan must stop. */
+/* Copies len bytes at pos of the scanned data to dst. from_user is a constant in each caller,
+ * so each object only contains the helper its program type may call. */
+static __always_inline long scan_load(struct scan_ctx *c, __u32 pos, void *dst, __u32 len,
+				      const int from_user)
+{
+	if (from_user)
+		return bpf_probe_read_user(dst, len, c->ubuf + pos);
+	return bpf_skb_load_bytes(c->skb, pos, dst, len);
+}
+
+static __always_inline __u64 scan_cgroup_id(struct scan_ctx *c, const int from_user)
+{
+	return from_user ? bpf_get_current_cgroup_id() : bpf_skb_cgroup_id(c->skb);
+}
+
+static __always_inline int on_event(struct scan_ctx *c, int ev, const int from_user)
+{
+	if (ev == HE_REQUEST) {
+		on_request(c->st);
+		return 0;
+	}
+	if (ev == HE_RESPONSE && !c->req_dir) {
+		on_response(scan_cgroup_id(c, from_user), c->st, c->sc, c->now);
+		return 0;
+	}
+	/* HE_ERROR, or a response where requests go */
+	on_error(c->st, c->p, LOST_PARSE);
+	return 1;
+}
+
+#define BYTES_PER_CALL 8 /* verifier cost grows with it: 8 -> ~400k insns processed */
+
+/* One unit of work per call: up to BYTES_PER_CALL bytes, a body skip, or a window load. Everything the scan
+ * does happens here, so the verifier checks it once, not once per unrolled round. */
+static __always_inline long scan_step(struct scan_ctx *c, const int from_user)
+{
+	struct http_parser *p = c->p;
+	int ev;
+
+	if (c->pos >= c->end || p->state == HP_CLOSED)
+		return 1;
+	if (p->state == HP_ERROR) {
+		/* Resynchronise only at a segment that starts like a message. */
+		char first;
+
+		if (c->pos != c->off || scan_load(c, c->pos, &first, 1, from_user) ||
+		    first < 'A' || first > 'Z')
+			return 1;
+		p->state = HP_START;
+	}
+	if (http_is_skip_state(p->state)) {
+		c->pos += http_skip(p, c->end - c->pos);
+		return 0;
+	}
+	if (c->pos - c->win_base >= c->win_len) {
+		__u32 len = c->end - c->pos;
+
+		if (c->windows >= SOCKEYE_SCAN_WINDOWS) {
+			stat_inc(SOCKEYE_STAT_HEADER_TOO_LONG);
+			on_error(c->st, p, LOST_TOO_LONG);
+			return 1;
+		}
+		if (len > SOCKEYE_SCAN_WINDOW)
+			len = SOCKEYE_SCAN_WINDOW;
+		if (len == 0 || scan_load(c, c->pos, c->sc->buf, len, from_user))
+			return 1;
+		c->win_base = c->pos;
+		c->win_len = len;
+		c->windows++;
+	}
+	{
+		__u32 i = c->pos - c->win_base, n = c->win_len, k;
+		const char *buf = c->sc->buf;
+		struct route_state *r = c->r;
+		__u64 now = c->now;
+
+		/* Start lines and header lines of the usual shapes, a word at a time. */
+		if (n - i >= 24) {
+			int res = sockeye_fast(
+				p, r, (const struct words3 *)&buf[i & (SOCKEYE_SCAN_WINDOW - 1)], now);
+
+			i += res & 0xffff;
+			ev = res >> 16;
+			if (ev != HE_NONE) {
+				c->pos = c->win_base + i;
+				return on_event(c, ev, from_user);
+			}
+		}
+		/* Most header bytes are values we skip: jump over whole words without a '\n'
+		 * (8 bytes per check), then step byte by byte to the LF. */
+		if (p->state == HP_SKIP_LINE || p->state == HP_TRL_LINE) {
+			for (k = 0; k < SOCKEYE_SCAN_WINDOW / 8; k++) {
+				__u64 w, t;
+
+				if (i + 8 > n)
+					break;
+				w = *(__u64 *)&buf[i & (SOCKEYE_SCAN_WINDOW - 1)];
+				w ^= 0x0a0a0a0a0a0a0a0aULL;
+				t = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+				if (t)
+					break;
+				i += 8;
+			}
+		}
+		/* Then a few bytes one at a time, until something the paths above handle. */
+		for (k = 0; k < BYTES_PER_CALL; k++) {
+			if (i >= n)
+				break;
+			ev = sockeye_step(p, r, buf[i & (SOCKEYE_SCAN_WINDOW - 1)], now);
+			i++;
+			if (ev != HE_NONE) {
+				c->pos = c->win_base + i;
+				return on_event(c, ev, from_user);
+			}
+			if (p->state == HP_SKIP_LINE || p->state == HP_LINE_START ||
+			    p->state == HP_START || p->state == HP_TRL_LINE ||
+			    http_is_skip_state(p->state) || p->state == HP_CLOSED)
+				break;
+		}
+		c->pos = c->win_base + i;
+	}
+	return 0;
+}
+
+/* Upper bound of callback calls per segment: every window byte, plus skips and loads. */
+#define SCAN_STEPS (SOCKEYE_SCAN_WINDOWS * SOCKEYE_SCAN_WINDOW + 256)
+
+/* The bpf_loop callbacks; an object defines only the one its programs use. */
+#define DEFINE_SCAN_CB(name, from_user)                                                            \
+	static long name(__u32 idx, void *arg)                                                     \
+	{                                                                                          \
+		return scan_step(arg, from_user);                                                  \
+	}
+
+
+/* Records the current process as the owner of this connection's series (once per connection,
+ * from process context: the first request a client sends, the first response a server
+ * sends). A tgid of 0 is interrupt context on an idle CPU: not an owner. */
+static __always_inline void record_owner(struct sock_state *st, __u64 cgroup_id)
+{
+	struct sockeye_owner_key k = {};
+	struct sockeye_owner v = {};
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (st->owner_seen || (id >> 32) == 0)
+		return;
+	st->owner_seen = 1;
+	k.cgroup_id = cgroup_id;
+	k.server_port = st->server_port;
+	k.role = st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT;
+	v.tgid = id >> 32;
+	bpf_get_current_comm(v.comm, sizeof(v.comm));
+	bpf_map_update_elem(&sock_owner, &k, &v, BPF_ANY);
+}
+
+#endif /* SOCKEYE_DRIVER_BPF_H */

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* maps.bpf.h - the maps every sockeye BPF object shares (the loader hands the second object
+ * the first one's map fds), and the tunables each object gets from the loader. */
+#ifndef SOCKEYE_MAPS_BPF_H
+#define SOCKEYE_MAPS_BPF_H
+
+#include "sockeye.h"
+
+/* Written by the loader before load (the verifier sees them as constants). */
+const volatile __u64 bounds_ns[SOCKEYE_MAX_BUCKETS] = {};
+const volatile __u32 n_bounds = 0;
+
+/* http_server_request_duration_seconds, http_client_request_duration_seconds */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SOCKEYE_HTTP_ENTRIES);
+	__type(key, struct sockeye_http_key);
+	__type(value, struct sockeye_http_val);
+} http_dur SEC(".maps");
+
+/* route_id -> route string, for the http_route label. max_entries set by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SOCKEYE_ROUTE_ENTRIES_DEFAULT);
+	__type(key, __u64);
+	__type(value, struct sockeye_route);
+} http_routes SEC(".maps");
+
+/* sockeye_parser_events_total{event} */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SOCKEYE_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} sockeye_stats SEC(".maps");
+
+/* Who owns the sockets behind a series: the process that sent the first request of a client
+ * socket, or the first response of a server socket (both in process context). User space
+ * turns it into service labels (identity.c). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SOCKEYE_OWNER_ENTRIES);
+	__type(key, struct sockeye_owner_key);
+	__type(value, struct sockeye_owner);
+} sock_owner SEC(".maps");
+
+/* Per-CPU scratch: the payload window and a zeroed histogram value (the stack is 512 B). */
+struct scratch {
+	char buf[SOCKEYE_SCAN_WINDOW + 24]; /* word loads at any masked index stay inside */
+	struct sockeye_http_val zero;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+static __always_inline void stat_inc(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&sockeye_stats, &which);
+
+	if (v)
+		*v += 1;
+}
+
+#endif /* SOCKEYE_MAPS_BPF_H */
