@@ -39,7 +39,7 @@
 #define HTTPD_MAX_CONNECTIONS 64
 /* Idle keep-alive connections are closed after this, so they cannot pin threads forever. */
 #define HTTPD_IDLE_TIMEOUT_S 30
-/* A reload or stop waits this long for requests in flight before closing their connections. */
+/* A reload or stop waits this long for busy connections before closing them. */
 #define HTTPD_DRAIN_MS 2000
 /* libmicrohttpd messages are mostly per connection (handshake failures, resets): at most this many
  * per second, so a port scan cannot flood the log. */
@@ -66,7 +66,15 @@ struct httpd_gen {
 	struct httpd *h;
 	struct webconfig *wc;  /* NULL: plain HTTP, no users, no headers */
 	struct MHD_Daemon **d; /* one per listener */
-	atomic_int inflight;   /* requests between their first handler call and completion */
+	atomic_int busy;       /* connections with a handshake or a request in progress */
+};
+
+/* Per connection (libmicrohttpd's socket context). A connection is busy from its accept (TLS
+ * handshake, first request) until its request completes, and again from each later request's
+ * headers. A reload waits for busy connections; idle keep-alive ones are simply closed, which
+ * clients handle by reconnecting. */
+struct httpd_conn {
+	bool busy;
 };
 
 struct httpd {
@@ -493,6 +501,22 @@ static bool tls_peer_ok(struct MHD_Connection *conn, const struct webconfig *wc)
 	return webconfig_tls_peer_ok(wc, ci ? ci->tls_session : NULL);
 }
 
+static struct httpd_conn *conn_state(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static void conn_set_busy(struct httpd_gen *g, struct httpd_conn *c, bool busy)
+{
+	if (!c || c->busy == busy)
+		return;
+	c->busy = busy;
+	atomic_fetch_add(&g->busy, busy ? 1 : -1);
+}
+
 static MHD_RESULT handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 				 const char *method, const char *version, const char *upload_data,
 				 size_t *upload_data_size, void **req_cls)
@@ -508,8 +532,8 @@ static MHD_RESULT handle_request(void *cls, struct MHD_Connection *conn, const c
 	 * it close the connection, and keep-alive matters for TLS scrapes. Other methods are
 	 * answered at once, their body unread, and that connection is closed. */
 	if (*req_cls == NULL) {
-		*req_cls = (void *)(uintptr_t)REQ_STARTED; /* in g->inflight until completed */
-		atomic_fetch_add(&g->inflight, 1);
+		*req_cls = (void *)(uintptr_t)REQ_STARTED;
+		conn_set_busy(g, conn_state(conn), true);
 		if (!strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD))
 			return MHD_YES;
 	} else if (*upload_data_size || *req_cls == (void *)(uintptr_t)REQ_ANSWERED) {
@@ -553,25 +577,33 @@ static MHD_RESULT handle_request(void *cls, struct MHD_Connection *conn, const c
 static void request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 			      enum MHD_RequestTerminationCode toe)
 {
-	struct httpd_gen *g = cls;
-
-	(void)conn;
 	(void)toe;
-	if (*req_cls) {
-		atomic_fetch_sub(&g->inflight, 1);
-		*req_cls = NULL;
-	}
+	conn_set_busy(cls, conn_state(conn), false);
+	*req_cls = NULL;
 }
 
-/* Applies client_auth_type to each TLS session before its handshake. */
+/* Tracks connections for draining; applies client_auth_type to each TLS session before its
+ * handshake. */
 static void connection_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
 			      enum MHD_ConnectionNotificationCode code)
 {
 	struct httpd_gen *g = cls;
 	const union MHD_ConnectionInfo *ci;
+	struct httpd_conn *c = *socket_ctx;
 
-	(void)socket_ctx;
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		conn_set_busy(g, c, false);
+		free(c);
+		*socket_ctx = NULL;
+		return;
+	}
 	if (code != MHD_CONNECTION_NOTIFY_STARTED)
+		return;
+	/* Without memory the connection is just not waited for on reload. */
+	c = calloc(1, sizeof(*c));
+	*socket_ctx = c;
+	conn_set_busy(g, c, true);
+	if (!g->wc || !g->wc->tls)
 		return;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	/* On failure the handler's tls_peer_ok() check answers 403 instead. */
@@ -599,6 +631,8 @@ static struct MHD_Daemon *start_daemon(struct httpd_gen *g, int fd)
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
 					    (intptr_t)request_completed, g };
+	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+					    (intptr_t)connection_notify, g };
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, HTTPD_MAX_CONNECTIONS,
 					    NULL };
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, HTTPD_IDLE_TIMEOUT_S,
@@ -612,8 +646,6 @@ static struct MHD_Daemon *start_daemon(struct httpd_gen *g, int fd)
 		if (wc->ca_pem)
 			ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0,
 							    wc->ca_pem };
-		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
-						    (intptr_t)connection_notify, g };
 	}
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	return MHD_start_daemon(flags, 0, NULL, NULL, handle_request, g, MHD_OPTION_ARRAY, ops,
@@ -621,7 +653,7 @@ static struct MHD_Daemon *start_daemon(struct httpd_gen *g, int fd)
 }
 
 /* Stops g's daemons and frees g, leaving the listening sockets open: each daemon is quiesced
- * first, which hands its socket back. With drain, waits (bounded) for requests in flight. */
+ * first, which hands its socket back. With drain, waits (bounded) for busy connections. */
 static void gen_stop(struct httpd_gen *g, bool drain)
 {
 	struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
@@ -632,9 +664,12 @@ static void gen_stop(struct httpd_gen *g, bool drain)
 	for (i = 0; g->d && i < g->h->n_l; i++)
 		if (g->d[i])
 			MHD_quiesce_daemon(g->d[i]);
-	for (int waited = 0; drain && atomic_load(&g->inflight) > 0 && waited < HTTPD_DRAIN_MS;
-	     waited += 10)
+	/* A connection accepted just before the quiesce may still be being set up (and not yet
+	 * counted): wait until two checks in a row find none busy. */
+	for (int waited = 0, idle = 0; drain && idle < 2 && waited < HTTPD_DRAIN_MS; waited += 10) {
 		nanosleep(&tick, NULL);
+		idle = atomic_load(&g->busy) ? 0 : idle + 1;
+	}
 	for (i = 0; g->d && i < g->h->n_l; i++)
 		if (g->d[i])
 			MHD_stop_daemon(g->d[i]);
@@ -661,7 +696,7 @@ static struct httpd_gen *gen_start(struct httpd *h, struct webconfig *wc)
 	}
 	g->h = h;
 	g->wc = wc;
-	atomic_init(&g->inflight, 0);
+	atomic_init(&g->busy, 0);
 	for (size_t i = 0; i < h->n_l; i++) {
 		g->d[i] = start_daemon(g, h->l[i].fd);
 		if (!g->d[i]) {
@@ -780,6 +815,7 @@ int httpd_reload(struct httpd *h)
 		pr_error("Invalid web config file, keeping the previous one: %s", why);
 		return err;
 	}
+	webconfig_keep_cache(wc, h->gen->wc);
 	/* The new daemons share the sockets with the old ones until those are quiesced: no
 	 * connection is refused, and if a new one fails to start the old ones carry on. */
 	g = gen_start(h, wc);

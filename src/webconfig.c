@@ -935,6 +935,23 @@ int webconfig_check_user(struct webconfig *wc, const char *user, const char *pas
 	return 1;
 }
 
+void webconfig_keep_cache(struct webconfig *wc, struct webconfig *old)
+{
+	struct webconfig_auth_cache *c = wc ? wc->cache : NULL, *o = old ? old->cache : NULL;
+
+	if (!c || !o || c == o)
+		return;
+	pthread_mutex_lock(&o->lock);
+	pthread_mutex_lock(&c->lock);
+	c->have_key = o->have_key;
+	memcpy(c->key, o->key, sizeof(c->key));
+	memcpy(c->mac, o->mac, sizeof(c->mac));
+	memcpy(c->used, o->used, sizeof(c->used));
+	c->next = o->next;
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&o->lock);
+}
+
 /* 0 when the peer sent no certificate or one that chains to client_ca_file and may be used
  * for TLS client authentication (extended key usage absent or clientAuth). */
 static int verify_peer(gnutls_session_t s, bool required)

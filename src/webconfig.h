@@ -58,6 +58,10 @@ const char *webconfig_client_auth_name(enum webconfig_client_auth ca);
  * it is CPU-bound by design) unless this pair succeeded before. Thread-safe. */
 int webconfig_check_user(struct webconfig *wc, const char *user, const char *password);
 
+/* Carries the password cache of old (may be NULL) over to wc, so a reload does not make the
+ * next scrape pay for bcrypt. Safe when users change: entries are bound to user and hash. */
+void webconfig_keep_cache(struct webconfig *wc, struct webconfig *old);
+
 /* Applies client_auth_type to a new TLS session (a gnutls_session_t) before its handshake, so a
  * missing or unverifiable client certificate fails the handshake. Returns 0 or a negative
  * errno. */
