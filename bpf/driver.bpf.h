@@ -87,11 +87,11 @@ static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struc
 		if (!val)
 			return;
 	}
-	val->count++;
-	val->sum_ns += dur;
+	__sync_fetch_and_add(&val->count, 1);
+	__sync_fetch_and_add(&val->sum_ns, dur);
 	if (slot > SOCKEYE_MAX_BUCKETS)
 		slot = SOCKEYE_MAX_BUCKETS;
-	val->buckets[slot]++;
+	__sync_fetch_and_add(&val->buckets[slot], 1);
 }
 
 static __always_inline void on_request(struct sock_state *st)

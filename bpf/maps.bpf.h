@@ -44,7 +44,11 @@ struct {
 	__type(value, struct sockeye_owner);
 } sock_owner SEC(".maps");
 
-/* Per-CPU scratch: the payload window and a zeroed histogram value (the stack is 512 B). */
+/* Per-CPU scratch: the payload window and a zeroed histogram value (the stack is 512 B).
+ * A program can be interrupted on its CPU by another one (task-context egress by softirq
+ * ingress or egress), so each nesting level has its own slot: see scratch_get. */
+#define SCRATCH_SLOTS 4
+
 struct scratch {
 	char buf[SOCKEYE_SCAN_WINDOW + 24]; /* word loads at any masked index stay inside */
 	struct sockeye_http_val zero;
@@ -52,17 +56,51 @@ struct scratch {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SCRATCH_SLOTS);
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch SEC(".maps");
 
+/* Nesting depth of scanning programs on this CPU. Plain increments are safe: nested runs
+ * finish (and restore the depth) before the run they interrupted resumes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} scratch_depth SEC(".maps");
+
+/* Takes this nesting level's scratch slot; pair with scratch_put. NULL when nested too deep. */
+static __always_inline struct scratch *scratch_get(__u32 **depth)
+{
+	__u32 zero = 0, slot;
+
+	*depth = bpf_map_lookup_elem(&scratch_depth, &zero);
+	if (!*depth)
+		return NULL;
+	slot = **depth;
+	if (slot >= SCRATCH_SLOTS) {
+		*depth = NULL; /* nothing taken: nothing to put back */
+		return NULL;
+	}
+	**depth = slot + 1;
+	return bpf_map_lookup_elem(&scratch, &slot);
+}
+
+static __always_inline void scratch_put(__u32 *depth)
+{
+	if (depth && *depth > 0)
+		*depth -= 1;
+}
+
+/* Counters are added atomically even though they are per CPU: an interrupting program may
+ * update the same value between our load and store. */
 static __always_inline void stat_inc(__u32 which)
 {
 	__u64 *v = bpf_map_lookup_elem(&sockeye_stats, &which);
 
 	if (v)
-		*v += 1;
+		__sync_fetch_and_add(v, 1);
 }
 
 #endif /* SOCKEYE_MAPS_BPF_H */

@@ -76,7 +76,7 @@ static __always_inline void process(struct __sk_buff *skb, struct sock_state *st
 {
 	struct http_parser *p = req_dir ? &st->req : &st->resp;
 	struct scan_ctx ctx = {};
-	__u32 zero = 0, end = skb->len, end_seq;
+	__u32 end = skb->len, end_seq, *depth = NULL;
 
 	ctx.pos = off;
 	/* Sequence numbers: skip what was processed already (retransmits), resync after gaps. */
@@ -98,9 +98,11 @@ static __always_inline void process(struct __sk_buff *skb, struct sock_state *st
 	p->next_seq = end_seq;
 	p->seq_valid = 1;
 
-	ctx.sc = bpf_map_lookup_elem(&scratch, &zero);
-	if (!ctx.sc)
+	ctx.sc = scratch_get(&depth);
+	if (!ctx.sc) {
+		scratch_put(depth);
 		return;
+	}
 	ctx.skb = skb;
 	ctx.st = st;
 	ctx.p = p;
@@ -110,6 +112,7 @@ static __always_inline void process(struct __sk_buff *skb, struct sock_state *st
 	ctx.end = end;
 	ctx.req_dir = req_dir;
 	bpf_loop(SCAN_STEPS, scan_cb_skb, &ctx, 0);
+	scratch_put(depth);
 }
 
 static __always_inline int handle(struct __sk_buff *skb, int egress)
