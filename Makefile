@@ -72,7 +72,15 @@ build/%.skel.h: build/%.bpf.o | build
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@
 
-build/src/%.o: src/%.c $(HDRS) $(SKELS) Makefile | build/src
+# Rewritten only when HEAD moves, so --version and sockeye_build_info never show a stale
+# revision after a commit, and nothing rebuilds when it has not moved.
+build/revision.stamp: FORCE | build
+	$(Q)echo '$(REVISION)' | cmp -s - $@ 2>/dev/null || echo '$(REVISION)' > $@
+
+.PHONY: FORCE
+FORCE:
+
+build/src/%.o: src/%.c $(HDRS) $(SKELS) Makefile build/revision.stamp | build/src
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 

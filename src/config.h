@@ -3,6 +3,7 @@
 #ifndef SOCKEYE_CONFIG_H
 #define SOCKEYE_CONFIG_H
 
+#include <linux/types.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
