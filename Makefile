@@ -100,7 +100,7 @@ build/tests/%: tests/bpf/%.c build/libsockeye.a $(HDRS) $(SKELS) | build/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Ibpf $< build/libsockeye.a $(LDLIBS) -lcmocka -o $@
 
-build/tests/tools/%: tests/tools/%.c Makefile | build/tests/tools
+build/tests/tools/%: tests/tools/%.c $(SKELS) Makefile | build/tests/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
 

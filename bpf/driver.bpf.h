@@ -39,6 +39,8 @@ struct sock_state {
 	__u8 owner_seen; /* record_owner done */
 	__u8 pad[2];
 	__u16 server_port;
+	__u64 last_route_hash; /* route_hash of the last request, 0 before one */
+	__u64 last_route_id;   /* its id: the hash, or SOCKEYE_ROUTE_OTHER */
 	struct http_parser req;	 /* the direction carrying requests */
 	struct http_parser resp; /* the direction carrying responses */
 	struct route_state route;
@@ -97,10 +99,15 @@ static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struc
 static __always_inline void on_request(struct sock_state *st)
 {
 	struct route_state *r = &st->route;
-	__u64 id = route_hash(r);
+	__u64 hash = route_hash(r), id = hash;
 	struct pending *e;
 
-	if (!bpf_map_lookup_elem(&http_routes, &id)) {
+	/* Keep-alive connections mostly repeat a route: remember the last one's id. */
+	if (hash == st->last_route_hash) {
+		id = st->last_route_id;
+		if (id == SOCKEYE_ROUTE_OTHER)
+			stat_inc(SOCKEYE_STAT_ROUTE_TABLE_FULL);
+	} else if (!bpf_map_lookup_elem(&http_routes, &id)) {
 		long err = bpf_map_update_elem(&http_routes, &id, r->out, BPF_NOEXIST);
 
 		if (err && err != -17 /* EEXIST */) {
@@ -108,6 +115,8 @@ static __always_inline void on_request(struct sock_state *st)
 			id = SOCKEYE_ROUTE_OTHER;
 		}
 	}
+	st->last_route_hash = hash;
+	st->last_route_id = id;
 	if ((__u8)(st->fifo_tail - st->fifo_head) >= SOCKEYE_PIPELINE_DEPTH) {
 		stat_inc(SOCKEYE_STAT_PIPELINE_FULL);
 		return;
@@ -247,6 +256,7 @@ static __always_inline int on_event(struct scan_ctx *c, int ev, const int from_u
 	return 1;
 }
 
+#define LINES_PER_CALL 4
 #define BYTES_PER_CALL 8 /* verifier cost grows with it: 8 -> ~400k insns processed */
 
 /* One unit of work per call: up to BYTES_PER_CALL bytes, a body skip, or a window load. Everything the scan
@@ -288,38 +298,38 @@ static __always_inline long scan_step(struct scan_ctx *c, const int from_user)
 		c->windows++;
 	}
 	{
-		__u32 i = c->pos - c->win_base, n = c->win_len, k;
+		__u32 i = c->pos - c->win_base, n = c->win_len, k, l;
 		const char *buf = c->sc->buf;
 		struct route_state *r = c->r;
 		__u64 now = c->now;
 
-		/* Start lines and header lines of the usual shapes, a word at a time. */
-		if (n - i >= 24) {
-			int res = sockeye_fast(
-				p, r, (const struct words3 *)&buf[i & (SOCKEYE_SCAN_WINDOW - 1)], now);
+		/* Start lines and header lines of the usual shapes, a word at a time: classify a
+		 * line from its first 24 bytes, skip what we do not need to its LF. */
+		for (l = 0; l < LINES_PER_CALL; l++) {
+			if (n - i >= 24) {
+				int res = sockeye_fast(
+					p, r, (const struct words3 *)&buf[i & (SOCKEYE_SCAN_WINDOW - 1)],
+					now);
 
-			i += res & 0xffff;
-			ev = res >> 16;
-			if (ev != HE_NONE) {
-				c->pos = c->win_base + i;
-				return on_event(c, ev, from_user);
+				i += res & 0xffff;
+				ev = res >> 16;
+				if (ev != HE_NONE) {
+					c->pos = c->win_base + i;
+					return on_event(c, ev, from_user);
+				}
 			}
-		}
-		/* Most header bytes are values we skip: jump over whole words without a '\n'
-		 * (8 bytes per check), then step byte by byte to the LF. */
-		if (p->state == HP_SKIP_LINE || p->state == HP_TRL_LINE) {
+			if (p->state != HP_SKIP_LINE && p->state != HP_TRL_LINE)
+				break;
 			for (k = 0; k < SOCKEYE_SCAN_WINDOW / 8; k++) {
-				__u64 w, t;
-
 				if (i + 8 > n)
 					break;
-				w = *(__u64 *)&buf[i & (SOCKEYE_SCAN_WINDOW - 1)];
-				w ^= 0x0a0a0a0a0a0a0a0aULL;
-				t = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
-				if (t)
+				i += http_skip_line_word(
+					p, *(__u64 *)&buf[i & (SOCKEYE_SCAN_WINDOW - 1)]);
+				if (p->state != HP_SKIP_LINE && p->state != HP_TRL_LINE)
 					break;
-				i += 8;
 			}
+			if (p->state == HP_SKIP_LINE || p->state == HP_TRL_LINE)
+				break; /* fewer than 8 bytes left in the window: byte steps */
 		}
 		/* Then a few bytes one at a time, until something the paths above handle. */
 		for (k = 0; k < BYTES_PER_CALL; k++) {
@@ -332,7 +342,7 @@ static __always_inline long scan_step(struct scan_ctx *c, const int from_user)
 				return on_event(c, ev, from_user);
 			}
 			if (p->state == HP_SKIP_LINE || p->state == HP_LINE_START ||
-			    p->state == HP_START || p->state == HP_TRL_LINE ||
+			    p->state == HP_START || p->state == HP_TRL_LINE || p->state == HP_VERSION ||
 			    http_is_skip_state(p->state) || p->state == HP_CLOSED)
 				break;
 		}

@@ -48,7 +48,10 @@ static void feed(struct http_parser *p, struct route_state *r, const char *s, si
 		int ev = HE_NONE;
 		__u32 used = 0;
 
-		if (use_fast && len - i >= 24)
+		if (use_fast && len - i >= 8 &&
+		    (p->state == HP_SKIP_LINE || p->state == HP_TRL_LINE))
+			used = http_skip_line_word(p, word_at(s, i));
+		else if (use_fast && len - i >= 24)
 			used = http_fast(p, r, word_at(s, i), word_at(s, i + 8), word_at(s, i + 16),
 					 1000 + i, &ev);
 		if (used) {
@@ -327,6 +330,31 @@ static void test_split_anywhere_equals_whole(void **state)
 	}
 }
 
+/* The LF position found a word at a time is the byte steps' LF, wherever it is in the word. */
+static void test_skip_line_word_stops_after_first_lf(void **state)
+{
+	(void)state;
+	for (int at = 0; at < 8; at++) {
+		char w8[8];
+		struct http_parser p = {.state = HP_SKIP_LINE};
+
+		memset(w8, 'a', sizeof(w8));
+		w8[at] = '\n';
+		if (at < 6)
+			w8[at + 2] = '\n'; /* a second LF never wins */
+		assert_int_equal(http_skip_line_word(&p, word_at(w8, 0)), at + 1);
+		assert_int_equal(p.state, HP_LINE_START);
+	}
+	{
+		struct http_parser p = {.state = HP_TRL_LINE};
+
+		assert_int_equal(http_skip_line_word(&p, word_at("abcdefgh", 0)), 8);
+		assert_int_equal(p.state, HP_TRL_LINE);
+		assert_int_equal(http_skip_line_word(&p, word_at("\x8a\n......", 0)), 2);
+		assert_int_equal(p.state, HP_TRL_START);
+	}
+}
+
 static void test_message_start_time_is_first_byte(void **state)
 {
 	struct http_parser p = {0};
@@ -348,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_message_framing_table),
 		cmocka_unit_test(test_split_anywhere_equals_whole),
 		cmocka_unit_test(test_message_start_time_is_first_byte),
+		cmocka_unit_test(test_skip_line_word_stops_after_first_lf),
 	};
 
 	int failed;
