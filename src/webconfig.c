@@ -729,7 +729,9 @@ parse_error:
 	else if (parser.error == YAML_READER_ERROR)
 		err = fail_mark(p, NULL, "%s at byte %zu", parser.problem, parser.problem_offset);
 	else if (parser.context)
-		err = fail_mark(p, &parser.problem_mark, "%s %s", parser.context, parser.problem);
+		err = fail_mark(p, &parser.problem_mark, "%s at %zu:%zu: %s", parser.context,
+				parser.context_mark.line + 1, parser.context_mark.column + 1,
+				parser.problem);
 	else
 		err = fail_mark(p, &parser.problem_mark, "%s",
 				parser.problem ? parser.problem : "invalid YAML");

@@ -102,6 +102,22 @@ static const char *tmp_path(const char *name)
 	return path[i];
 }
 
+/* Copies in to out with each "TMP" replaced by tmpdir. */
+static void expand_tmp(char *out, size_t len, const char *in)
+{
+	size_t n = 0;
+
+	for (const char *p = in; *p && n + 1 < len;) {
+		if (!strncmp(p, "TMP", 3)) {
+			n += (size_t)snprintf(out + n, len - n, "%s", tmpdir);
+			p += 3;
+		} else {
+			out[n++] = *p++;
+		}
+	}
+	out[n < len ? n : len - 1] = '\0';
+}
+
 static void write_file(const char *name, const char *text)
 {
 	FILE *f = fopen(tmp_path(name), "w");
@@ -164,7 +180,10 @@ static char *capture_end(struct capture *c)
 /* A port nobody listens on right now (the kernel's pick for port 0). */
 static int free_port(void)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
 	socklen_t len = sizeof(sin);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -660,7 +679,8 @@ static void test_openmetrics_when_accepted(void **state)
 		http(s, &r, "-H 'Accept: %s' %s/metrics", cases[i].accept, s->url);
 		expect_int(cases[i].accept, r.status, 200);
 		expect_str(cases[i].accept, header(&r, "Content-Type"),
-			   cases[i].om ? RENDER_CONTENT_TYPE_OPENMETRICS : RENDER_CONTENT_TYPE_TEXT);
+			   cases[i].om ? RENDER_CONTENT_TYPE_OPENMETRICS
+				       : RENDER_CONTENT_TYPE_TEXT);
 		expect_str(cases[i].accept, r.body, cases[i].om ? OM_BODY : TEXT_BODY);
 	}
 	/* Both at once. */
@@ -753,7 +773,10 @@ static void test_port_only_listens_on_ipv4_and_ipv6(void **state)
 static void test_port_in_use_fails_with_eaddrinuse_and_says_so(void **state)
 {
 	struct server *s = *state;
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
 	socklen_t len = sizeof(sin);
 	const char *addrs[1] = { s->addr };
 	struct httpd_options o = {
@@ -801,12 +824,14 @@ static void test_bad_listen_addresses_fail_with_a_reason(void **state)
 		  "Invalid listen address=127.0.0.1: missing port (want host:port, :port or "
 		  "[ipv6]:port)" },
 		{ "::1:9810", EINVAL,
-		  "Invalid listen address=::1:9810: IPv6 addresses need brackets, e.g. [::1]:9810" },
+		  "Invalid listen address=::1:9810: IPv6 addresses need brackets, "
+		  "e.g. [::1]:9810" },
 		{ "[::1]9810", EINVAL, "Invalid listen address=[::1]9810: missing port after ']'" },
 		{ "[::1:9810", EINVAL, "Invalid listen address=[::1:9810: missing ']'" },
 		{ "localhost:http", EINVAL,
 		  "Invalid listen address=localhost:http: port must be a number" },
-		{ "localhost:", EINVAL, "Invalid listen address=localhost:: port must be a number" },
+		{ "localhost:", EINVAL,
+		  "Invalid listen address=localhost:: port must be a number" },
 		{ "localhost:65536", EINVAL,
 		  "Invalid listen address=localhost:65536: port must be at most 65535" },
 		{ "no-such-host.invalid:9810", EADDRNOTAVAIL,
@@ -839,7 +864,8 @@ static void test_bad_listen_addresses_fail_with_a_reason(void **state)
 			fail_msg("case '%s': started", cases[i].addr);
 		expect_int(cases[i].addr, err, cases[i].err);
 		if (!strstr(log, cases[i].msg))
-			fail_msg("case '%s': log lacks '%s':\n%s", cases[i].addr, cases[i].msg, log);
+			fail_msg("case '%s': log lacks '%s':\n%s", cases[i].addr, cases[i].msg,
+				 log);
 		free(log);
 	}
 }
@@ -1189,7 +1215,8 @@ static void test_reload_keeps_the_old_config_when_the_new_one_is_invalid(void **
 		log = capture_end(&c);
 		expect_int(bad[i], rc, -EINVAL);
 		snprintf(want, sizeof(want),
-			 " level=error msg=\"Invalid web config file, keeping the previous one: %s:",
+			 " level=error msg=\"Invalid web config file, keeping the previous one: "
+			 "%s:",
 			 s->web);
 		if (!strstr(log, want))
 			fail_msg("case '%s': log lacks '%s':\n%s", bad[i], want, log);
@@ -1246,206 +1273,190 @@ static void test_reload_switches_users_and_headers(void **state)
 
 /* ---- web config file --------------------------------------------------------------------- */
 
+static const struct web_error_case {
+	const char *name, *yaml, *want; /* want follows "PATH:" */
+} web_error_cases[] = {
+	{ "unknown top-level key", "tls_server_config:\nfoo: 1\n",
+	  "2:1: web config: unknown field \"foo\"" },
+	{ "unknown tls key", "tls_server_config:\n  cert_fil: server.crt\n",
+	  "2:3: tls_server_config: unknown field \"cert_fil\"" },
+	{ "unsupported toolkit key", TLS_YAML "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
+	  "4:3: tls_server_config: field \"cipher_suites\" is not supported by sockeye" },
+	{ "yaml syntax", "tls_server_config:\n  cert_file: \"server.crt\n",
+	  "3:1: while scanning a quoted scalar at 2:14: found unexpected end of stream" },
+	{ "bad indentation", "tls_server_config:\n  cert_file: a\n key_file: b\n",
+	  "3:2: while parsing a block mapping at 1:1: did not find expected key" },
+	{ "not a mapping", "- a\n- b\n", "1:1: expected a mapping at the top level" },
+	{ "section not a mapping", "tls_server_config: yes\n",
+	  "1:20: tls_server_config: expected a mapping" },
+	{ "list where a string goes", "tls_server_config:\n  cert_file: [a, b]\n",
+	  "2:14: cert_file: expected a string" },
+	{ "duplicate key", TLS_YAML "  cert_file: other.crt\n",
+	  "4:3: tls_server_config: duplicate key \"cert_file\"" },
+	{ "missing key_file", "tls_server_config:\n  cert_file: server.crt\n",
+	  "1:1: tls_server_config: missing key_file" },
+	{ "missing cert_file", "tls_server_config:\n  key_file: server.key\n",
+	  "1:1: tls_server_config: missing cert_file" },
+	{ "bad client_auth_type", TLS_YAML "  client_auth_type: Always\n",
+	  "4:21: invalid client_auth_type \"Always\" (want NoClientCert, RequestClientCert, "
+	  "RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert)" },
+	{ "CA without client auth", TLS_YAML "  client_ca_file: ca.crt\n",
+	  "4:19: client_ca_file is set but client_auth_type is NoClientCert" },
+	{ "verification without CA", TLS_YAML "  client_auth_type: RequireAndVerifyClientCert\n",
+	  "4:21: client_auth_type RequireAndVerifyClientCert needs client_ca_file" },
+	{ "bad min_version", TLS_YAML "  min_version: TLS14\n",
+	  "4:16: invalid min_version \"TLS14\" (want TLS10, TLS11, TLS12 or TLS13)" },
+	{ "max below min", TLS_YAML "  min_version: TLS13\n  max_version: TLS12\n",
+	  "5:16: max_version TLS12 is below min_version TLS13" },
+	{ "bad boolean", TLS_YAML "  prefer_server_cipher_suites: maybe\n",
+	  "4:32: prefer_server_cipher_suites: expected true or false" },
+	{ "header not allowed", "http_server_config:\n  headers:\n    Server: sockeye\n",
+	  "3:5: http_server_config.headers: HTTP header \"Server\" can not be configured "
+	  "(allowed: Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, "
+	  "X-XSS-Protection, Content-Security-Policy)" },
+	{ "bad X-Frame-Options", "http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
+	  "3:22: http_server_config.headers: invalid value \"allow\" for X-Frame-Options "
+	  "(want deny or sameorigin)" },
+	{ "bad X-Content-Type-Options",
+	  "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n",
+	  "3:29: http_server_config.headers: invalid value \"sniff\" for "
+	  "X-Content-Type-Options (want nosniff)" },
+	{ "header twice in other case",
+	  "http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
+	  "    x-frame-options: deny\n",
+	  "4:5: http_server_config.headers: duplicate header \"x-frame-options\"" },
+	{ "header with a newline",
+	  "http_server_config:\n  headers:\n    Content-Security-Policy: \"a\\nb\"\n",
+	  "3:30: http_server_config.headers: value of \"Content-Security-Policy\" contains a "
+	  "control character" },
+	{ "plain password", "basic_auth_users:\n  alice: secret\n",
+	  "2:10: basic_auth_users: password of \"alice\" is not a bcrypt hash ($2a$, $2b$ or "
+	  "$2y$)" },
+	{ "sha512 password", "basic_auth_users:\n  alice: $6$salt$abcdef\n",
+	  "2:10: basic_auth_users: password of \"alice\" is not a bcrypt hash ($2a$, $2b$ or "
+	  "$2y$)" },
+	{ "truncated bcrypt", "basic_auth_users:\n  alice: $2b$10$aJQ0mQHYqc13c6TW.cOoN.0EhF\n",
+	  "2:10: basic_auth_users: password of \"alice\" is not a bcrypt hash ($2a$, $2b$ or "
+	  "$2y$)" },
+	{ "colon in user name", "basic_auth_users:\n  \"a:b\": " DOCS_HASH "\n",
+	  "2:3: basic_auth_users: user name \"a:b\" must be non-empty and without ':'" },
+	{ "missing cert file", "tls_server_config:\n  cert_file: missing.crt\n"
+			       "  key_file: server.key\n",
+	  "2:14: cannot read cert_file \"TMP/missing.crt\": No such file or directory" },
+	{ "cert file is a directory", "tls_server_config:\n  cert_file: /\n"
+				      "  key_file: server.key\n",
+	  "2:14: cannot read cert_file \"/\": Is a directory" },
+	{ "garbage cert", "tls_server_config:\n  cert_file: garbage.pem\n"
+			  "  key_file: server.key\n",
+	  "2:14: invalid cert_file \"TMP/garbage.pem\": Base64 unexpected header error." },
+	{ "garbage key", "tls_server_config:\n  cert_file: server.crt\n"
+			 "  key_file: garbage.pem\n",
+	  "3:13: invalid key_file \"TMP/garbage.pem\": The requested data were not available." },
+	{ "key of another certificate", "tls_server_config:\n  cert_file: server.crt\n"
+					"  key_file: server2.key\n",
+	  "3:13: key_file \"TMP/server2.key\" does not fit cert_file \"TMP/server.crt\": The "
+	  "certificate and the given key do not match." },
+	{ "garbage CA", TLS_YAML "  client_auth_type: RequireAndVerifyClientCert\n"
+				 "  client_ca_file: garbage.pem\n",
+	  "5:19: invalid client_ca_file \"TMP/garbage.pem\": no certificate found" },
+	{ "two documents", TLS_YAML "---\nbasic_auth_users: {}\n",
+	  "5:1: only one YAML document is allowed" },
+};
+
 static void test_web_config_errors_name_file_line_and_column(void **state)
 {
-	static const struct {
-		const char *name, *yaml, *want; /* want follows "PATH:" */
-	} cases[] = {
-		{ "unknown top-level key", "tls_server_config:\nfoo: 1\n",
-		  "2:1: web config: unknown field \"foo\"" },
-		{ "unknown tls key", "tls_server_config:\n  cert_fil: server.crt\n",
-		  "2:3: tls_server_config: unknown field \"cert_fil\"" },
-		{ "unsupported toolkit key", TLS_YAML "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
-		  "4:3: tls_server_config: field \"cipher_suites\" is not supported by sockeye" },
-		{ "yaml syntax", "tls_server_config:\n  cert_file: \"server.crt\n",
-		  "3:1: while scanning a quoted scalar found unexpected end of stream" },
-		{ "bad indentation", "tls_server_config:\n  cert_file: a\n key_file: b\n",
-		  "3:2: while parsing a block mapping did not find expected key" },
-		{ "not a mapping", "- a\n- b\n", "1:1: expected a mapping at the top level" },
-		{ "section not a mapping", "tls_server_config: yes\n",
-		  "1:20: tls_server_config: expected a mapping" },
-		{ "list where a string goes", "tls_server_config:\n  cert_file: [a, b]\n",
-		  "2:14: cert_file: expected a string" },
-		{ "duplicate key", TLS_YAML "  cert_file: other.crt\n",
-		  "4:3: tls_server_config: duplicate key \"cert_file\"" },
-		{ "missing key_file", "tls_server_config:\n  cert_file: server.crt\n",
-		  "1:1: tls_server_config: missing key_file" },
-		{ "missing cert_file", "tls_server_config:\n  key_file: server.key\n",
-		  "1:1: tls_server_config: missing cert_file" },
-		{ "bad client_auth_type", TLS_YAML "  client_auth_type: Always\n",
-		  "4:21: invalid client_auth_type \"Always\" (want NoClientCert, RequestClientCert, "
-		  "RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert)" },
-		{ "CA without client auth", TLS_YAML "  client_ca_file: ca.crt\n",
-		  "4:19: client_ca_file is set but client_auth_type is NoClientCert" },
-		{ "verification without CA", TLS_YAML "  client_auth_type: RequireAndVerifyClientCert\n",
-		  "4:21: client_auth_type RequireAndVerifyClientCert needs client_ca_file" },
-		{ "bad min_version", TLS_YAML "  min_version: TLS14\n",
-		  "4:16: invalid min_version \"TLS14\" (want TLS10, TLS11, TLS12 or TLS13)" },
-		{ "max below min", TLS_YAML "  min_version: TLS13\n  max_version: TLS12\n",
-		  "5:16: max_version TLS12 is below min_version TLS13" },
-		{ "bad boolean", TLS_YAML "  prefer_server_cipher_suites: maybe\n",
-		  "4:32: prefer_server_cipher_suites: expected true or false" },
-		{ "header not allowed", "http_server_config:\n  headers:\n    Server: sockeye\n",
-		  "3:5: http_server_config.headers: HTTP header \"Server\" can not be configured "
-		  "(allowed: Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, "
-		  "X-XSS-Protection, Content-Security-Policy)" },
-		{ "bad X-Frame-Options", "http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
-		  "3:22: http_server_config.headers: invalid value \"allow\" for X-Frame-Options "
-		  "(want deny or sameorigin)" },
-		{ "bad X-Content-Type-Options",
-		  "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n",
-		  "3:29: http_server_config.headers: invalid value \"sniff\" for "
-		  "X-Content-Type-Options (want nosniff)" },
-		{ "header twice in other case",
-		  "http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
-		  "    x-frame-options: deny\n",
-		  "4:5: http_server_config.headers: duplicate header \"x-frame-options\"" },
-		{ "header with a newline",
-		  "http_server_config:\n  headers:\n    Content-Security-Policy: \"a\\nb\"\n",
-		  "3:30: http_server_config.headers: value of \"Content-Security-Policy\" contains a "
-		  "control character" },
-		{ "plain password", "basic_auth_users:\n  alice: secret\n",
-		  "2:10: basic_auth_users: password of \"alice\" is not a bcrypt hash ($2a$, $2b$ or "
-		  "$2y$)" },
-		{ "sha512 password", "basic_auth_users:\n  alice: $6$salt$abcdef\n",
-		  "2:10: basic_auth_users: password of \"alice\" is not a bcrypt hash ($2a$, $2b$ or "
-		  "$2y$)" },
-		{ "truncated bcrypt", "basic_auth_users:\n  alice: $2b$10$aJQ0mQHYqc13c6TW.cOoN.0EhF\n",
-		  "2:10: basic_auth_users: password of \"alice\" is not a bcrypt hash ($2a$, $2b$ or "
-		  "$2y$)" },
-		{ "colon in user name", "basic_auth_users:\n  \"a:b\": " DOCS_HASH "\n",
-		  "2:3: basic_auth_users: user name \"a:b\" must be non-empty and without ':'" },
-		{ "missing cert file", "tls_server_config:\n  cert_file: missing.crt\n"
-				       "  key_file: server.key\n",
-		  "2:14: cannot read cert_file \"TMP/missing.crt\": No such file or directory" },
-		{ "cert file is a directory", "tls_server_config:\n  cert_file: /\n"
-					      "  key_file: server.key\n",
-		  "2:14: cannot read cert_file \"/\": Is a directory" },
-		{ "garbage cert", "tls_server_config:\n  cert_file: garbage.pem\n"
-				  "  key_file: server.key\n",
-		  "2:14: invalid cert_file \"TMP/garbage.pem\": Base64 unexpected header error." },
-		{ "garbage key", "tls_server_config:\n  cert_file: server.crt\n"
-				 "  key_file: garbage.pem\n",
-		  "3:13: invalid key_file \"TMP/garbage.pem\": The requested data were not available." },
-		{ "key of another certificate", "tls_server_config:\n  cert_file: server.crt\n"
-						"  key_file: server2.key\n",
-		  "3:13: key_file \"TMP/server2.key\" does not fit cert_file \"TMP/server.crt\": The "
-		  "certificate and the given key do not match." },
-		{ "garbage CA", TLS_YAML "  client_auth_type: RequireAndVerifyClientCert\n"
-					 "  client_ca_file: garbage.pem\n",
-		  "5:19: invalid client_ca_file \"TMP/garbage.pem\": no certificate found" },
-		{ "two documents", TLS_YAML "---\nbasic_auth_users: {}\n",
-		  "5:1: only one YAML document is allowed" },
-	};
 	char path[256], err[1024], want[1400];
 	struct webconfig *wc;
 	int rc;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/bad.yml", tmpdir);
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		const char *t = strstr(cases[i].want, "TMP");
+	for (size_t i = 0; i < ARRAY_SIZE(web_error_cases); i++) {
 		char wanted[1024];
 
-		/* Expand each TMP into tmpdir. */
-		snprintf(wanted, sizeof(wanted), "%s", cases[i].want);
-		while ((t = strstr(wanted, "TMP"))) {
-			char rest[1024];
-
-			snprintf(rest, sizeof(rest), "%s", t + 3);
-			snprintf(wanted + (t - wanted), sizeof(wanted) - (size_t)(t - wanted), "%s%s",
-				 tmpdir, rest);
-		}
-		write_file("bad.yml", cases[i].yaml);
+		expand_tmp(wanted, sizeof(wanted), web_error_cases[i].want);
+		write_file("bad.yml", web_error_cases[i].yaml);
 		wc = (struct webconfig *)1;
 		rc = webconfig_load(path, &wc, err, sizeof(err));
-		expect_int(cases[i].name, rc, -EINVAL);
+		expect_int(web_error_cases[i].name, rc, -EINVAL);
 		if (wc)
-			fail_msg("case '%s': config returned", cases[i].name);
+			fail_msg("case '%s': config returned", web_error_cases[i].name);
 		snprintf(want, sizeof(want), "%s:%s", path, wanted);
-		expect_str(cases[i].name, err, want);
+		expect_str(web_error_cases[i].name, err, want);
 	}
 	assert_int_equal(webconfig_load(tmp_path("absent.yml"), &wc, err, sizeof(err)), -ENOENT);
 	snprintf(want, sizeof(want), "%s: No such file or directory", tmp_path("absent.yml"));
 	assert_string_equal(err, want);
 }
 
+static const struct web_good_case {
+	const char *name, *yaml;
+	bool tls;
+	enum webconfig_client_auth ca;
+	const char *priorities;
+	size_t users, headers;
+} web_good_cases[] = {
+	{ "empty file", "", false, 0, "", 0, 0 },
+	{ "comment only", "# nothing\n", false, 0, "", 0, 0 },
+	{ "empty sections", "tls_server_config:\nbasic_auth_users:\nhttp_server_config: {}\n",
+	  false, 0, "", 0, 0 },
+	{ "tls defaults", TLS_YAML, true, WEBCONFIG_NO_CLIENT_CERT,
+	  "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0 },
+	{ "tls versions", TLS_YAML "  min_version: TLS10\n  max_version: TLS11\n"
+				   "  prefer_server_cipher_suites: false\n",
+	  true, WEBCONFIG_NO_CLIENT_CERT, "NORMAL:-VERS-ALL:+VERS-TLS1.0:+VERS-TLS1.1", 0, 0 },
+	{ "absolute paths and quoting", "tls_server_config:\n  \"cert_file\": 'TMP/server.crt'\n"
+					"  key_file: \"TMP/server.key\"\n",
+	  true, WEBCONFIG_NO_CLIENT_CERT,
+	  "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0 },
+	{ "client CA", TLS_YAML "  client_auth_type: VerifyClientCertIfGiven\n"
+				"  client_ca_file: ca.crt\n",
+	  true, WEBCONFIG_VERIFY_CLIENT_CERT_IF_GIVEN,
+	  "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0 },
+	{ "old RequireClientCert spelling", TLS_YAML "  client_auth_type: RequireClientCert\n",
+	  true, WEBCONFIG_REQUIRE_ANY_CLIENT_CERT,
+	  "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0 },
+	{ "users in every bcrypt flavour",
+	  "basic_auth_users:\n  a: " DOCS_HASH "\n"
+	  "  b: $2y$10$aJQ0mQHYqc13c6TW.cOoN.0EhFcBNm1trFGA8jyPjVn6HCOlgIEkq\n"
+	  "  c: $2a$10$aJQ0mQHYqc13c6TW.cOoN.0EhFcBNm1trFGA8jyPjVn6HCOlgIEkq\n",
+	  false, 0, "", 3, 0 },
+	{ "headers in flow style", "http_server_config:\n  http2: false\n  headers: {"
+				   "Strict-Transport-Security: max-age=31536000, "
+				   "X-XSS-Protection: '1; mode=block', "
+				   "Content-Security-Policy: default-src 'none', "
+				   "x-frame-options: SAMEORIGIN}\n",
+	  false, 0, "", 0, 4 },
+};
+
 static void test_web_config_accepts_the_toolkit_forms(void **state)
 {
-	static const struct {
-		const char *name, *yaml;
-		bool tls;
-		enum webconfig_client_auth ca;
-		const char *priorities;
-		size_t users, headers;
-	} cases[] = {
-		{ "empty file", "", false, 0, "", 0, 0 },
-		{ "comment only", "# nothing\n", false, 0, "", 0, 0 },
-		{ "empty sections", "tls_server_config:\nbasic_auth_users:\nhttp_server_config: {}\n",
-		  false, 0, "", 0, 0 },
-		{ "tls defaults", TLS_YAML, true, WEBCONFIG_NO_CLIENT_CERT,
-		  "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0 },
-		{ "tls versions", TLS_YAML "  min_version: TLS10\n  max_version: TLS11\n"
-					   "  prefer_server_cipher_suites: false\n",
-		  true, WEBCONFIG_NO_CLIENT_CERT, "NORMAL:-VERS-ALL:+VERS-TLS1.0:+VERS-TLS1.1", 0, 0 },
-		{ "absolute paths and quoting", "tls_server_config:\n  \"cert_file\": 'TMP/server.crt'\n"
-						"  key_file: \"TMP/server.key\"\n",
-		  true, WEBCONFIG_NO_CLIENT_CERT,
-		  "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0 },
-		{ "client CA", TLS_YAML "  client_auth_type: VerifyClientCertIfGiven\n"
-					"  client_ca_file: ca.crt\n",
-		  true, WEBCONFIG_VERIFY_CLIENT_CERT_IF_GIVEN,
-		  "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0 },
-		{ "old RequireClientCert spelling", TLS_YAML "  client_auth_type: RequireClientCert\n",
-		  true, WEBCONFIG_REQUIRE_ANY_CLIENT_CERT,
-		  "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0 },
-		{ "users in every bcrypt flavour",
-		  "basic_auth_users:\n  a: " DOCS_HASH "\n"
-		  "  b: $2y$10$aJQ0mQHYqc13c6TW.cOoN.0EhFcBNm1trFGA8jyPjVn6HCOlgIEkq\n"
-		  "  c: $2a$10$aJQ0mQHYqc13c6TW.cOoN.0EhFcBNm1trFGA8jyPjVn6HCOlgIEkq\n",
-		  false, 0, "", 3, 0 },
-		{ "headers in flow style", "http_server_config:\n  http2: false\n  headers: {"
-					   "Strict-Transport-Security: max-age=31536000, "
-					   "X-XSS-Protection: '1; mode=block', "
-					   "Content-Security-Policy: default-src 'none', "
-					   "x-frame-options: SAMEORIGIN}\n",
-		  false, 0, "", 0, 4 },
-	};
 	char path[256], err[1024], yaml[1024];
 	struct webconfig *wc;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/good.yml", tmpdir);
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		const char *t;
-
-		snprintf(yaml, sizeof(yaml), "%s", cases[i].yaml);
-		while ((t = strstr(yaml, "TMP"))) {
-			char rest[1024];
-
-			snprintf(rest, sizeof(rest), "%s", t + 3);
-			snprintf(yaml + (t - yaml), sizeof(yaml) - (size_t)(t - yaml), "%s%s", tmpdir,
-				 rest);
-		}
+	for (size_t i = 0; i < ARRAY_SIZE(web_good_cases); i++) {
+		expand_tmp(yaml, sizeof(yaml), web_good_cases[i].yaml);
 		write_file("good.yml", yaml);
 		wc = NULL;
 		if (webconfig_load(path, &wc, err, sizeof(err)))
-			fail_msg("case '%s': %s", cases[i].name, err);
-		expect_int(cases[i].name, wc->tls, cases[i].tls);
-		expect_int(cases[i].name, wc->client_auth, cases[i].ca);
-		expect_str(cases[i].name, wc->priorities, cases[i].priorities);
-		expect_int(cases[i].name, wc->n_users, cases[i].users);
-		expect_int(cases[i].name, wc->n_headers, cases[i].headers);
+			fail_msg("case '%s': %s", web_good_cases[i].name, err);
+		expect_int(web_good_cases[i].name, wc->tls, web_good_cases[i].tls);
+		expect_int(web_good_cases[i].name, wc->client_auth, web_good_cases[i].ca);
+		expect_str(web_good_cases[i].name, wc->priorities, web_good_cases[i].priorities);
+		expect_int(web_good_cases[i].name, wc->n_users, web_good_cases[i].users);
+		expect_int(web_good_cases[i].name, wc->n_headers, web_good_cases[i].headers);
 		webconfig_free(wc);
 	}
 	/* Header names take their canonical spelling; the $2y$ and $2a$ users log in. */
-	write_file("good.yml", cases[ARRAY_SIZE(cases) - 1].yaml);
+	write_file("good.yml", web_good_cases[ARRAY_SIZE(web_good_cases) - 1].yaml);
 	assert_int_equal(webconfig_load(path, &wc, err, sizeof(err)), 0);
 	assert_string_equal(wc->headers[3].name, "X-Frame-Options");
 	assert_string_equal(wc->headers[3].value, "SAMEORIGIN");
 	assert_string_equal(wc->headers[1].value, "1; mode=block");
 	webconfig_free(wc);
-	write_file("good.yml", cases[ARRAY_SIZE(cases) - 2].yaml);
+	write_file("good.yml", web_good_cases[ARRAY_SIZE(web_good_cases) - 2].yaml);
 	assert_int_equal(webconfig_load(path, &wc, err, sizeof(err)), 0);
 	assert_int_equal(webconfig_check_user(wc, "b", "secret"), 1);
 	assert_int_equal(webconfig_check_user(wc, "c", "secret"), 1);
