@@ -52,7 +52,7 @@ enum req_state {
 };
 
 #define CONTENT_TYPE_PLAIN "text/plain; charset=utf-8"
-#define CONTENT_TYPE_HTML "text/html; charset=utf-8"
+#define CONTENT_TYPE_HTML  "text/html; charset=utf-8"
 
 struct httpd_listener {
 	char *addr;  /* as given, e.g. ":9810" */
@@ -309,7 +309,7 @@ static bool header_lists(const char *v, const char *token)
 /* Compresses in into a gzip member (zlib's deflate with the gzip wrapper). */
 static int gzip_compress(const char *in, size_t len, char **out, size_t *outlen)
 {
-	z_stream zs = { 0 };
+	z_stream zs = {0};
 	uLong bound;
 	char *o;
 	int rc;
@@ -396,8 +396,8 @@ static char *landing_page(const char *telemetry_path)
 }
 
 /* Adds the web config's headers, queues resp with status and releases it. */
-static MHD_RESULT queue(struct MHD_Connection *conn, const struct httpd_gen *g,
-			unsigned int status, struct MHD_Response *resp)
+static MHD_RESULT queue(struct MHD_Connection *conn, const struct httpd_gen *g, unsigned int status,
+			struct MHD_Response *resp)
 {
 	MHD_RESULT ret;
 
@@ -429,10 +429,10 @@ static MHD_RESULT reply_text(struct MHD_Connection *conn, const struct httpd_gen
 static MHD_RESULT serve_metrics(struct MHD_Connection *conn, const struct httpd_gen *g)
 {
 	const struct httpd *h = g->h;
-	const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							 MHD_HTTP_HEADER_ACCEPT);
-	const char *enc = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						      MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	const char *accept =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+	const char *enc =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
 	bool om = accept && header_lists(accept, "application/openmetrics-text");
 	bool gz = enc && (header_lists(enc, "gzip") || header_lists(enc, "x-gzip"));
 	struct MHD_Response *resp;
@@ -456,9 +456,9 @@ static MHD_RESULT serve_metrics(struct MHD_Connection *conn, const struct httpd_
 		buf_free(&b);
 		pr_debug("Scrape failed: %s", strerror(-err));
 		snprintf(msg, sizeof(msg), "scrape failed: %s\n", strerror(-err));
-		return queue(conn, g, MHD_HTTP_INTERNAL_SERVER_ERROR,
-			     MHD_create_response_from_buffer(strlen(msg), msg,
-							     MHD_RESPMEM_MUST_COPY));
+		return queue(
+			conn, g, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			MHD_create_response_from_buffer(strlen(msg), msg, MHD_RESPMEM_MUST_COPY));
 	}
 	if (len)
 		resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -627,27 +627,27 @@ static struct MHD_Daemon *start_daemon(struct httpd_gen *g, int fd)
 	size_t n = 0;
 
 	/* First, so that libmicrohttpd's messages about the options below come here too. */
-	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, g->h };
-	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
-	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
-					    (intptr_t)request_completed, g };
-	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
-					    (intptr_t)connection_notify, g };
-	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, HTTPD_MAX_CONNECTIONS,
-					    NULL };
-	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, HTTPD_IDLE_TIMEOUT_S,
-					    NULL };
+	ops[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, g->h};
+	ops[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
+	ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed,
+					   g};
+	ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+					   (intptr_t)connection_notify, g};
+	ops[n++] =
+		(struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, HTTPD_MAX_CONNECTIONS, NULL};
+	ops[n++] =
+		(struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, HTTPD_IDLE_TIMEOUT_S, NULL};
 	if (wc && wc->tls) {
 		flags |= MHD_USE_TLS;
-		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, wc->cert_pem };
-		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, wc->key_pem };
-		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
-						    (void *)wc->priorities };
+		ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, wc->cert_pem};
+		ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, wc->key_pem};
+		ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+						   (void *)wc->priorities};
 		if (wc->ca_pem)
-			ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0,
-							    wc->ca_pem };
+			ops[n++] =
+				(struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, wc->ca_pem};
 	}
-	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	ops[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	return MHD_start_daemon(flags, 0, NULL, NULL, handle_request, g, MHD_OPTION_ARRAY, ops,
 				MHD_OPTION_END);
 }
@@ -656,7 +656,7 @@ static struct MHD_Daemon *start_daemon(struct httpd_gen *g, int fd)
  * first, which hands its socket back. With drain, waits (bounded) for busy connections. */
 static void gen_stop(struct httpd_gen *g, bool drain)
 {
-	struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
+	struct timespec tick = {.tv_nsec = 10 * 1000 * 1000};
 	size_t i;
 
 	if (!g)

@@ -26,29 +26,29 @@
 #define WEBCONFIG_MAX_PEM_SIZE (1u << 20)
 /* Successful password checks remembered per configuration (one slot per distinct pair). */
 #define AUTH_CACHE_SLOTS 16
-#define AUTH_MAC_SIZE 32 /* HMAC-SHA256 */
+#define AUTH_MAC_SIZE	 32 /* HMAC-SHA256 */
 
 /*
  * The GnuTLS functions used here. libsockeye is linked without -lgnutls (Makefile LDLIBS), yet
  * GnuTLS is always in the process as libmicrohttpd's TLS backend, so these are looked up there
  * by name, once. With -lgnutls they would become direct calls and this table could go.
  */
-#define GNUTLS_FUNCS(X)                                                                           \
-	X(gnutls_strerror)                                                                        \
-	X(gnutls_x509_crt_init)                                                                   \
-	X(gnutls_x509_crt_import)                                                                 \
-	X(gnutls_x509_crt_deinit)                                                                 \
-	X(gnutls_x509_privkey_init)                                                               \
-	X(gnutls_x509_privkey_import2)                                                            \
-	X(gnutls_x509_privkey_deinit)                                                             \
-	X(gnutls_certificate_allocate_credentials)                                                \
-	X(gnutls_certificate_free_credentials)                                                    \
-	X(gnutls_certificate_set_x509_key_mem2)                                                   \
-	X(gnutls_certificate_set_x509_trust_mem)                                                  \
-	X(gnutls_certificate_server_set_request)                                                  \
-	X(gnutls_session_set_verify_function)                                                     \
-	X(gnutls_certificate_get_peers)                                                           \
-	X(gnutls_certificate_verify_peers)                                                        \
+#define GNUTLS_FUNCS(X)                                                                            \
+	X(gnutls_strerror)                                                                         \
+	X(gnutls_x509_crt_init)                                                                    \
+	X(gnutls_x509_crt_import)                                                                  \
+	X(gnutls_x509_crt_deinit)                                                                  \
+	X(gnutls_x509_privkey_init)                                                                \
+	X(gnutls_x509_privkey_import2)                                                             \
+	X(gnutls_x509_privkey_deinit)                                                              \
+	X(gnutls_certificate_allocate_credentials)                                                 \
+	X(gnutls_certificate_free_credentials)                                                     \
+	X(gnutls_certificate_set_x509_key_mem2)                                                    \
+	X(gnutls_certificate_set_x509_trust_mem)                                                   \
+	X(gnutls_certificate_server_set_request)                                                   \
+	X(gnutls_session_set_verify_function)                                                      \
+	X(gnutls_certificate_get_peers)                                                            \
+	X(gnutls_certificate_verify_peers)                                                         \
 	X(gnutls_hmac_fast)
 
 /* Written once under gt_once, read-only afterwards. */
@@ -62,9 +62,9 @@ static pthread_once_t gt_once = PTHREAD_ONCE_INIT;
 
 static void gt_resolve(void)
 {
-#define GNUTLS_RESOLVE(f)                                                                         \
-	gt.f = (__typeof__(gt.f))dlsym(RTLD_DEFAULT, #f);                                         \
-	if (!gt.f && !gt.missing)                                                                 \
+#define GNUTLS_RESOLVE(f)                                                                          \
+	gt.f = (__typeof__(gt.f))dlsym(RTLD_DEFAULT, #f);                                          \
+	if (!gt.f && !gt.missing)                                                                  \
 		gt.missing = #f;
 	GNUTLS_FUNCS(GNUTLS_RESOLVE)
 #undef GNUTLS_RESOLVE
@@ -92,10 +92,10 @@ static const struct {
 	const char *name;
 	const char *gnutls;
 } tls_versions[] = {
-	{ "TLS10", "+VERS-TLS1.0" },
-	{ "TLS11", "+VERS-TLS1.1" },
-	{ "TLS12", "+VERS-TLS1.2" },
-	{ "TLS13", "+VERS-TLS1.3" },
+	{"TLS10", "+VERS-TLS1.0"},
+	{"TLS11", "+VERS-TLS1.1"},
+	{"TLS12", "+VERS-TLS1.2"},
+	{"TLS13", "+VERS-TLS1.3"},
 };
 #define TLS_VERSION_DEFAULT_MIN 2 /* TLS12, exporter-toolkit's default */
 #define TLS_VERSION_DEFAULT_MAX 3
@@ -106,11 +106,11 @@ static const struct {
 	const char *name;
 	const char *values[3];
 } allowed_headers[] = {
-	{ "Strict-Transport-Security", { NULL } },
-	{ "X-Content-Type-Options", { "nosniff", NULL } },
-	{ "X-Frame-Options", { "deny", "sameorigin", NULL } },
-	{ "X-XSS-Protection", { NULL } },
-	{ "Content-Security-Policy", { NULL } },
+	{"Strict-Transport-Security", {NULL}},
+	{"X-Content-Type-Options", {"nosniff", NULL}},
+	{"X-Frame-Options", {"deny", "sameorigin", NULL}},
+	{"X-XSS-Protection", {NULL}},
+	{"Content-Security-Policy", {NULL}},
 };
 
 /* bcrypt of a random password: unknown users are checked against it so that their requests take
@@ -143,8 +143,7 @@ struct parse {
 
 	bool have_tls;
 	yaml_mark_t tls_mark;
-	struct pstr cert_file, key_file, client_auth_type, client_ca_file, min_version,
-		max_version;
+	struct pstr cert_file, key_file, client_auth_type, client_ca_file, min_version, max_version;
 	bool prefer_server_cipher_suites;
 	bool http2;
 };
@@ -229,8 +228,8 @@ static int get_string(struct parse *p, const yaml_node_t *n, const char *what, s
 
 static int get_bool(struct parse *p, const yaml_node_t *n, const char *what, bool *out)
 {
-	static const char *const yes[] = { "true", "True", "TRUE" };
-	static const char *const no[] = { "false", "False", "FALSE" };
+	static const char *const yes[] = {"true", "True", "TRUE"};
+	static const char *const no[] = {"false", "False", "FALSE"};
 
 	if (n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
 		for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
@@ -306,21 +305,21 @@ static int visit_field(struct parse *p, const char *what, const yaml_node_t *key
 }
 
 static const struct field tls_fields[] = {
-	{ "cert_file", FIELD_STRING, offsetof(struct parse, cert_file), NULL },
-	{ "key_file", FIELD_STRING, offsetof(struct parse, key_file), NULL },
-	{ "client_auth_type", FIELD_STRING, offsetof(struct parse, client_auth_type), NULL },
-	{ "client_ca_file", FIELD_STRING, offsetof(struct parse, client_ca_file), NULL },
-	{ "min_version", FIELD_STRING, offsetof(struct parse, min_version), NULL },
-	{ "max_version", FIELD_STRING, offsetof(struct parse, max_version), NULL },
-	{ "prefer_server_cipher_suites", FIELD_BOOL,
-	  offsetof(struct parse, prefer_server_cipher_suites), NULL },
-	{ "cert", FIELD_UNSUPPORTED, 0, NULL },
-	{ "key", FIELD_UNSUPPORTED, 0, NULL },
-	{ "client_ca", FIELD_UNSUPPORTED, 0, NULL },
-	{ "cipher_suites", FIELD_UNSUPPORTED, 0, NULL },
-	{ "curve_preferences", FIELD_UNSUPPORTED, 0, NULL },
-	{ "client_allowed_sans", FIELD_UNSUPPORTED, 0, NULL },
-	{ NULL, 0, 0, NULL },
+	{"cert_file", FIELD_STRING, offsetof(struct parse, cert_file), NULL},
+	{"key_file", FIELD_STRING, offsetof(struct parse, key_file), NULL},
+	{"client_auth_type", FIELD_STRING, offsetof(struct parse, client_auth_type), NULL},
+	{"client_ca_file", FIELD_STRING, offsetof(struct parse, client_ca_file), NULL},
+	{"min_version", FIELD_STRING, offsetof(struct parse, min_version), NULL},
+	{"max_version", FIELD_STRING, offsetof(struct parse, max_version), NULL},
+	{"prefer_server_cipher_suites", FIELD_BOOL,
+	 offsetof(struct parse, prefer_server_cipher_suites), NULL},
+	{"cert", FIELD_UNSUPPORTED, 0, NULL},
+	{"key", FIELD_UNSUPPORTED, 0, NULL},
+	{"client_ca", FIELD_UNSUPPORTED, 0, NULL},
+	{"cipher_suites", FIELD_UNSUPPORTED, 0, NULL},
+	{"curve_preferences", FIELD_UNSUPPORTED, 0, NULL},
+	{"client_allowed_sans", FIELD_UNSUPPORTED, 0, NULL},
+	{NULL, 0, 0, NULL},
 };
 
 static int section_tls(struct parse *p, const yaml_node_t *key, const yaml_node_t *val)
@@ -366,13 +365,12 @@ static int visit_header(struct parse *p, const char *what, const yaml_node_t *ke
 			if (!strcasecmp(value, allowed_headers[i].values[j]))
 				break;
 		if (!allowed_headers[i].values[j])
-			return fail_mark(p, &val->start_mark,
-					 "%s: invalid value \"%s\" for %s (want %s%s%s)", what,
-					 value, allowed_headers[i].name,
-					 allowed_headers[i].values[0],
-					 allowed_headers[i].values[1] ? " or " : "",
-					 allowed_headers[i].values[1] ? allowed_headers[i].values[1]
-								      : "");
+			return fail_mark(
+				p, &val->start_mark,
+				"%s: invalid value \"%s\" for %s (want %s%s%s)", what, value,
+				allowed_headers[i].name, allowed_headers[i].values[0],
+				allowed_headers[i].values[1] ? " or " : "",
+				allowed_headers[i].values[1] ? allowed_headers[i].values[1] : "");
 	}
 	h = realloc(wc->headers, (wc->n_headers + 1) * sizeof(*h));
 	if (!h)
@@ -392,10 +390,10 @@ static int section_headers(struct parse *p, const yaml_node_t *key, const yaml_n
 }
 
 static const struct field http_fields[] = {
-	{ "headers", FIELD_SECTION, 0, section_headers },
+	{"headers", FIELD_SECTION, 0, section_headers},
 	/* libmicrohttpd speaks HTTP/1.1 only: accepted for compatibility, has no effect. */
-	{ "http2", FIELD_BOOL, offsetof(struct parse, http2), NULL },
-	{ NULL, 0, 0, NULL },
+	{"http2", FIELD_BOOL, offsetof(struct parse, http2), NULL},
+	{NULL, 0, 0, NULL},
 };
 
 static int section_http(struct parse *p, const yaml_node_t *key, const yaml_node_t *val)
@@ -459,11 +457,11 @@ static int section_users(struct parse *p, const yaml_node_t *key, const yaml_nod
 }
 
 static const struct field top_fields[] = {
-	{ "tls_server_config", FIELD_SECTION, 0, section_tls },
-	{ "http_server_config", FIELD_SECTION, 0, section_http },
-	{ "basic_auth_users", FIELD_SECTION, 0, section_users },
-	{ "rate_limit", FIELD_UNSUPPORTED, 0, NULL },
-	{ NULL, 0, 0, NULL },
+	{"tls_server_config", FIELD_SECTION, 0, section_tls},
+	{"http_server_config", FIELD_SECTION, 0, section_http},
+	{"basic_auth_users", FIELD_SECTION, 0, section_users},
+	{"rate_limit", FIELD_UNSUPPORTED, 0, NULL},
+	{NULL, 0, 0, NULL},
 };
 
 /* Relative file names are relative to the web config file's directory, as in exporter-toolkit. */
@@ -550,7 +548,7 @@ static int load_pem(struct parse *p, const struct pstr *f, const char *what, cha
 
 static gnutls_datum_t datum(const char *pem)
 {
-	return (gnutls_datum_t){ .data = (unsigned char *)pem, .size = (unsigned int)strlen(pem) };
+	return (gnutls_datum_t){.data = (unsigned char *)pem, .size = (unsigned int)strlen(pem)};
 }
 
 /* Parses the certificate, key and CA with GnuTLS, so a bad file is reported by name here and not
@@ -798,9 +796,9 @@ int webconfig_load(const char *path, struct webconfig **out, char *errbuf, size_
 		pthread_mutex_init(&wc->cache->lock, NULL);
 		pthread_mutex_init(&wc->cache->bcrypt_lock, NULL);
 		/* Without a key (or GnuTLS) there is no cache: every request runs bcrypt. */
-		wc->cache->have_key = !gt_load() && getrandom(wc->cache->key,
-							       sizeof(wc->cache->key),
-							       0) == sizeof(wc->cache->key);
+		wc->cache->have_key =
+			!gt_load() && getrandom(wc->cache->key, sizeof(wc->cache->key), 0) ==
+					      sizeof(wc->cache->key);
 	}
 	*out = wc;
 	wc = NULL;

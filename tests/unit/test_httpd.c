@@ -43,7 +43,7 @@
 	"test_requests_total 42\n"                                                                 \
 	"# EOF\n"
 
-#define USER "prometheus"
+#define USER	 "prometheus"
 #define PASSWORD "s3cret pass:word"
 /* docs/configuration.md's example: bcrypt of "secret", made by another tool than ours. */
 #define DOCS_USER "docs"
@@ -223,9 +223,9 @@ struct server {
 	struct fake fake;
 	int port;
 	char addr[64];
-	char url[128]; /* scheme://host:port */
-	char curl[512];	 /* CURL plus what this server needs: --cacert, --resolve */
-	char web[256];	 /* web config path, "" for none */
+	char url[128];	/* scheme://host:port */
+	char curl[512]; /* CURL plus what this server needs: --cacert, --resolve */
+	char web[256];	/* web config path, "" for none */
 };
 
 static int setup_server(void **state)
@@ -251,7 +251,7 @@ static int teardown_server(void **state)
 /* Starts s on 127.0.0.1 and a free port with telemetry path, and web config yaml unless NULL. */
 static void server_start_path(struct server *s, const char *yaml, const char *path)
 {
-	const char *listen[1] = { s->addr };
+	const char *listen[1] = {s->addr};
 	struct httpd_options o = {
 		.listen = listen,
 		.n_listen = 1,
@@ -353,7 +353,7 @@ static const char *header(const struct reply *r, const char *name)
 
 static char *gunzip(const char *in, size_t len, size_t *outlen)
 {
-	z_stream zs = { 0 };
+	z_stream zs = {0};
 	size_t cap = 65536;
 	char *out = calloc(1, cap);
 
@@ -429,7 +429,7 @@ static int group_teardown(void **state)
 static void test_metrics_path_serves_the_scrape_as_text_004(void **state)
 {
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 	char len[16];
 
 	server_start(s, NULL);
@@ -453,7 +453,7 @@ static char *raw_request(int port, const char *request)
 		.sin_port = htons((uint16_t)port),
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 	};
-	struct timeval tv = { .tv_sec = 5 };
+	struct timeval tv = {.tv_sec = 5};
 	size_t len = 0, cap = 65536;
 	char *out = calloc(1, cap);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -488,7 +488,7 @@ static void test_head_sends_the_headers_of_get_without_a_body(void **state)
 	free(resp);
 
 	/* The same through curl. */
-	struct reply r = { 0 };
+	struct reply r = {0};
 
 	http(s, &r, "--head %s/metrics", s->url);
 	assert_int_equal(r.status, 200);
@@ -498,10 +498,10 @@ static void test_head_sends_the_headers_of_get_without_a_body(void **state)
 
 static void test_unknown_paths_are_404(void **state)
 {
-	static const char *const paths[] = { "/nope", "/metrics/", "/metricsx", "/healthz/x",
-					     "/index.html" };
+	static const char *const paths[] = {"/nope", "/metrics/", "/metricsx", "/healthz/x",
+					    "/index.html"};
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 
 	server_start(s, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
@@ -516,14 +516,10 @@ static void test_unknown_paths_are_404(void **state)
 static void test_other_methods_are_405_with_allow_get_head(void **state)
 {
 	static const char *const args[] = {
-		"-X POST -d a=1",
-		"-X PUT -d a=1",
-		"-X DELETE",
-		"-X OPTIONS",
-		"-X PATCH -d a=1",
+		"-X POST -d a=1", "-X PUT -d a=1", "-X DELETE", "-X OPTIONS", "-X PATCH -d a=1",
 	};
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 
 	server_start(s, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(args); i++) {
@@ -542,7 +538,7 @@ static void test_other_methods_are_405_with_allow_get_head(void **state)
 static void test_landing_page_links_to_the_telemetry_path(void **state)
 {
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 
 	server_start_path(s, NULL, "/custom/metrics");
 	http(s, &r, "%s/", s->url);
@@ -560,7 +556,7 @@ static void test_landing_page_links_to_the_telemetry_path(void **state)
 static void test_healthz_is_ok_and_readyz_follows_the_ready_callback(void **state)
 {
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 
 	server_start(s, NULL);
 	atomic_store(&s->fake.ready, 0);
@@ -580,7 +576,7 @@ static void test_healthz_is_ok_and_readyz_follows_the_ready_callback(void **stat
 static void test_scrape_failure_is_500_with_the_reason(void **state)
 {
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 
 	server_start(s, NULL);
 	atomic_store(&s->fake.fail, EIO);
@@ -596,7 +592,7 @@ static void test_scrape_failure_is_500_with_the_reason(void **state)
 static void test_keep_alive_serves_several_requests_on_one_connection(void **state)
 {
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 
 	server_start(s, NULL);
 	http(s, &r, "-v %s/metrics %s/healthz %s/metrics", s->url, s->url, s->url);
@@ -612,7 +608,7 @@ static void test_keep_alive_serves_several_requests_on_one_connection(void **sta
 static void test_gzip_when_accepted_and_not_with_q_zero(void **state)
 {
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 	size_t len;
 	char *plain;
 
@@ -637,10 +633,10 @@ static void test_gzip_when_accepted_and_not_with_q_zero(void **state)
 	assert_string_equal(r.body, TEXT_BODY);
 
 	/* What Prometheus sends, mixed case, and parameters. */
-	static const char *const yes[] = { "gzip", "GZip", "br;q=1, gzip;q=0.5", "x-gzip",
-					   "identity, gzip ; q=1.0" };
-	static const char *const no[] = { "gzip;q=0", "gzip; q=0.000, br", "identity",
-					  "deflate", "gzipx", "" };
+	static const char *const yes[] = {"gzip", "GZip", "br;q=1, gzip;q=0.5", "x-gzip",
+					  "identity, gzip ; q=1.0"};
+	static const char *const no[] = {
+		"gzip;q=0", "gzip; q=0.000, br", "identity", "deflate", "gzipx", ""};
 	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
 		http(s, &r, "-H 'Accept-Encoding: %s' %s/metrics", yes[i], s->url);
 		expect_str(yes[i], header(&r, "Content-Encoding"), "gzip");
@@ -660,19 +656,19 @@ static void test_openmetrics_when_accepted(void **state)
 		bool om;
 	} cases[] = {
 		/* Prometheus 2.x with OpenMetrics scraping on. */
-		{ "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
-		  "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
-		  true },
-		{ "application/openmetrics-text; version=1.0.0; charset=utf-8", true },
-		{ "Application/OpenMetrics-Text", true },
-		{ "text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5", true },
-		{ "text/plain;version=0.0.4", false },
-		{ "*/*", false },
-		{ "application/openmetrics-text;q=0", false },
-		{ "application/openmetrics-textual", false },
+		{"application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+		 "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+		 true},
+		{"application/openmetrics-text; version=1.0.0; charset=utf-8", true},
+		{"Application/OpenMetrics-Text", true},
+		{"text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5", true},
+		{"text/plain;version=0.0.4", false},
+		{"*/*", false},
+		{"application/openmetrics-text;q=0", false},
+		{"application/openmetrics-textual", false},
 	};
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 
 	server_start(s, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -713,7 +709,7 @@ static void test_start_logs_each_bound_address(void **state)
 
 static bool have_ipv6_loopback(void)
 {
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
 
@@ -727,7 +723,7 @@ static void test_port_only_listens_on_ipv4_and_ipv6(void **state)
 	struct server *s = *state;
 	const char *listen[2];
 	char any[32], v6[32];
-	struct reply r = { 0 };
+	struct reply r = {0};
 	struct httpd_options o = {
 		.listen = listen,
 		.n_listen = 1,
@@ -778,7 +774,7 @@ static void test_port_in_use_fails_with_eaddrinuse_and_says_so(void **state)
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 	};
 	socklen_t len = sizeof(sin);
-	const char *addrs[1] = { s->addr };
+	const char *addrs[1] = {s->addr};
 	struct httpd_options o = {
 		.listen = addrs,
 		.n_listen = 1,
@@ -820,24 +816,23 @@ static void test_bad_listen_addresses_fail_with_a_reason(void **state)
 		int err;
 		const char *msg;
 	} cases[] = {
-		{ "127.0.0.1", EINVAL,
-		  "Invalid listen address=127.0.0.1: missing port (want host:port, :port or "
-		  "[ipv6]:port)" },
-		{ "::1:9810", EINVAL,
-		  "Invalid listen address=::1:9810: IPv6 addresses need brackets, "
-		  "e.g. [::1]:9810" },
-		{ "[::1]9810", EINVAL, "Invalid listen address=[::1]9810: missing port after ']'" },
-		{ "[::1:9810", EINVAL, "Invalid listen address=[::1:9810: missing ']'" },
-		{ "localhost:http", EINVAL,
-		  "Invalid listen address=localhost:http: port must be a number" },
-		{ "localhost:", EINVAL,
-		  "Invalid listen address=localhost:: port must be a number" },
-		{ "localhost:65536", EINVAL,
-		  "Invalid listen address=localhost:65536: port must be at most 65535" },
-		{ "no-such-host.invalid:9810", EADDRNOTAVAIL,
-		  "Cannot resolve listen address=no-such-host.invalid:9810: " },
-		{ "192.0.2.1:9810", EADDRNOTAVAIL,
-		  "Cannot listen on address=192.0.2.1:9810: Cannot assign requested address" },
+		{"127.0.0.1", EINVAL,
+		 "Invalid listen address=127.0.0.1: missing port (want host:port, :port or "
+		 "[ipv6]:port)"},
+		{"::1:9810", EINVAL,
+		 "Invalid listen address=::1:9810: IPv6 addresses need brackets, "
+		 "e.g. [::1]:9810"},
+		{"[::1]9810", EINVAL, "Invalid listen address=[::1]9810: missing port after ']'"},
+		{"[::1:9810", EINVAL, "Invalid listen address=[::1:9810: missing ']'"},
+		{"localhost:http", EINVAL,
+		 "Invalid listen address=localhost:http: port must be a number"},
+		{"localhost:", EINVAL, "Invalid listen address=localhost:: port must be a number"},
+		{"localhost:65536", EINVAL,
+		 "Invalid listen address=localhost:65536: port must be at most 65535"},
+		{"no-such-host.invalid:9810", EADDRNOTAVAIL,
+		 "Cannot resolve listen address=no-such-host.invalid:9810: "},
+		{"192.0.2.1:9810", EADDRNOTAVAIL,
+		 "Cannot listen on address=192.0.2.1:9810: Cannot assign requested address"},
 	};
 	struct server *s = *state;
 	const char *listen[1];
@@ -911,7 +906,7 @@ static void expect_server_cert(const struct reply *r, const char *cn, const char
 static void test_tls_serves_the_configured_certificate(void **state)
 {
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 
 	server_start(s, TLS_YAML);
 	http(s, &r, "%s/metrics", s->url);
@@ -924,7 +919,7 @@ static void test_tls_serves_the_configured_certificate(void **state)
 static void test_plain_http_to_a_tls_listener_is_closed_cleanly(void **state)
 {
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 
 	server_start(s, TLS_YAML);
 	for (int i = 0; i < 3; i++) {
@@ -941,7 +936,7 @@ static void test_plain_http_to_a_tls_listener_is_closed_cleanly(void **state)
 static void test_tls_versions_follow_min_and_max_version(void **state)
 {
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 
 	server_start(s, TLS_YAML "  min_version: TLS13\n");
 	http(s, &r, "--tls-max 1.2 %s/healthz", s->url);
@@ -969,12 +964,12 @@ static void test_client_certificates_follow_client_auth_type(void **state)
 		bool ca;
 		int want[4];
 	} cases[] = {
-		{ "NoClientCert", false, { 200, 200, 200, 200 } },
-		{ "RequestClientCert", false, { 200, 200, 200, 200 } },
-		{ "RequireAnyClientCert", false, { 0, 200, 200, 200 } },
-		{ "RequireClientCert", false, { 0, 200, 200, 200 } },
-		{ "VerifyClientCertIfGiven", true, { 200, 200, 0, 0 } },
-		{ "RequireAndVerifyClientCert", true, { 0, 200, 0, 0 } },
+		{"NoClientCert", false, {200, 200, 200, 200}},
+		{"RequestClientCert", false, {200, 200, 200, 200}},
+		{"RequireAnyClientCert", false, {0, 200, 200, 200}},
+		{"RequireClientCert", false, {0, 200, 200, 200}},
+		{"VerifyClientCertIfGiven", true, {200, 200, 0, 0}},
+		{"RequireAndVerifyClientCert", true, {0, 200, 0, 0}},
 	};
 	static const char *const certs[] = {
 		"",
@@ -983,7 +978,7 @@ static void test_client_certificates_follow_client_auth_type(void **state)
 		"--cert serveronly.crt --key serveronly.key",
 	};
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 	char yaml[512], name[128];
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -1024,18 +1019,18 @@ static void test_basic_auth_accepts_only_the_right_password(void **state)
 		const char *name, *args;
 		int status;
 	} cases[] = {
-		{ "right password", "-u '" USER ":" PASSWORD "'", 200 },
-		{ "docs user and hash", "-u " DOCS_USER ":secret", 200 },
-		{ "wrong password", "-u '" USER ":s3cret pass:wordx'", 401 },
-		{ "empty password", "-u '" USER ":'", 401 },
-		{ "other user's password", "-u '" DOCS_USER ":" PASSWORD "'", 401 },
-		{ "unknown user", "-u 'nobody:" PASSWORD "'", 401 },
-		{ "no credentials", "", 401 },
-		{ "not basic", "-H 'Authorization: Bearer abc'", 401 },
-		{ "bad base64", "-H 'Authorization: Basic !!!'", 401 },
+		{"right password", "-u '" USER ":" PASSWORD "'", 200},
+		{"docs user and hash", "-u " DOCS_USER ":secret", 200},
+		{"wrong password", "-u '" USER ":s3cret pass:wordx'", 401},
+		{"empty password", "-u '" USER ":'", 401},
+		{"other user's password", "-u '" DOCS_USER ":" PASSWORD "'", 401},
+		{"unknown user", "-u 'nobody:" PASSWORD "'", 401},
+		{"no credentials", "", 401},
+		{"not basic", "-H 'Authorization: Bearer abc'", 401},
+		{"bad base64", "-H 'Authorization: Basic !!!'", 401},
 	};
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 	char yaml[1024];
 
 	users_yaml(yaml, sizeof(yaml), TLS_YAML);
@@ -1130,7 +1125,7 @@ static void test_basic_auth_caches_successful_checks_only(void **state)
 static void test_reload_rotates_the_certificate_on_the_same_socket(void **state)
 {
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 
 	assert_int_equal(sh("cp server1.crt rot.crt && cp server1.key rot.key"), 0);
 	server_start(s, "tls_server_config:\n  cert_file: rot.crt\n  key_file: rot.key\n");
@@ -1164,8 +1159,9 @@ static void test_reload_under_traffic_loses_no_request(void **state)
 	int ok = 0, other = 0;
 	FILE *p;
 
-	users_yaml(yaml, sizeof(yaml), TLS_YAML "  client_auth_type: RequireAndVerifyClientCert\n"
-					 "  client_ca_file: ca.crt\n");
+	users_yaml(yaml, sizeof(yaml),
+		   TLS_YAML "  client_auth_type: RequireAndVerifyClientCert\n"
+			    "  client_ca_file: ca.crt\n");
 	server_start(s, yaml);
 	/* New connections (TLS handshake, client certificate, basic auth) while reloading. */
 	snprintf(cmd, sizeof(cmd),
@@ -1176,7 +1172,7 @@ static void test_reload_under_traffic_loses_no_request(void **state)
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	for (int i = 0; i < 30; i++) {
-		struct timespec ts = { .tv_nsec = 20 * 1000 * 1000 };
+		struct timespec ts = {.tv_nsec = 20 * 1000 * 1000};
 
 		assert_int_equal(httpd_reload(s->h), 0);
 		nanosleep(&ts, NULL);
@@ -1201,7 +1197,7 @@ static void test_reload_keeps_the_old_config_when_the_new_one_is_invalid(void **
 		"basic_auth_users:\n  " USER ": plaintext\n",
 	};
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 	char yaml[1024], want[512], *log;
 	struct capture c;
 	int rc;
@@ -1241,7 +1237,7 @@ static void test_reload_keeps_the_old_config_when_the_new_one_is_invalid(void **
 static void test_reload_switches_users_and_headers(void **state)
 {
 	struct server *s = *state;
-	struct reply r = { 0 };
+	struct reply r = {0};
 	char yaml[1024];
 
 	users_yaml(yaml, sizeof(yaml), "");
@@ -1276,91 +1272,97 @@ static void test_reload_switches_users_and_headers(void **state)
 static const struct web_error_case {
 	const char *name, *yaml, *want; /* want follows "PATH:" */
 } web_error_cases[] = {
-	{ "unknown top-level key", "tls_server_config:\nfoo: 1\n",
-	  "2:1: web config: unknown field \"foo\"" },
-	{ "unknown tls key", "tls_server_config:\n  cert_fil: server.crt\n",
-	  "2:3: tls_server_config: unknown field \"cert_fil\"" },
-	{ "unsupported toolkit key", TLS_YAML "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
-	  "4:3: tls_server_config: field \"cipher_suites\" is not supported by sockeye" },
-	{ "yaml syntax", "tls_server_config:\n  cert_file: \"server.crt\n",
-	  "3:1: while scanning a quoted scalar at 2:14: found unexpected end of stream" },
-	{ "bad indentation", "tls_server_config:\n  cert_file: a\n key_file: b\n",
-	  "3:2: while parsing a block mapping at 1:1: did not find expected key" },
-	{ "not a mapping", "- a\n- b\n", "1:1: expected a mapping at the top level" },
-	{ "section not a mapping", "tls_server_config: yes\n",
-	  "1:20: tls_server_config: expected a mapping" },
-	{ "list where a string goes", "tls_server_config:\n  cert_file: [a, b]\n",
-	  "2:14: cert_file: expected a string" },
-	{ "duplicate key", TLS_YAML "  cert_file: other.crt\n",
-	  "4:3: tls_server_config: duplicate key \"cert_file\"" },
-	{ "missing key_file", "tls_server_config:\n  cert_file: server.crt\n",
-	  "1:1: tls_server_config: missing key_file" },
-	{ "missing cert_file", "tls_server_config:\n  key_file: server.key\n",
-	  "1:1: tls_server_config: missing cert_file" },
-	{ "bad client_auth_type", TLS_YAML "  client_auth_type: Always\n",
-	  "4:21: invalid client_auth_type \"Always\" (want NoClientCert, RequestClientCert, "
-	  "RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert)" },
-	{ "CA without client auth", TLS_YAML "  client_ca_file: ca.crt\n",
-	  "4:19: client_ca_file is set but client_auth_type is NoClientCert" },
-	{ "verification without CA", TLS_YAML "  client_auth_type: RequireAndVerifyClientCert\n",
-	  "4:21: client_auth_type RequireAndVerifyClientCert needs client_ca_file" },
-	{ "bad min_version", TLS_YAML "  min_version: TLS14\n",
-	  "4:16: invalid min_version \"TLS14\" (want TLS10, TLS11, TLS12 or TLS13)" },
-	{ "max below min", TLS_YAML "  min_version: TLS13\n  max_version: TLS12\n",
-	  "5:16: max_version TLS12 is below min_version TLS13" },
-	{ "bad boolean", TLS_YAML "  prefer_server_cipher_suites: maybe\n",
-	  "4:32: prefer_server_cipher_suites: expected true or false" },
-	{ "header not allowed", "http_server_config:\n  headers:\n    Server: sockeye\n",
-	  "3:5: http_server_config.headers: HTTP header \"Server\" can not be configured "
-	  "(allowed: Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, "
-	  "X-XSS-Protection, Content-Security-Policy)" },
-	{ "bad X-Frame-Options", "http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
-	  "3:22: http_server_config.headers: invalid value \"allow\" for X-Frame-Options "
-	  "(want deny or sameorigin)" },
-	{ "bad X-Content-Type-Options",
-	  "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n",
-	  "3:29: http_server_config.headers: invalid value \"sniff\" for "
-	  "X-Content-Type-Options (want nosniff)" },
-	{ "header twice in other case",
-	  "http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
-	  "    x-frame-options: deny\n",
-	  "4:5: http_server_config.headers: duplicate header \"x-frame-options\"" },
-	{ "header with a newline",
-	  "http_server_config:\n  headers:\n    Content-Security-Policy: \"a\\nb\"\n",
-	  "3:30: http_server_config.headers: value of \"Content-Security-Policy\" contains a "
-	  "control character" },
-	{ "plain password", "basic_auth_users:\n  alice: secret\n",
-	  "2:10: basic_auth_users: password of \"alice\" is not a bcrypt hash ($2a$, $2b$ or "
-	  "$2y$)" },
-	{ "sha512 password", "basic_auth_users:\n  alice: $6$salt$abcdef\n",
-	  "2:10: basic_auth_users: password of \"alice\" is not a bcrypt hash ($2a$, $2b$ or "
-	  "$2y$)" },
-	{ "truncated bcrypt", "basic_auth_users:\n  alice: $2b$10$aJQ0mQHYqc13c6TW.cOoN.0EhF\n",
-	  "2:10: basic_auth_users: password of \"alice\" is not a bcrypt hash ($2a$, $2b$ or "
-	  "$2y$)" },
-	{ "colon in user name", "basic_auth_users:\n  \"a:b\": " DOCS_HASH "\n",
-	  "2:3: basic_auth_users: user name \"a:b\" must be non-empty and without ':'" },
-	{ "missing cert file", "tls_server_config:\n  cert_file: missing.crt\n"
-			       "  key_file: server.key\n",
-	  "2:14: cannot read cert_file \"TMP/missing.crt\": No such file or directory" },
-	{ "cert file is a directory", "tls_server_config:\n  cert_file: /\n"
-				      "  key_file: server.key\n",
-	  "2:14: cannot read cert_file \"/\": Is a directory" },
-	{ "garbage cert", "tls_server_config:\n  cert_file: garbage.pem\n"
-			  "  key_file: server.key\n",
-	  "2:14: invalid cert_file \"TMP/garbage.pem\": Base64 unexpected header error." },
-	{ "garbage key", "tls_server_config:\n  cert_file: server.crt\n"
-			 "  key_file: garbage.pem\n",
-	  "3:13: invalid key_file \"TMP/garbage.pem\": The requested data were not available." },
-	{ "key of another certificate", "tls_server_config:\n  cert_file: server.crt\n"
-					"  key_file: server2.key\n",
-	  "3:13: key_file \"TMP/server2.key\" does not fit cert_file \"TMP/server.crt\": The "
-	  "certificate and the given key do not match." },
-	{ "garbage CA", TLS_YAML "  client_auth_type: RequireAndVerifyClientCert\n"
-				 "  client_ca_file: garbage.pem\n",
-	  "5:19: invalid client_ca_file \"TMP/garbage.pem\": no certificate found" },
-	{ "two documents", TLS_YAML "---\nbasic_auth_users: {}\n",
-	  "5:1: only one YAML document is allowed" },
+	{"unknown top-level key", "tls_server_config:\nfoo: 1\n",
+	 "2:1: web config: unknown field \"foo\""},
+	{"unknown tls key", "tls_server_config:\n  cert_fil: server.crt\n",
+	 "2:3: tls_server_config: unknown field \"cert_fil\""},
+	{"unsupported toolkit key", TLS_YAML "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
+	 "4:3: tls_server_config: field \"cipher_suites\" is not supported by sockeye"},
+	{"yaml syntax", "tls_server_config:\n  cert_file: \"server.crt\n",
+	 "3:1: while scanning a quoted scalar at 2:14: found unexpected end of stream"},
+	{"bad indentation", "tls_server_config:\n  cert_file: a\n key_file: b\n",
+	 "3:2: while parsing a block mapping at 1:1: did not find expected key"},
+	{"not a mapping", "- a\n- b\n", "1:1: expected a mapping at the top level"},
+	{"section not a mapping", "tls_server_config: yes\n",
+	 "1:20: tls_server_config: expected a mapping"},
+	{"list where a string goes", "tls_server_config:\n  cert_file: [a, b]\n",
+	 "2:14: cert_file: expected a string"},
+	{"duplicate key", TLS_YAML "  cert_file: other.crt\n",
+	 "4:3: tls_server_config: duplicate key \"cert_file\""},
+	{"missing key_file", "tls_server_config:\n  cert_file: server.crt\n",
+	 "1:1: tls_server_config: missing key_file"},
+	{"missing cert_file", "tls_server_config:\n  key_file: server.key\n",
+	 "1:1: tls_server_config: missing cert_file"},
+	{"bad client_auth_type", TLS_YAML "  client_auth_type: Always\n",
+	 "4:21: invalid client_auth_type \"Always\" (want NoClientCert, RequestClientCert, "
+	 "RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert)"},
+	{"CA without client auth", TLS_YAML "  client_ca_file: ca.crt\n",
+	 "4:19: client_ca_file is set but client_auth_type is NoClientCert"},
+	{"verification without CA", TLS_YAML "  client_auth_type: RequireAndVerifyClientCert\n",
+	 "4:21: client_auth_type RequireAndVerifyClientCert needs client_ca_file"},
+	{"bad min_version", TLS_YAML "  min_version: TLS14\n",
+	 "4:16: invalid min_version \"TLS14\" (want TLS10, TLS11, TLS12 or TLS13)"},
+	{"max below min", TLS_YAML "  min_version: TLS13\n  max_version: TLS12\n",
+	 "5:16: max_version TLS12 is below min_version TLS13"},
+	{"bad boolean", TLS_YAML "  prefer_server_cipher_suites: maybe\n",
+	 "4:32: prefer_server_cipher_suites: expected true or false"},
+	{"header not allowed", "http_server_config:\n  headers:\n    Server: sockeye\n",
+	 "3:5: http_server_config.headers: HTTP header \"Server\" can not be configured "
+	 "(allowed: Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, "
+	 "X-XSS-Protection, Content-Security-Policy)"},
+	{"bad X-Frame-Options", "http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
+	 "3:22: http_server_config.headers: invalid value \"allow\" for X-Frame-Options "
+	 "(want deny or sameorigin)"},
+	{"bad X-Content-Type-Options",
+	 "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n",
+	 "3:29: http_server_config.headers: invalid value \"sniff\" for "
+	 "X-Content-Type-Options (want nosniff)"},
+	{"header twice in other case",
+	 "http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
+	 "    x-frame-options: deny\n",
+	 "4:5: http_server_config.headers: duplicate header \"x-frame-options\""},
+	{"header with a newline",
+	 "http_server_config:\n  headers:\n    Content-Security-Policy: \"a\\nb\"\n",
+	 "3:30: http_server_config.headers: value of \"Content-Security-Policy\" contains a "
+	 "control character"},
+	{"plain password", "basic_auth_users:\n  alice: secret\n",
+	 "2:10: basic_auth_users: password of \"alice\" is not a bcrypt hash ($2a$, $2b$ or "
+	 "$2y$)"},
+	{"sha512 password", "basic_auth_users:\n  alice: $6$salt$abcdef\n",
+	 "2:10: basic_auth_users: password of \"alice\" is not a bcrypt hash ($2a$, $2b$ or "
+	 "$2y$)"},
+	{"truncated bcrypt", "basic_auth_users:\n  alice: $2b$10$aJQ0mQHYqc13c6TW.cOoN.0EhF\n",
+	 "2:10: basic_auth_users: password of \"alice\" is not a bcrypt hash ($2a$, $2b$ or "
+	 "$2y$)"},
+	{"colon in user name", "basic_auth_users:\n  \"a:b\": " DOCS_HASH "\n",
+	 "2:3: basic_auth_users: user name \"a:b\" must be non-empty and without ':'"},
+	{"missing cert file",
+	 "tls_server_config:\n  cert_file: missing.crt\n"
+	 "  key_file: server.key\n",
+	 "2:14: cannot read cert_file \"TMP/missing.crt\": No such file or directory"},
+	{"cert file is a directory",
+	 "tls_server_config:\n  cert_file: /\n"
+	 "  key_file: server.key\n",
+	 "2:14: cannot read cert_file \"/\": Is a directory"},
+	{"garbage cert",
+	 "tls_server_config:\n  cert_file: garbage.pem\n"
+	 "  key_file: server.key\n",
+	 "2:14: invalid cert_file \"TMP/garbage.pem\": Base64 unexpected header error."},
+	{"garbage key",
+	 "tls_server_config:\n  cert_file: server.crt\n"
+	 "  key_file: garbage.pem\n",
+	 "3:13: invalid key_file \"TMP/garbage.pem\": The requested data were not available."},
+	{"key of another certificate",
+	 "tls_server_config:\n  cert_file: server.crt\n"
+	 "  key_file: server2.key\n",
+	 "3:13: key_file \"TMP/server2.key\" does not fit cert_file \"TMP/server.crt\": The "
+	 "certificate and the given key do not match."},
+	{"garbage CA",
+	 TLS_YAML "  client_auth_type: RequireAndVerifyClientCert\n"
+		  "  client_ca_file: garbage.pem\n",
+	 "5:19: invalid client_ca_file \"TMP/garbage.pem\": no certificate found"},
+	{"two documents", TLS_YAML "---\nbasic_auth_users: {}\n",
+	 "5:1: only one YAML document is allowed"},
 };
 
 static void test_web_config_errors_name_file_line_and_column(void **state)
@@ -1396,37 +1398,41 @@ static const struct web_good_case {
 	const char *priorities;
 	size_t users, headers;
 } web_good_cases[] = {
-	{ "empty file", "", false, 0, "", 0, 0 },
-	{ "comment only", "# nothing\n", false, 0, "", 0, 0 },
-	{ "empty sections", "tls_server_config:\nbasic_auth_users:\nhttp_server_config: {}\n",
-	  false, 0, "", 0, 0 },
-	{ "tls defaults", TLS_YAML, true, WEBCONFIG_NO_CLIENT_CERT,
-	  "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0 },
-	{ "tls versions", TLS_YAML "  min_version: TLS10\n  max_version: TLS11\n"
-				   "  prefer_server_cipher_suites: false\n",
-	  true, WEBCONFIG_NO_CLIENT_CERT, "NORMAL:-VERS-ALL:+VERS-TLS1.0:+VERS-TLS1.1", 0, 0 },
-	{ "absolute paths and quoting", "tls_server_config:\n  \"cert_file\": 'TMP/server.crt'\n"
-					"  key_file: \"TMP/server.key\"\n",
-	  true, WEBCONFIG_NO_CLIENT_CERT,
-	  "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0 },
-	{ "client CA", TLS_YAML "  client_auth_type: VerifyClientCertIfGiven\n"
-				"  client_ca_file: ca.crt\n",
-	  true, WEBCONFIG_VERIFY_CLIENT_CERT_IF_GIVEN,
-	  "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0 },
-	{ "old RequireClientCert spelling", TLS_YAML "  client_auth_type: RequireClientCert\n",
-	  true, WEBCONFIG_REQUIRE_ANY_CLIENT_CERT,
-	  "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0 },
-	{ "users in every bcrypt flavour",
-	  "basic_auth_users:\n  a: " DOCS_HASH "\n"
-	  "  b: $2y$10$aJQ0mQHYqc13c6TW.cOoN.0EhFcBNm1trFGA8jyPjVn6HCOlgIEkq\n"
-	  "  c: $2a$10$aJQ0mQHYqc13c6TW.cOoN.0EhFcBNm1trFGA8jyPjVn6HCOlgIEkq\n",
-	  false, 0, "", 3, 0 },
-	{ "headers in flow style", "http_server_config:\n  http2: false\n  headers: {"
-				   "Strict-Transport-Security: max-age=31536000, "
-				   "X-XSS-Protection: '1; mode=block', "
-				   "Content-Security-Policy: default-src 'none', "
-				   "x-frame-options: SAMEORIGIN}\n",
-	  false, 0, "", 0, 4 },
+	{"empty file", "", false, 0, "", 0, 0},
+	{"comment only", "# nothing\n", false, 0, "", 0, 0},
+	{"empty sections", "tls_server_config:\nbasic_auth_users:\nhttp_server_config: {}\n", false,
+	 0, "", 0, 0},
+	{"tls defaults", TLS_YAML, true, WEBCONFIG_NO_CLIENT_CERT,
+	 "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0},
+	{"tls versions",
+	 TLS_YAML "  min_version: TLS10\n  max_version: TLS11\n"
+		  "  prefer_server_cipher_suites: false\n",
+	 true, WEBCONFIG_NO_CLIENT_CERT, "NORMAL:-VERS-ALL:+VERS-TLS1.0:+VERS-TLS1.1", 0, 0},
+	{"absolute paths and quoting",
+	 "tls_server_config:\n  \"cert_file\": 'TMP/server.crt'\n"
+	 "  key_file: \"TMP/server.key\"\n",
+	 true, WEBCONFIG_NO_CLIENT_CERT,
+	 "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0},
+	{"client CA",
+	 TLS_YAML "  client_auth_type: VerifyClientCertIfGiven\n"
+		  "  client_ca_file: ca.crt\n",
+	 true, WEBCONFIG_VERIFY_CLIENT_CERT_IF_GIVEN,
+	 "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0},
+	{"old RequireClientCert spelling", TLS_YAML "  client_auth_type: RequireClientCert\n", true,
+	 WEBCONFIG_REQUIRE_ANY_CLIENT_CERT,
+	 "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE", 0, 0},
+	{"users in every bcrypt flavour",
+	 "basic_auth_users:\n  a: " DOCS_HASH "\n"
+	 "  b: $2y$10$aJQ0mQHYqc13c6TW.cOoN.0EhFcBNm1trFGA8jyPjVn6HCOlgIEkq\n"
+	 "  c: $2a$10$aJQ0mQHYqc13c6TW.cOoN.0EhFcBNm1trFGA8jyPjVn6HCOlgIEkq\n",
+	 false, 0, "", 3, 0},
+	{"headers in flow style",
+	 "http_server_config:\n  http2: false\n  headers: {"
+	 "Strict-Transport-Security: max-age=31536000, "
+	 "X-XSS-Protection: '1; mode=block', "
+	 "Content-Security-Policy: default-src 'none', "
+	 "x-frame-options: SAMEORIGIN}\n",
+	 false, 0, "", 0, 4},
 };
 
 static void test_web_config_accepts_the_toolkit_forms(void **state)
@@ -1467,7 +1473,7 @@ static void test_web_config_accepts_the_toolkit_forms(void **state)
 static void test_invalid_web_config_fails_start_with_the_reason(void **state)
 {
 	struct server *s = *state;
-	const char *listen[1] = { s->addr };
+	const char *listen[1] = {s->addr};
 	struct httpd_options o = {
 		.listen = listen,
 		.n_listen = 1,
