@@ -15,7 +15,7 @@ REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -Ibuild \
 	-DSOCKEYE_VERSION='"$(VERSION)"' -DSOCKEYE_REVISION='"$(REVISION)"' $(EXTRA_CFLAGS)
-LDLIBS := -lbpf -lelf -lz -lmicrohttpd -lyaml -lcrypt -lpthread -lm
+LDLIBS := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lyaml -lcrypt -lpthread -lm
 
 # -mcpu=v3: clang-14 defaults to v1, which rejects 32-bit atomics and makes the verifier see
 # clamped __u32 lengths as possibly negative (../shared/KERNEL-NOTES.md). The target's own

@@ -37,8 +37,17 @@ struct sock_state {
 	__u8 fifo_head;
 	__u8 fifo_tail;
 	__u8 owner_seen; /* record_owner done */
-	__u8 pad[2];
+	__u8 tcp_tracked; /* counted as opened in conn_stats, not yet as closed */
+	__u8 tcp_side;	  /* enum sockeye_role: inbound (server) or outbound (client) */
 	__u16 server_port;
+	__u32 http_slot; /* conn_stats index + 1 for the HTTP role's in-flight counts, 0 none */
+	__u32 tcp_slot;	 /* conn_stats index + 1 for the TCP counters, 0 none */
+	__u32 snd_hi;	 /* sequence number after the highest byte sent */
+	__u32 rcv_hi;	 /* ... and received */
+	__u8 snd_valid;
+	__u8 rcv_valid;
+	__u16 tcp_port; /* server port of the TCP group */
+	__u32 retrans;	/* retransmitted segments counted so far */
 	__u64 last_route_hash; /* route_hash of the last request, 0 before one */
 	__u64 last_route_id;   /* its id: the hash, or SOCKEYE_ROUTE_OTHER */
 	struct http_parser req;	 /* the direction carrying requests */
@@ -96,6 +105,39 @@ static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struc
 	__sync_fetch_and_add(&val->buckets[slot], 1);
 }
 
+/* http_*_active_requests: +1 started when a request line completes, +1 ended when its
+ * response starts or the request is abandoned (connection closed, parser lost the stream). */
+static __always_inline void inflight_add(struct sock_state *st, __u8 method, int started)
+{
+	struct sockeye_conn_val *v = conn_val(st->http_slot);
+
+	if (!v || method >= SOCKEYE_METHOD_MAX)
+		return;
+	if (started)
+		__sync_fetch_and_add(&v->req_started[method], 1);
+	else
+		__sync_fetch_and_add(&v->req_ended[method], 1);
+}
+
+/* Every request still waiting for its response is abandoned. */
+static __always_inline void fifo_abandon(struct sock_state *st)
+{
+	for (int i = 0; i < SOCKEYE_PIPELINE_DEPTH; i++) {
+		if (st->fifo_head == st->fifo_tail)
+			break;
+		inflight_add(st, st->fifo[st->fifo_head & (SOCKEYE_PIPELINE_DEPTH - 1)].method, 0);
+		st->fifo_head++;
+	}
+	st->fifo_head = st->fifo_tail;
+}
+
+/* A connection became HTTP (server or client): its in-flight counter group. */
+static __always_inline void http_conn_init(struct sock_state *st, __u64 cgroup_id)
+{
+	st->http_slot = conn_slot(cgroup_id, st->server_port,
+				  st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT);
+}
+
 static __always_inline void on_request(struct sock_state *st)
 {
 	struct route_state *r = &st->route;
@@ -127,6 +169,7 @@ static __always_inline void on_request(struct sock_state *st)
 	e->method = st->req.method;
 	e->version = st->req.version;
 	st->fifo_tail++;
+	inflight_add(st, e->method, 1);
 }
 
 static __always_inline void on_response(__u64 cgroup_id, struct sock_state *st,
@@ -144,6 +187,7 @@ static __always_inline void on_response(__u64 cgroup_id, struct sock_state *st,
 	}
 	e = &st->fifo[st->fifo_head & (SOCKEYE_PIPELINE_DEPTH - 1)];
 	st->fifo_head++;
+	inflight_add(st, e->method, 0);
 	if (e->method == SOCKEYE_METHOD_HEAD)
 		p->flags |= HPF_NO_BODY;
 	if (status == 101 || (e->method == SOCKEYE_METHOD_CONNECT && status >= 200 && status < 300)) {
@@ -176,7 +220,7 @@ static __always_inline void on_error(struct sock_state *st, struct http_parser *
 	stat_inc(SOCKEYE_STAT_DESYNC);
 	p->state = HP_ERROR;
 	if (why != LOST_TOO_LONG)
-		st->fifo_head = st->fifo_tail;
+		fifo_abandon(st);
 }
 
 /* The parser's entry points as global functions: the verifier checks a global function once,

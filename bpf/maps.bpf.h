@@ -44,6 +44,29 @@ struct {
 	__type(value, struct sockeye_owner);
 } sock_owner SEC(".maps");
 
+/* sockeye_tcp_*, http_*_active_requests: group -> index into conn_stats, allocated from
+ * conn_next. A race between two CPUs allocating for one group wastes an index, never counts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SOCKEYE_CONN_ENTRIES);
+	__type(key, struct sockeye_conn_key);
+	__type(value, __u32);
+} conn_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SOCKEYE_CONN_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct sockeye_conn_val);
+} conn_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} conn_next SEC(".maps");
+
 /* Per-CPU scratch: the payload window and a zeroed histogram value (the stack is 512 B).
  * A program can be interrupted on its CPU by another one (task-context egress by softirq
  * ingress or egress), so each nesting level has its own slot: see scratch_get. */
@@ -101,6 +124,42 @@ static __always_inline void stat_inc(__u32 which)
 
 	if (v)
 		__sync_fetch_and_add(v, 1);
+}
+
+/* The conn_stats index of a group, allocated on first use; returns index + 1, 0 when full. */
+static __always_inline __u32 conn_slot(__u64 cgroup_id, __u16 port, __u8 side)
+{
+	struct sockeye_conn_key k = {};
+	__u32 *idx, *next, zero = 0, n;
+
+	k.cgroup_id = cgroup_id;
+	k.server_port = port;
+	k.side = side;
+	idx = bpf_map_lookup_elem(&conn_slots, &k);
+	if (idx)
+		return *idx + 1;
+	next = bpf_map_lookup_elem(&conn_next, &zero);
+	if (!next)
+		return 0;
+	n = __sync_fetch_and_add(next, 1);
+	if (n >= SOCKEYE_CONN_ENTRIES) {
+		stat_inc(SOCKEYE_STAT_CONN_TABLE_FULL);
+		return 0;
+	}
+	if (bpf_map_update_elem(&conn_slots, &k, &n, BPF_NOEXIST)) {
+		idx = bpf_map_lookup_elem(&conn_slots, &k); /* another CPU won: use its index */
+		return idx ? *idx + 1 : 0;
+	}
+	return n + 1;
+}
+
+static __always_inline struct sockeye_conn_val *conn_val(__u32 slot)
+{
+	__u32 idx = slot - 1;
+
+	if (!slot)
+		return NULL;
+	return bpf_map_lookup_elem(&conn_stats, &idx);
 }
 
 #endif /* SOCKEYE_MAPS_BPF_H */

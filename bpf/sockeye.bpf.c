@@ -7,8 +7,10 @@
  * per-connection state lives in sk_storage; driver.bpf.h does the parsing and counting.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 
 #include "driver.bpf.h"
 
@@ -19,6 +21,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define IPPROTO_TCP 6
 
 /* Tunables written by the loader before load (the verifier sees them as constants). */
+const volatile __u64 rtt_bounds_us[SOCKEYE_RTT_BOUNDS] = {};
+const volatile __u32 n_rtt_bounds = 0;
+/* The local port range (net.ipv4.ip_local_port_range): a connection first seen after it was
+ * established is outbound when its local port is in it. */
+const volatile __u16 ephemeral_lo = 32768;
+const volatile __u16 ephemeral_hi = 60999;
 /* Only bench/bpfcost sets this: BPF_PROG_TEST_RUN repeats one segment on one socket, which
  * would otherwise be skipped as a retransmit. The verifier drops the branch when it is 0. */
 const volatile __u8 bench_ignore_seq = 0;
@@ -118,6 +126,201 @@ static __always_inline void process(struct __sk_buff *skb, struct sock_state *st
 	scratch_put(depth);
 }
 
+/* --- TCP connections: sockeye_tcp_* ------------------------------------------------------ */
+
+/* Starts counting a connection in its group: opened + 1. */
+static __always_inline void tcp_open(struct sock_state *st, __u64 cgroup_id, __u16 port,
+				     __u8 side)
+{
+	struct sockeye_conn_val *v;
+
+	if (st->tcp_tracked)
+		return;
+	st->tcp_side = side;
+	st->tcp_port = port;
+	st->tcp_slot = conn_slot(cgroup_id, port, side);
+	v = conn_val(st->tcp_slot);
+	if (!v)
+		return;
+	st->tcp_tracked = 1;
+	__sync_fetch_and_add(&v->opened, 1);
+}
+
+/* A connection seen for the first time after it was established (open before the agent
+ * started): its direction is guessed from the local port. */
+static __always_inline void tcp_first_sight(struct sock_state *st, __u64 cgroup_id,
+					    __u16 local_port, __u16 remote_port)
+{
+	if (local_port >= ephemeral_lo && local_port <= ephemeral_hi)
+		tcp_open(st, cgroup_id, remote_port, SOCKEYE_ROLE_CLIENT);
+	else
+		tcp_open(st, cgroup_id, local_port, SOCKEYE_ROLE_SERVER);
+}
+
+/* Payload bytes of one segment, by sequence number: retransmitted bytes are not counted
+ * again (and a retransmitted segment sent is counted as one). */
+static __always_inline void tcp_account(struct sock_state *st, int egress, __u32 seq, __u32 len)
+{
+	struct sockeye_conn_val *v = conn_val(st->tcp_tracked ? st->tcp_slot : 0);
+	__u32 end = seq + len, *hi = egress ? &st->snd_hi : &st->rcv_hi;
+	__u8 *valid = egress ? &st->snd_valid : &st->rcv_valid;
+	__u32 fresh = len;
+
+	if (!v)
+		return;
+	if (*valid) {
+		if ((__s32)(end - *hi) <= 0)
+			fresh = 0;
+		else if ((__s32)(seq - *hi) < 0)
+			fresh = end - *hi;
+		if (fresh < len && egress) {
+			__sync_fetch_and_add(&v->retrans, 1);
+			st->retrans++;
+		}
+	}
+	if (fresh) {
+		*hi = end;
+		*valid = 1;
+		if (egress)
+			__sync_fetch_and_add(&v->bytes_sent, fresh);
+		else
+			__sync_fetch_and_add(&v->bytes_received, fresh);
+	}
+}
+
+static __always_inline __u32 rtt_bucket(__u64 us)
+{
+	__u32 i;
+
+	for (i = 0; i < SOCKEYE_RTT_BOUNDS; i++) {
+		if (i >= n_rtt_bounds || us <= rtt_bounds_us[i])
+			break;
+	}
+	return i;
+}
+
+/* The connection closed: closed + 1, its smoothed RTT into the histogram, retransmissions
+ * the segment hooks could not see (TLP probes coalesced in one skb) added from the kernel's
+ * own count, and requests still waiting for a response are no longer in flight. */
+static __always_inline void tcp_close(struct sock_state *st, const struct sock *sk)
+{
+	struct sockeye_conn_val *v = conn_val(st->tcp_tracked ? st->tcp_slot : 0);
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+
+	fifo_abandon(st);
+	if (!v)
+		return;
+	st->tcp_tracked = 0;
+	__sync_fetch_and_add(&v->closed, 1);
+	if (tp) {
+		__u32 srtt = BPF_CORE_READ(tp, srtt_us) >> 3, total = BPF_CORE_READ(tp, total_retrans);
+		__u32 slot = rtt_bucket(srtt);
+
+		if (srtt) {
+			__sync_fetch_and_add(&v->rtt_count, 1);
+			__sync_fetch_and_add(&v->rtt_sum_us, srtt);
+			if (slot > SOCKEYE_RTT_BOUNDS)
+				slot = SOCKEYE_RTT_BOUNDS;
+			__sync_fetch_and_add(&v->rtt_buckets[slot], 1);
+		}
+		if (total > st->retrans)
+			__sync_fetch_and_add(&v->retrans, total - st->retrans);
+	}
+}
+
+static __always_inline __u64 sk_cgroup_id(const struct sock *sk)
+{
+	struct cgroup *cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+	struct kernfs_node *kn = BPF_CORE_READ(cg, kn);
+
+	return BPF_CORE_READ(kn, id);
+}
+
+/* The cgroup filters, for a socket seen from a tracepoint (no skb to ask). */
+static __always_inline int sk_cgroup_wanted(const struct sock *sk)
+{
+	struct cgroup *cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup), *anc;
+	int level = BPF_CORE_READ(cg, level);
+	__u64 off = bpf_core_field_offset(struct cgroup, ancestors);
+	__u32 i;
+
+#define ANCESTOR_ID(lvl)                                                                           \
+	((lvl) > (__u32)level ||                                                                   \
+			 bpf_probe_read_kernel(&anc, sizeof(anc),                                  \
+					       (char *)cg + off + (lvl) * sizeof(anc))             \
+		 ? 0                                                                               \
+		 : BPF_CORE_READ(anc, kn, id))
+	for (i = 0; i < FILTER_MAX && i < n_exclude_cgroups; i++)
+		if (ANCESTOR_ID(exclude_cgroup_levels[i]) == exclude_cgroups[i])
+			return 0;
+	if (n_include_cgroups == 0)
+		return 1;
+	for (i = 0; i < FILTER_MAX && i < n_include_cgroups; i++)
+		if (ANCESTOR_ID(include_cgroup_levels[i]) == include_cgroups[i])
+			return 1;
+#undef ANCESTOR_ID
+	return 0;
+}
+
+static __always_inline int established_like(int state)
+{
+	return state == TCP_ESTABLISHED || state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 ||
+	       state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK || state == TCP_CLOSING;
+}
+
+/* Every TCP state change of the host: connections opened (by direction), closed, and those
+ * that were open before the agent started, from their first change. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tp_sock_state, const struct sock *sk, int oldstate, int newstate)
+{
+	struct sock_state *st;
+	__u16 local, remote;
+	__u64 cg;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	if (newstate == TCP_ESTABLISHED && (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)) {
+		__u8 side = oldstate == TCP_SYN_SENT ? SOCKEYE_ROLE_CLIENT : SOCKEYE_ROLE_SERVER;
+		__u16 port;
+
+		local = BPF_CORE_READ(sk, __sk_common.skc_num);
+		remote = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		port = side == SOCKEYE_ROLE_CLIENT ? remote : local;
+		if (!port_wanted(port) || !sk_cgroup_wanted(sk))
+			return 0;
+		st = bpf_sk_storage_get(&sk_state, (void *)sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!st) {
+			stat_inc(SOCKEYE_STAT_STORAGE_FAIL);
+			return 0;
+		}
+		tcp_open(st, sk_cgroup_id(sk), port, side);
+		return 0;
+	}
+	if (!established_like(oldstate))
+		return 0; /* listeners, failed connects, SYN_RECV children that never completed */
+	st = bpf_sk_storage_get(&sk_state, (void *)sk, NULL, 0);
+	if (!st || (!st->tcp_tracked && st->kind != KIND_IGNORE && !st->tcp_slot)) {
+		/* First event of a connection open before the agent started. */
+		local = BPF_CORE_READ(sk, __sk_common.skc_num);
+		remote = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		if (!sk_cgroup_wanted(sk) ||
+		    !port_wanted(local >= ephemeral_lo && local <= ephemeral_hi ? remote : local))
+			return 0;
+		if (!st)
+			st = bpf_sk_storage_get(&sk_state, (void *)sk, NULL,
+						BPF_SK_STORAGE_GET_F_CREATE);
+		if (!st)
+			return 0;
+		cg = sk_cgroup_id(sk);
+		tcp_first_sight(st, cg, local, remote);
+	}
+	if (newstate == TCP_CLOSE)
+		tcp_close(st, sk);
+	return 0;
+}
+
+/* --- Segments: HTTP and TCP byte counts --------------------------------------------------- */
+
 static __always_inline int handle(struct __sk_buff *skb, int egress)
 {
 	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
@@ -163,10 +366,26 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 		return 1;
 	st = bpf_sk_storage_get(&sk_state, sk, NULL, 0);
 	if (!st) {
-		/* A socket's first payload decides: a request start makes it ours, on the side
-		 * it travels from; so does a status line ("HTTP/"), on the other side: that is
-		 * how connections already open when the agent started are picked up. Others pay
-		 * one load per segment and get no storage. */
+		/* Established before the agent started (or filtered: then it stays ignored). */
+		__u16 local = sk->src_port, remote = bpf_ntohs(sk->dst_port);
+
+		if (!port_wanted(local >= ephemeral_lo && local <= ephemeral_hi ? remote : local) ||
+		    !cgroup_wanted(skb))
+			return 1;
+		st = bpf_sk_storage_get(&sk_state, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!st) {
+			stat_inc(SOCKEYE_STAT_STORAGE_FAIL);
+			return 1;
+		}
+		tcp_first_sight(st, bpf_skb_cgroup_id(skb), local, remote);
+	}
+	if (st->tcp_tracked)
+		tcp_account(st, egress, seq, skb->len - off);
+	if (st->kind == KIND_UNKNOWN) {
+		/* A connection's first payload that starts a request makes it HTTP, on the side it
+		 * travels from; so does a status line ("HTTP/"), on the other side: that is how
+		 * connections already open when the agent started are picked up. Until then
+		 * each segment costs a one-byte load. */
 		char first[5];
 		__u16 port;
 		int client;
@@ -177,11 +396,6 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 		if (first[0] == 'H' && !bpf_skb_load_bytes(skb, off, first, 5) && first[1] == 'T' &&
 		    first[2] == 'T' && first[3] == 'P' && first[4] == '/')
 			client = !egress;
-		st = bpf_sk_storage_get(&sk_state, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
-		if (!st) {
-			stat_inc(SOCKEYE_STAT_STORAGE_FAIL);
-			return 1;
-		}
 		port = client ? bpf_ntohs(sk->dst_port) : (__u16)sk->src_port;
 		if (!port_wanted(port) || !cgroup_wanted(skb)) {
 			st->kind = KIND_IGNORE;
@@ -189,6 +403,7 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 		}
 		st->kind = client ? KIND_CLIENT : KIND_SERVER;
 		st->server_port = port;
+		http_conn_init(st, bpf_skb_cgroup_id(skb));
 	}
 	if (st->kind != KIND_SERVER && st->kind != KIND_CLIENT)
 		return 1;

@@ -28,6 +28,15 @@
 #define SOCKEYE_MAP_STATS "sockeye_stats" /* sockeye_parser_events_total{event} */
 #define SOCKEYE_MAP_OWNER "sock_owner"	  /* owner process of a series' sockets */
 #define SOCKEYE_OWNER_ENTRIES 4096
+/* sockeye_tcp_*, http_{server,client}_active_requests: conn_slots maps a connection group to
+ * its index in the per-CPU array conn_stats (an array lookup is cheap enough for every
+ * segment; a hash lookup is not). */
+#define SOCKEYE_MAP_CONN_SLOTS "conn_slots"
+#define SOCKEYE_MAP_CONN_STATS "conn_stats"
+#define SOCKEYE_CONN_ENTRIES 4096
+/* RTT histogram bounds the agent accepts; slot n_rtt_bounds is the +Inf-only overflow. */
+#define SOCKEYE_RTT_BOUNDS 15
+#define SOCKEYE_RTT_SLOTS (SOCKEYE_RTT_BOUNDS + 1)
 
 enum sockeye_role {
 	SOCKEYE_ROLE_SERVER = 0,
@@ -104,6 +113,35 @@ struct sockeye_owner {
 };
 _Static_assert(sizeof(struct sockeye_owner) == 24, "sockeye_owner is ABI");
 
+/* Key of conn_slots: a group of connections with the same labels. For TCP, side is the
+ * direction (SOCKEYE_ROLE_SERVER = inbound, accepted; SOCKEYE_ROLE_CLIENT = outbound,
+ * connected); for HTTP in-flight counts it is the HTTP role. */
+struct sockeye_conn_key {
+	__u64 cgroup_id;
+	__u16 server_port; /* local port of inbound, remote port of outbound connections */
+	__u8 side;	   /* enum sockeye_role */
+	__u8 pad[5];
+};
+_Static_assert(sizeof(struct sockeye_conn_key) == 16, "sockeye_conn_key is ABI");
+
+/* Value of conn_stats (per CPU). Gauges are differences of counters: active connections are
+ * opened - closed, requests in flight are req_started - req_ended (per method). */
+struct sockeye_conn_val {
+	__u64 opened;
+	__u64 closed;
+	__u64 bytes_sent;     /* payload bytes, retransmissions excluded */
+	__u64 bytes_received; /* payload bytes, duplicates excluded */
+	__u64 retrans;	      /* retransmitted segments sent */
+	__u64 rtt_count;      /* connections closed with an RTT estimate */
+	__u64 rtt_sum_us;
+	__u64 rtt_buckets[SOCKEYE_RTT_SLOTS]; /* smoothed RTT at close, per bucket */
+	__u64 req_started[SOCKEYE_METHOD_MAX];
+	__u64 req_ended[SOCKEYE_METHOD_MAX]; /* answered, or abandoned by a close or desync */
+};
+_Static_assert(sizeof(struct sockeye_conn_val) ==
+		       8 * (7 + SOCKEYE_RTT_SLOTS + 2 * SOCKEYE_METHOD_MAX),
+	       "sockeye_conn_val is ABI");
+
 /* Index of the sockeye_stats per-CPU array: things dropped, skipped or overflowed.
  * Sync note: also update stat_names[] in src/render.c. */
 enum sockeye_stat {
@@ -116,6 +154,7 @@ enum sockeye_stat {
 	SOCKEYE_STAT_HEADER_TOO_LONG,	   /* a header section longer than the scan bound */
 	SOCKEYE_STAT_NOT_HTTP,		   /* a socket whose first bytes were not HTTP/1.x */
 	SOCKEYE_STAT_STORAGE_FAIL,	   /* sk_storage could not be created */
+	SOCKEYE_STAT_CONN_TABLE_FULL,	   /* a connection group without a conn_stats slot */
 	SOCKEYE_STAT_MAX,
 };
 
@@ -125,5 +164,50 @@ enum sockeye_stat {
 #define SOCKEYE_SCAN_WINDOWS 32	   /* window loads per skb: 8 KiB of header bytes */
 #define SOCKEYE_TARGET_SCAN 512	   /* request-target bytes looked at for the route */
 #define SOCKEYE_ROUTE_DEPTH 8	   /* path segments kept in a route */
+
+/* TLS (bpf/tls.bpf.c): uprobes on OpenSSL feed the plaintext of each SSL read/write call to the
+ * same parser and maps as the socket hooks. */
+#define SOCKEYE_MAP_TLS_CONNS "tls_conns" /* (tgid, SSL *) -> connection state */
+#define SOCKEYE_MAP_TLS_STATS "tls_stats" /* sockeye_tls_events_total{event} */
+#define SOCKEYE_TLS_CONN_ENTRIES 16384	  /* SSL objects with state (LRU) */
+#define SOCKEYE_TLS_THREAD_ENTRIES 8192	  /* threads that made an SSL read/write call (LRU) */
+#define SOCKEYE_TLS_PROC_ENTRIES 8192	  /* processes with connection state */
+
+/* Key of tls_conns. User space deletes a process's keys when it exits or execs. */
+struct sockeye_tls_conn_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 ssl; /* the SSL object's address in that process */
+};
+_Static_assert(sizeof(struct sockeye_tls_conn_key) == 16, "sockeye_tls_conn_key is ABI");
+
+/* bpf_cookie of an SSL read/write probe: which direction, and which signature. */
+#define SOCKEYE_TLS_COOKIE_WRITE 0x1 /* plaintext leaving (SSL_write*), else arriving */
+#define SOCKEYE_TLS_COOKIE_EX 0x2    /* (ssl, buf, num, size_t *done), 1 on success; else
+				      * (ssl, buf, int num) returning the byte count */
+
+/* Ring buffer records: rare process events user space acts on. */
+enum sockeye_tls_event_type {
+	SOCKEYE_TLS_EV_EXEC = 1, /* a process exec'd: look for libssl in its maps soon */
+	SOCKEYE_TLS_EV_EXIT = 2, /* a process with TLS connection state is gone */
+};
+
+struct sockeye_tls_event {
+	__u32 type; /* enum sockeye_tls_event_type */
+	__u32 pid;  /* tgid */
+	__u32 had_state; /* EXEC: the old image had TLS connection state (delete it) */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct sockeye_tls_event) == 16, "sockeye_tls_event is ABI");
+
+/* Index of the tls_stats per-CPU array. Sync note: also update tls_stat_names[] in
+ * src/render.c. */
+enum sockeye_tls_stat {
+	SOCKEYE_TLS_STAT_UNATTRIBUTED = 0, /* a connection with no socket I/O in its SSL calls
+					    * (memory BIO): not counted */
+	SOCKEYE_TLS_STAT_SOCKET_CHANGED,   /* an SSL object seen on a new socket: state reset */
+	SOCKEYE_TLS_STAT_STATE_FAIL,	   /* no room for a connection's or thread's state */
+	SOCKEYE_TLS_STAT_MAX,
+};
 
 #endif /* SOCKEYE_H */

@@ -72,6 +72,22 @@ static int cgroup_id_of(const char *root, const char *rel, __u64 *id, __u32 *lev
 	return 0;
 }
 
+/* net.ipv4.ip_local_port_range: which local ports are the kernel's for outbound connections.
+ * Keeps the BPF defaults (32768-60999, the kernel's) when it cannot be read. */
+static void read_port_range(volatile __u16 *lo, volatile __u16 *hi)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+	unsigned a, b;
+
+	if (!f)
+		return;
+	if (fscanf(f, "%u %u", &a, &b) == 2 && a <= b && b <= 65535) {
+		*lo = (__u16)a;
+		*hi = (__u16)b;
+	}
+	fclose(f);
+}
+
 static int configure(struct loader *l, const struct sockeye_config *cfg)
 {
 	struct sockeye_bpf *s = l->skel;
@@ -103,6 +119,15 @@ static int configure(struct loader *l, const struct sockeye_config *cfg)
 	}
 	s->rodata->n_exclude_cgroups = cfg->n_exclude_cgroups;
 
+	/* RTT histogram bounds (µs): 100 µs .. 1 s, for sockeye_tcp_rtt_seconds. */
+	static const __u64 rtt_us[] = {100,   250,   500,    1000,   2500,	5000,	10000,
+				       25000, 50000, 100000, 250000, 500000, 1000000};
+	_Static_assert(sizeof(rtt_us) / sizeof(rtt_us[0]) <= SOCKEYE_RTT_BOUNDS, "RTT bounds");
+	for (size_t i = 0; i < sizeof(rtt_us) / sizeof(rtt_us[0]); i++)
+		s->rodata->rtt_bounds_us[i] = rtt_us[i];
+	s->rodata->n_rtt_bounds = sizeof(rtt_us) / sizeof(rtt_us[0]);
+	read_port_range(&s->rodata->ephemeral_lo, &s->rodata->ephemeral_hi);
+
 	err = bpf_map__set_max_entries(s->maps.http_routes, cfg->route_capacity);
 	if (err) {
 		pr_error("setting the route table size to %u: %s", cfg->route_capacity,
@@ -120,6 +145,24 @@ static int attach(struct loader *l, struct bpf_program *prog, const char *name)
 	if (!link) {
 		err = -errno;
 		pr_error("attaching %s to the cgroup v2 root %s: %s", name, l->cgroup_path,
+			 strerror(-err));
+		return err;
+	}
+	l->links[l->n_links] = link;
+	l->link_names[l->n_links] = name;
+	l->n_links++;
+	l->fds.progs[l->fds.n_progs++] = bpf_program__fd(prog);
+	return 0;
+}
+
+static int attach_tracepoint(struct loader *l, struct bpf_program *prog, const char *name)
+{
+	struct bpf_link *link = bpf_program__attach(prog);
+	int err;
+
+	if (!link) {
+		err = -errno;
+		pr_error("attaching %s to tracepoint sock:inet_sock_set_state: %s", name,
 			 strerror(-err));
 		return err;
 	}
@@ -173,6 +216,9 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	err = attach(l, l->skel->progs.cgskb_egress, "cgskb_egress");
 	if (err)
 		goto cleanup;
+	err = attach_tracepoint(l, l->skel->progs.tp_sock_state, "tp_sock_state");
+	if (err)
+		goto cleanup;
 
 	/* Run counts and run time per program, for the self metrics. Not fatal: older kernels
 	 * or a sysctl policy may refuse, and the families then stay at 0. */
@@ -183,8 +229,11 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	l->fds.http_dur = bpf_map__fd(l->skel->maps.http_dur);
 	l->fds.http_routes = bpf_map__fd(l->skel->maps.http_routes);
 	l->fds.stats = bpf_map__fd(l->skel->maps.sockeye_stats);
+	l->fds.conn_slots = bpf_map__fd(l->skel->maps.conn_slots);
+	l->fds.conn_stats = bpf_map__fd(l->skel->maps.conn_stats);
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_dur;
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_routes;
+	l->fds.maps[l->fds.n_maps++] = l->fds.conn_slots;
 	return l;
 
 cleanup:
@@ -201,9 +250,13 @@ const struct loader_fds *loader_fds(const struct loader *l)
 void loader_report(const struct loader *l, FILE *out)
 {
 	for (size_t i = 0; i < l->n_links; i++) {
-		pr_info("attached program=%s cgroup=%s", l->link_names[i], l->cgroup_path);
+		const char *where = strncmp(l->link_names[i], "tp_", 3) == 0
+					    ? "tracepoint sock:inet_sock_set_state"
+					    : l->cgroup_path;
+
+		pr_info("attached program=%s to=\"%s\"", l->link_names[i], where);
 		if (out)
-			fprintf(out, "attached %s to %s\n", l->link_names[i], l->cgroup_path);
+			fprintf(out, "attached %s to %s\n", l->link_names[i], where);
 	}
 }
 

@@ -16,6 +16,8 @@ struct loader_fds {
 	int http_dur;	 /* SOCKEYE_MAP_HTTP */
 	int http_routes; /* SOCKEYE_MAP_ROUTES */
 	int stats;	 /* SOCKEYE_MAP_STATS */
+	int conn_slots;	 /* SOCKEYE_MAP_CONN_SLOTS */
+	int conn_stats;	 /* SOCKEYE_MAP_CONN_STATS */
 	int progs[LOADER_MAX_PROGS];
 	size_t n_progs;
 	int maps[LOADER_MAX_MAPS]; /* maps whose fill is exported */

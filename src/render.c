@@ -53,6 +53,7 @@ static const char *const stat_names[] = {
 	[SOCKEYE_STAT_HEADER_TOO_LONG] = "header_too_long",
 	[SOCKEYE_STAT_NOT_HTTP] = "not_http",
 	[SOCKEYE_STAT_STORAGE_FAIL] = "storage_fail",
+	[SOCKEYE_STAT_CONN_TABLE_FULL] = "conn_table_full",
 };
 _Static_assert(ARRAY_SIZE(stat_names) == SOCKEYE_STAT_MAX,
 	       "stat_names[] out of sync with enum sockeye_stat");
