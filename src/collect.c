@@ -128,6 +128,109 @@ out:
 	return err;
 }
 
+/* Same labels: side, port and identity (cgroup_id is not a label). */
+static int conn_cmp(const void *a, const void *b)
+{
+	const struct sockeye_conn_series *x = a, *y = b;
+
+	if (x->side != y->side)
+		return x->side < y->side ? -1 : 1;
+	if (x->server_port != y->server_port)
+		return x->server_port < y->server_port ? -1 : 1;
+	/* Identities are shared objects of the snapshot: equal labels, same pointer. */
+	if (x->identity != y->identity)
+		return (uintptr_t)x->identity < (uintptr_t)y->identity ? -1 : 1;
+	return 0;
+}
+
+static void conn_add(struct sockeye_conn_series *acc, const struct sockeye_conn_series *s)
+{
+	acc->opened += s->opened;
+	acc->closed += s->closed;
+	acc->bytes_sent += s->bytes_sent;
+	acc->bytes_received += s->bytes_received;
+	acc->retrans += s->retrans;
+	acc->rtt_count += s->rtt_count;
+	acc->rtt_sum_us += s->rtt_sum_us;
+	for (size_t k = 0; k < SOCKEYE_RTT_SLOTS; k++)
+		acc->rtt_buckets[k] += s->rtt_buckets[k];
+	for (size_t k = 0; k < SOCKEYE_METHOD_MAX; k++) {
+		acc->req_started[k] += s->req_started[k];
+		acc->req_ended[k] += s->req_ended[k];
+	}
+}
+
+/* conn_slots names each group's index in the per-CPU array conn_stats. */
+static int collect_conns(const struct loader_fds *fds, struct sockeye_snapshot *snap, int ncpu)
+{
+	struct sockeye_conn_key key, next;
+	struct sockeye_conn_val *vals = calloc(ncpu, sizeof(*vals));
+	struct sockeye_conn_series *out = NULL, *grown;
+	size_t n = 0, cap = 0, m = 0;
+	void *prev = NULL;
+	__u32 idx;
+	int err = 0;
+
+	if (!vals)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(fds->conn_slots, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fds->conn_slots, &key, &idx) ||
+		    bpf_map_lookup_elem(fds->conn_stats, &idx, vals))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			grown = realloc(out, cap * sizeof(*out));
+			if (!grown) {
+				err = -ENOMEM;
+				goto fail;
+			}
+			out = grown;
+		}
+		struct sockeye_conn_series *s = &out[n++];
+
+		memset(s, 0, sizeof(*s));
+		s->side = key.side;
+		s->server_port = key.server_port;
+		s->cgroup_id = key.cgroup_id;
+		for (int c = 0; c < ncpu; c++) {
+			const struct sockeye_conn_val *v = &vals[c];
+			struct sockeye_conn_series one = {
+				.opened = v->opened,
+				.closed = v->closed,
+				.bytes_sent = v->bytes_sent,
+				.bytes_received = v->bytes_received,
+				.retrans = v->retrans,
+				.rtt_count = v->rtt_count,
+				.rtt_sum_us = v->rtt_sum_us,
+			};
+
+			memcpy(one.rtt_buckets, v->rtt_buckets, sizeof(one.rtt_buckets));
+			memcpy(one.req_started, v->req_started, sizeof(one.req_started));
+			memcpy(one.req_ended, v->req_ended, sizeof(one.req_ended));
+			conn_add(s, &one);
+		}
+	}
+	if (n) {
+		qsort(out, n, sizeof(*out), conn_cmp);
+		for (size_t i = 1; i < n; i++) {
+			if (conn_cmp(&out[m], &out[i]) == 0)
+				conn_add(&out[m], &out[i]);
+			else
+				out[++m] = out[i];
+		}
+		m++;
+	}
+	snap->conns = out;
+	snap->n_conns = m;
+	out = NULL;
+fail:
+	free(out);
+	free(vals);
+	return err;
+}
+
 static void collect_stats(const struct loader_fds *fds, struct sockeye_snapshot *snap, int ncpu)
 {
 	__u64 *vals = calloc(ncpu, sizeof(*vals));
@@ -215,6 +318,13 @@ int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *
 		pr_warn("reading %s: %s", SOCKEYE_MAP_HTTP, strerror(-err));
 		return err;
 	}
+	err = collect_conns(fds, snap, ncpu);
+	if (err) {
+		pr_warn("reading %s: %s", SOCKEYE_MAP_CONN_STATS, strerror(-err));
+		return err;
+	}
+	memcpy(snap->rtt_bounds_us, fds->rtt_bounds_us, fds->n_rtt_bounds * sizeof(__u64));
+	snap->n_rtt_bounds = fds->n_rtt_bounds;
 	collect_stats(fds, snap, ncpu);
 	collect_objects(fds, snap);
 	return 0;
@@ -223,6 +333,7 @@ int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *
 void collect_free(struct sockeye_snapshot *snap)
 {
 	free(snap->http);
+	free(snap->conns);
 	free(snap->progs);
 	free(snap->maps);
 	memset(snap, 0, sizeof(*snap));

@@ -72,6 +72,12 @@ static int cgroup_id_of(const char *root, const char *rel, __u64 *id, __u32 *lev
 	return 0;
 }
 
+/* sockeye_tcp_rtt_seconds bounds (µs): 100 µs .. 1 s, loopback to intercontinental. */
+static const __u64 rtt_bounds_us[] = {100,   250,   500,    1000,	2500,	5000,	10000,
+				      25000, 50000, 100000, 250000, 500000, 1000000};
+#define N_RTT_BOUNDS (sizeof(rtt_bounds_us) / sizeof(rtt_bounds_us[0]))
+_Static_assert(N_RTT_BOUNDS <= SOCKEYE_RTT_BOUNDS, "RTT bounds fit the kernel's histogram");
+
 /* net.ipv4.ip_local_port_range: which local ports are the kernel's for outbound connections.
  * Keeps the BPF defaults (32768-60999, the kernel's) when it cannot be read. */
 static void read_port_range(volatile __u16 *lo, volatile __u16 *hi)
@@ -119,13 +125,9 @@ static int configure(struct loader *l, const struct sockeye_config *cfg)
 	}
 	s->rodata->n_exclude_cgroups = cfg->n_exclude_cgroups;
 
-	/* RTT histogram bounds (µs): 100 µs .. 1 s, for sockeye_tcp_rtt_seconds. */
-	static const __u64 rtt_us[] = {100,   250,   500,    1000,   2500,	5000,	10000,
-				       25000, 50000, 100000, 250000, 500000, 1000000};
-	_Static_assert(sizeof(rtt_us) / sizeof(rtt_us[0]) <= SOCKEYE_RTT_BOUNDS, "RTT bounds");
-	for (size_t i = 0; i < sizeof(rtt_us) / sizeof(rtt_us[0]); i++)
-		s->rodata->rtt_bounds_us[i] = rtt_us[i];
-	s->rodata->n_rtt_bounds = sizeof(rtt_us) / sizeof(rtt_us[0]);
+	for (size_t i = 0; i < N_RTT_BOUNDS; i++)
+		s->rodata->rtt_bounds_us[i] = rtt_bounds_us[i];
+	s->rodata->n_rtt_bounds = N_RTT_BOUNDS;
 	read_port_range(&s->rodata->ephemeral_lo, &s->rodata->ephemeral_hi);
 
 	err = bpf_map__set_max_entries(s->maps.http_routes, cfg->route_capacity);
@@ -229,6 +231,8 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	l->fds.http_dur = bpf_map__fd(l->skel->maps.http_dur);
 	l->fds.http_routes = bpf_map__fd(l->skel->maps.http_routes);
 	l->fds.stats = bpf_map__fd(l->skel->maps.sockeye_stats);
+	l->fds.rtt_bounds_us = rtt_bounds_us;
+	l->fds.n_rtt_bounds = N_RTT_BOUNDS;
 	l->fds.conn_slots = bpf_map__fd(l->skel->maps.conn_slots);
 	l->fds.conn_stats = bpf_map__fd(l->skel->maps.conn_stats);
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_dur;

@@ -22,6 +22,8 @@ struct loader_fds {
 	size_t n_progs;
 	int maps[LOADER_MAX_MAPS]; /* maps whose fill is exported */
 	size_t n_maps;
+	const __u64 *rtt_bounds_us; /* the RTT histogram bounds the programs were loaded with */
+	size_t n_rtt_bounds;
 };
 
 struct loader;

@@ -330,6 +330,170 @@ static void put_http_family(struct render_ctx *c, enum sockeye_role role, const 
 	}
 }
 
+/* --- Connections and requests in flight --------------------------------------------------- */
+
+static const char *const direction_names[] = {
+	[SOCKEYE_ROLE_SERVER] = "inbound",
+	[SOCKEYE_ROLE_CLIENT] = "outbound",
+};
+_Static_assert(ARRAY_SIZE(direction_names) == SOCKEYE_ROLE_MAX, "direction_names[] vs roles");
+
+enum conn_field {
+	CONN_OPENED,
+	CONN_CLOSED,
+	CONN_ACTIVE,
+	CONN_BYTES_SENT,
+	CONN_BYTES_RECEIVED,
+	CONN_RETRANS,
+};
+
+static const struct {
+	const char *name; /* after the prefix */
+	enum metric_type type;
+	const char *help;
+} conn_families[] = {
+	[CONN_OPENED] = {"tcp_connections_opened", METRIC_COUNTER,
+			 "TCP connections established, by direction (inbound: accepted; "
+			 "outbound: connected) and server port."},
+	[CONN_CLOSED] = {"tcp_connections_closed", METRIC_COUNTER, "TCP connections closed."},
+	[CONN_ACTIVE] = {"tcp_connections_active", METRIC_GAUGE,
+			 "TCP connections open now (opened minus closed)."},
+	[CONN_BYTES_SENT] = {"tcp_bytes_sent", METRIC_COUNTER,
+			     "TCP payload bytes sent, retransmissions not counted again."},
+	[CONN_BYTES_RECEIVED] = {"tcp_bytes_received", METRIC_COUNTER,
+				 "TCP payload bytes received, duplicates not counted again."},
+	[CONN_RETRANS] = {"tcp_retransmitted_segments", METRIC_COUNTER,
+			  "TCP segments retransmitted."},
+};
+
+static uint64_t conn_field_value(const struct sockeye_conn_series *s, enum conn_field f)
+{
+	switch (f) {
+	case CONN_OPENED:
+		return s->opened;
+	case CONN_CLOSED:
+		return s->closed;
+	case CONN_ACTIVE:
+		/* Each close follows its open, but the two are separate per-CPU adds that a
+		 * scrape may catch half-way: never below zero. */
+		return s->opened > s->closed ? s->opened - s->closed : 0;
+	case CONN_BYTES_SENT:
+		return s->bytes_sent;
+	case CONN_BYTES_RECEIVED:
+		return s->bytes_received;
+	case CONN_RETRANS:
+	default:
+		return s->retrans;
+	}
+}
+
+static void put_conn_family(struct render_ctx *c, enum conn_field f)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	char port[NUMBER_LEN], value[NUMBER_LEN];
+	size_t i;
+
+	put_header(c, c->self_prefix, conn_families[f].name, conn_families[f].type,
+		   conn_families[f].help);
+	for (i = 0; i < snap->n_conns; i++) {
+		const struct sockeye_conn_series *s = &snap->conns[i];
+		const struct sockeye_label labels[] = {
+			{"direction", direction_names[s->side < SOCKEYE_ROLE_MAX ? s->side : 0]},
+			{"server_port", fmt_u64(port, s->server_port)},
+		};
+
+		if (!s->opened)
+			continue; /* an HTTP-only group (e.g. TLS): no TCP counts of its own */
+		put_sample(c, c->self_prefix, conn_families[f].name,
+			   conn_families[f].type == METRIC_COUNTER ? "_total" : "", labels,
+			   ARRAY_SIZE(labels), NULL, fmt_u64(value, conn_field_value(s, f)));
+	}
+}
+
+static void put_conn_rtt(struct render_ctx *c)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	char port[NUMBER_LEN], le[SECONDS_LEN], value[NUMBER_LEN];
+	size_t i, k, n_bounds = snap->n_rtt_bounds;
+
+	if (n_bounds > SOCKEYE_RTT_BOUNDS)
+		n_bounds = SOCKEYE_RTT_BOUNDS;
+	put_header(c, c->self_prefix, "tcp_rtt_seconds", METRIC_HISTOGRAM,
+		   "Smoothed round-trip time of TCP connections when they closed.");
+	for (i = 0; i < snap->n_conns; i++) {
+		const struct sockeye_conn_series *s = &snap->conns[i];
+		const struct sockeye_label labels[] = {
+			{"direction", direction_names[s->side < SOCKEYE_ROLE_MAX ? s->side : 0]},
+			{"server_port", fmt_u64(port, s->server_port)},
+		};
+		uint64_t cum = 0;
+
+		if (!s->opened)
+			continue;
+		for (k = 0; k < n_bounds; k++) {
+			cum += s->rtt_buckets[k];
+			put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_bucket", labels,
+				   ARRAY_SIZE(labels), fmt_seconds(le, snap->rtt_bounds_us[k] * 1000),
+				   fmt_u64(value, cum));
+		}
+		cum += s->rtt_buckets[n_bounds];
+		fmt_u64(value, cum);
+		put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_bucket", labels,
+			   ARRAY_SIZE(labels), "+Inf", value);
+		put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_sum", labels, ARRAY_SIZE(labels),
+			   NULL, fmt_seconds(le, s->rtt_sum_us * 1000));
+		put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_count", labels,
+			   ARRAY_SIZE(labels), NULL, value);
+	}
+}
+
+/* http_{server,client}_active_requests: started minus ended, per method; a method with no
+ * request ever is not shown. */
+static void put_active_requests(struct render_ctx *c, enum sockeye_role role, const char *family,
+				const char *help)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	char port[NUMBER_LEN], value[NUMBER_LEN];
+	size_t i;
+	unsigned int m;
+
+	put_header(c, "", family, METRIC_GAUGE, help);
+	for (i = 0; i < snap->n_conns; i++) {
+		const struct sockeye_conn_series *s = &snap->conns[i];
+
+		if (s->side != role)
+			continue;
+		for (m = 0; m < SOCKEYE_METHOD_MAX; m++) {
+			const struct sockeye_label labels[] = {
+				{"http_request_method", method_name(m)},
+				{"server_port", fmt_u64(port, s->server_port)},
+			};
+			uint64_t st = s->req_started[m], en = s->req_ended[m];
+
+			if (!st)
+				continue;
+			put_sample(c, "", family, "", labels, ARRAY_SIZE(labels), NULL,
+				   fmt_u64(value, st > en ? st - en : 0));
+		}
+	}
+}
+
+/* Omitted until a connection was seen (the agent's own scrapes make one soon after start). */
+static void put_conns(struct render_ctx *c)
+{
+	if (!c->snap->n_conns)
+		return;
+	put_active_requests(c, SOCKEYE_ROLE_SERVER, "http_server_active_requests",
+			    "HTTP server requests in flight: request line received, response not "
+			    "started yet.");
+	put_active_requests(c, SOCKEYE_ROLE_CLIENT, "http_client_active_requests",
+			    "HTTP client requests in flight: request sent, response not started "
+			    "yet.");
+	for (enum conn_field f = CONN_OPENED; f <= CONN_RETRANS; f++)
+		put_conn_family(c, f);
+	put_conn_rtt(c);
+}
+
 static void put_build_info(struct render_ctx *c)
 {
 	const struct sockeye_snapshot *snap = c->snap;
@@ -474,6 +638,7 @@ int render_text(const struct sockeye_snapshot *snap, enum render_format fmt,
 			HELP_HTTP_SERVER);
 	put_http_family(&c, SOCKEYE_ROLE_CLIENT, "http_client_request_duration_seconds",
 			HELP_HTTP_CLIENT);
+	put_conns(&c);
 	put_build_info(&c);
 	put_parser_events(&c);
 	put_progs(&c);

@@ -16,6 +16,8 @@ struct sockeye_label {
 	const char *value;
 };
 
+struct sockeye_identity; /* identity labels (identity.c) */
+
 /* One HTTP duration histogram series, per-CPU values already summed. */
 struct sockeye_http_series {
 	uint8_t role;	 /* enum sockeye_role */
@@ -28,6 +30,25 @@ struct sockeye_http_series {
 	uint64_t count;
 	uint64_t sum_ns;
 	uint64_t buckets[SOCKEYE_SLOTS]; /* per bucket, NOT cumulative; [n_bounds] is overflow */
+};
+
+/* One group of TCP connections (sockeye_tcp_*) and the HTTP requests in flight on its
+ * sockets (http_{server,client}_active_requests), per-CPU values already summed. */
+struct sockeye_conn_series {
+	uint8_t side; /* enum sockeye_role: SERVER = inbound (accepted), CLIENT = outbound */
+	uint16_t server_port;
+	uint64_t cgroup_id;
+	const struct sockeye_identity *identity; /* NULL: no identity labels */
+	uint64_t opened;
+	uint64_t closed;
+	uint64_t bytes_sent;
+	uint64_t bytes_received;
+	uint64_t retrans;
+	uint64_t rtt_count;
+	uint64_t rtt_sum_us;
+	uint64_t rtt_buckets[SOCKEYE_RTT_SLOTS]; /* per bucket; [n_rtt_bounds] is overflow */
+	uint64_t req_started[SOCKEYE_METHOD_MAX];
+	uint64_t req_ended[SOCKEYE_METHOD_MAX];
 };
 
 /* A BPF program's run statistics (from kernel.bpf_stats_enabled). */
@@ -59,6 +80,12 @@ struct sockeye_snapshot {
 	/* Series sorted by (role, server_port, route, method, status, version, cgroup_id). */
 	struct sockeye_http_series *http;
 	size_t n_http;
+
+	/* Connection groups sorted by (side, server_port, identity). */
+	struct sockeye_conn_series *conns;
+	size_t n_conns;
+	uint64_t rtt_bounds_us[SOCKEYE_RTT_BOUNDS]; /* ascending; rendered as seconds */
+	size_t n_rtt_bounds;
 
 	/* Histogram bounds in nanoseconds, ascending; rendered as seconds in le. */
 	uint64_t bounds_ns[SOCKEYE_MAX_BUCKETS];
