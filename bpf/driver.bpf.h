@@ -22,13 +22,15 @@ enum sock_kind {
 	KIND_IGNORE, /* filtered out, or not HTTP/1.x */
 };
 
-/* A request waiting for its response. */
+/* A request waiting for its response (and, once answered, the response being received). */
 struct pending {
 	__u64 start_ns;
 	__u64 route_id;
+	__u64 req_body; /* request body bytes, set when the request ends */
 	__u8 method;
 	__u8 version;
-	__u8 pad[6];
+	__u16 status;	/* of the response (cur only) */
+	__u8 pad[4];
 };
 
 /* Per-socket state in sk_storage. */
@@ -54,6 +56,10 @@ struct sock_state {
 	struct http_parser resp; /* the direction carrying responses */
 	struct route_state route;
 	struct pending fifo[SOCKEYE_PIPELINE_DEPTH];
+	struct pending cur; /* the response being received, until its body ends */
+	__u8 cur_valid;
+	__u8 req_entry; /* FIFO index + 1 of the request being received, 0 none */
+	__u8 pad2[6];
 };
 _Static_assert((SOCKEYE_PIPELINE_DEPTH & (SOCKEYE_PIPELINE_DEPTH - 1)) == 0, "FIFO index masks");
 
@@ -67,6 +73,60 @@ static __always_inline __u32 bucket_of(__u64 v)
 			break;
 	}
 	return i;
+}
+
+static __always_inline __u32 size_bucket(__u64 v)
+{
+	__u32 i;
+
+	for (i = 0; i < SOCKEYE_SIZE_BOUNDS; i++) {
+		if (i >= n_size_bounds || v <= size_bounds[i])
+			break;
+	}
+	return i > SOCKEYE_SIZE_BOUNDS ? SOCKEYE_SIZE_BOUNDS : i;
+}
+
+static __always_inline void size_add(struct sockeye_size_hist *h, __u64 v)
+{
+	__u32 slot = size_bucket(v);
+
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum, v);
+	if (slot > SOCKEYE_SIZE_BOUNDS)
+		slot = SOCKEYE_SIZE_BOUNDS;
+	__sync_fetch_and_add(&h->buckets[slot], 1);
+}
+
+/* The response (cur) ended: its request's and its own body sizes, under the same labels as
+ * its duration. */
+static __always_inline void record_sizes(__u64 cgroup_id, struct sock_state *st,
+					 const struct sockeye_size_val *zero, __u64 resp_body)
+{
+	struct sockeye_http_key key = {};
+	struct sockeye_size_val *val;
+
+	key.cgroup_id = cgroup_id;
+	key.route_id = st->cur.route_id;
+	key.server_port = st->server_port;
+	key.status = st->cur.status;
+	key.role = st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT;
+	key.method = st->cur.method;
+	key.version = st->cur.version;
+	st->cur_valid = 0;
+	val = bpf_map_lookup_elem(&http_sizes, &key);
+	if (!val) {
+		long err = bpf_map_update_elem(&http_sizes, &key, zero, BPF_NOEXIST);
+
+		if (err && err != -17 /* EEXIST */) {
+			stat_inc(SOCKEYE_STAT_HTTP_MAP_FULL);
+			return;
+		}
+		val = bpf_map_lookup_elem(&http_sizes, &key);
+		if (!val)
+			return;
+	}
+	size_add(&val->req, st->cur.req_body);
+	size_add(&val->resp, resp_body);
 }
 
 static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struct scratch *sc,
@@ -161,6 +221,7 @@ static __always_inline void on_request(struct sock_state *st)
 	st->last_route_id = id;
 	if ((__u8)(st->fifo_tail - st->fifo_head) >= SOCKEYE_PIPELINE_DEPTH) {
 		stat_inc(SOCKEYE_STAT_PIPELINE_FULL);
+		st->req_entry = 0;
 		return;
 	}
 	e = &st->fifo[st->fifo_tail & (SOCKEYE_PIPELINE_DEPTH - 1)];
@@ -168,6 +229,8 @@ static __always_inline void on_request(struct sock_state *st)
 	e->route_id = id;
 	e->method = st->req.method;
 	e->version = st->req.version;
+	e->req_body = 0;
+	st->req_entry = (st->fifo_tail & (SOCKEYE_PIPELINE_DEPTH - 1)) + 1;
 	st->fifo_tail++;
 	inflight_add(st, e->method, 1);
 }
@@ -186,8 +249,13 @@ static __always_inline void on_response(__u64 cgroup_id, struct sock_state *st,
 		return;
 	}
 	e = &st->fifo[st->fifo_head & (SOCKEYE_PIPELINE_DEPTH - 1)];
+	if (st->req_entry == (st->fifo_head & (SOCKEYE_PIPELINE_DEPTH - 1)) + 1)
+		st->req_entry = 0; /* answered before its body ended: its size so far */
 	st->fifo_head++;
 	inflight_add(st, e->method, 0);
+	st->cur = *e;
+	st->cur.status = status;
+	st->cur_valid = 1;
 	if (e->method == SOCKEYE_METHOD_HEAD)
 		p->flags |= HPF_NO_BODY;
 	if (status == 101 || (e->method == SOCKEYE_METHOD_CONNECT && status >= 200 && status < 300)) {
@@ -300,6 +368,25 @@ static __always_inline int on_event(struct scan_ctx *c, int ev, const int from_u
 	return 1;
 }
 
+/* A message ended (its body too): a request's body size waits in its FIFO entry, a
+ * response's is recorded with its request's under the response's labels. */
+static __always_inline void on_end(struct scan_ctx *c, const int from_user)
+{
+	struct sock_state *st = c->st;
+	struct http_parser *p = c->p;
+
+	p->ended = 0;
+	if (c->req_dir) {
+		if (st->req_entry) {
+			st->fifo[(st->req_entry - 1) & (SOCKEYE_PIPELINE_DEPTH - 1)].req_body =
+				p->body_size;
+			st->req_entry = 0;
+		}
+	} else if (st->cur_valid) {
+		record_sizes(scan_cgroup_id(c, from_user), st, &c->sc->zero_sizes, p->body_size);
+	}
+}
+
 #define LINES_PER_CALL 4
 #define BYTES_PER_CALL 8 /* verifier cost grows with it: 8 -> ~400k insns processed */
 
@@ -310,6 +397,8 @@ static __always_inline long scan_step(struct scan_ctx *c, const int from_user)
 	struct http_parser *p = c->p;
 	int ev;
 
+	if (p->ended)
+		on_end(c, from_user);
 	if (c->pos >= c->end || p->state == HP_CLOSED)
 		return 1;
 	if (p->state == HP_ERROR) {
@@ -385,7 +474,7 @@ static __always_inline long scan_step(struct scan_ctx *c, const int from_user)
 				c->pos = c->win_base + i;
 				return on_event(c, ev, from_user);
 			}
-			if (p->state == HP_SKIP_LINE || p->state == HP_LINE_START ||
+			if (p->ended || p->state == HP_SKIP_LINE || p->state == HP_LINE_START ||
 			    p->state == HP_START || p->state == HP_TRL_LINE || p->state == HP_VERSION ||
 			    http_is_skip_state(p->state) || p->state == HP_CLOSED)
 				break;

@@ -41,7 +41,8 @@ enum http_pstate {
 	HP_TRL_START,	 /* first byte of a trailer line */
 	HP_TRL_LINE,	 /* rest of a trailer line */
 	HP_TRL_END_LF,	 /* LF of the empty line that ends the trailers */
-	HP_CLOSED,	 /* nothing more to parse in this direction (close-delimited, upgrade) */
+	HP_CLOSED,	 /* nothing more to parse in this direction (upgrade, tunnel) */
+	HP_BODY_CLOSE,	 /* a response body delimited by the close: counted, never ends */
 	HP_ERROR,	 /* not HTTP/1.x: the driver resynchronises or gives up */
 };
 
@@ -82,9 +83,10 @@ struct http_parser {
 	__u8 hidx;	    /* header name / value match position */
 	__u8 hcand;	    /* HDR_CAND_* still matching */
 	__u8 messages;	    /* messages completed, saturating: 0 means "never was HTTP" */
-	__u8 pad;
+	__u8 ended;	    /* a message just ended (body included): the driver clears it */
+	__u64 body_size;    /* body bytes of the current message (chunked: data only) */
 };
-_Static_assert(sizeof(struct http_parser) == 48, "http_parser layout");
+_Static_assert(sizeof(struct http_parser) == 56, "http_parser layout");
 
 /* Route normaliser state (request direction only). */
 enum route_mode {
@@ -449,9 +451,17 @@ static __always_inline void http_msg_begin(struct http_parser *p, struct route_s
 	p->flags = 0;
 	p->num = 0;
 	p->status = 0;
+	p->body_size = 0;
 	p->msg_start_ns = now;
 	if (r)
 		route_reset(r);
+}
+
+/* A message is complete, body included: the next byte starts another. */
+static __always_inline void http_msg_end(struct http_parser *p)
+{
+	p->state = HP_START;
+	p->ended = 1;
 }
 
 /* The empty line ended a header section: decide how the body is delimited. */
@@ -461,12 +471,13 @@ static __always_inline void http_headers_end(struct http_parser *p)
 		p->messages++;
 	if (p->flags & HPF_TUNNEL) {
 		p->state = HP_CLOSED;
+		p->ended = 1;
 		return;
 	}
 	if (p->flags & HPF_RESPONSE) {
 		if (p->status < 200 || p->status == 204 || p->status == 304 ||
 		    (p->flags & HPF_NO_BODY)) {
-			p->state = HP_START;
+			http_msg_end(p);
 			return;
 		}
 	}
@@ -475,11 +486,16 @@ static __always_inline void http_headers_end(struct http_parser *p)
 		p->state = HP_CHUNK_SIZE;
 	} else if (p->flags & HPF_CLEN) {
 		p->body_left = p->num;
-		p->state = p->num ? HP_BODY : HP_START;
+		p->body_size = p->num;
+		if (p->num)
+			p->state = HP_BODY;
+		else
+			http_msg_end(p);
 	} else if (p->flags & HPF_RESPONSE) {
-		p->state = HP_CLOSED; /* delimited by close */
+		p->body_left = ~0ULL; /* delimited by close */
+		p->state = HP_BODY_CLOSE;
 	} else {
-		p->state = HP_START; /* a request without length has no body */
+		http_msg_end(p); /* a request without length has no body */
 	}
 }
 
@@ -666,7 +682,7 @@ static __always_inline int http_step(struct http_parser *p, struct route_state *
 		if (c == '\r') {
 			p->state = HP_TRL_END_LF;
 		} else if (c == '\n') {
-			p->state = HP_START;
+			http_msg_end(p);
 		} else {
 			p->state = HP_TRL_LINE;
 		}
@@ -678,7 +694,7 @@ static __always_inline int http_step(struct http_parser *p, struct route_state *
 	case HP_TRL_END_LF:
 		if (c != '\n')
 			goto error;
-		p->state = HP_START;
+		http_msg_end(p);
 		return HE_NONE;
 	case HP_CLOSED:
 		return HE_NONE;
@@ -691,6 +707,7 @@ chunk_line_end:
 	if (p->num == 0) {
 		p->state = HP_TRL_START;
 	} else {
+		p->body_size += p->num;
 		p->body_left = p->num + 2; /* data and its CRLF */
 		p->state = HP_CHUNK_DATA;
 	}
@@ -816,13 +833,17 @@ static __always_inline __u64 http_skip(struct http_parser *p, __u64 avail)
 {
 	__u64 n = p->body_left < avail ? p->body_left : avail;
 
+	if (p->state == HP_BODY_CLOSE) {
+		p->body_size += avail; /* until the connection closes */
+		return avail;
+	}
 	p->body_left -= n;
 	if (p->body_left == 0) {
 		if (p->state == HP_CHUNK_DATA) {
 			p->num = 0;
 			p->state = HP_CHUNK_SIZE;
 		} else {
-			p->state = HP_START;
+			http_msg_end(p);
 		}
 	}
 	return n;
@@ -830,7 +851,7 @@ static __always_inline __u64 http_skip(struct http_parser *p, __u64 avail)
 
 static __always_inline int http_is_skip_state(__u8 state)
 {
-	return state == HP_BODY || state == HP_CHUNK_DATA;
+	return state == HP_BODY || state == HP_CHUNK_DATA || state == HP_BODY_CLOSE;
 }
 
 /* FNV-1a over the route's eight words: the route table key. Never SOCKEYE_ROUTE_OTHER. */

@@ -9,6 +9,8 @@
 /* Written by the loader before load (the verifier sees them as constants). */
 const volatile __u64 bounds_ns[SOCKEYE_MAX_BUCKETS] = {};
 const volatile __u32 n_bounds = 0;
+const volatile __u64 size_bounds[SOCKEYE_SIZE_BOUNDS] = {};
+const volatile __u32 n_size_bounds = 0;
 
 /* http_server_request_duration_seconds, http_client_request_duration_seconds */
 struct {
@@ -17,6 +19,14 @@ struct {
 	__type(key, struct sockeye_http_key);
 	__type(value, struct sockeye_http_val);
 } http_dur SEC(".maps");
+
+/* http_{server,client}_{request,response}_body_size_bytes, keyed like http_dur. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, SOCKEYE_HTTP_ENTRIES);
+	__type(key, struct sockeye_http_key);
+	__type(value, struct sockeye_size_val);
+} http_sizes SEC(".maps");
 
 /* route_id -> route string, for the http_route label. max_entries set by the loader. */
 struct {
@@ -74,7 +84,8 @@ struct {
 
 struct scratch {
 	char buf[SOCKEYE_SCAN_WINDOW + 24]; /* word loads at any masked index stay inside */
-	struct sockeye_http_val zero;
+	struct sockeye_http_val zero;	    /* never written: the initial value of new keys */
+	struct sockeye_size_val zero_sizes;
 };
 
 struct {

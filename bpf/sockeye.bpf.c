@@ -100,7 +100,8 @@ static __always_inline void process(struct __sk_buff *skb, struct sock_state *st
 		if ((__s32)(seq - p->next_seq) < 0) {
 			stat_inc(SOCKEYE_STAT_RETRANSMIT);
 			ctx.pos += p->next_seq - seq;
-		} else if (seq != p->next_seq && p->state != HP_ERROR && p->state != HP_CLOSED) {
+		} else if (seq != p->next_seq && p->state != HP_ERROR && p->state != HP_CLOSED &&
+			   p->state != HP_BODY_CLOSE) {
 			on_error(st, p, LOST_GAP);
 			if (st->kind == KIND_IGNORE)
 				return;
@@ -123,10 +124,20 @@ static __always_inline void process(struct __sk_buff *skb, struct sock_state *st
 	ctx.end = end;
 	ctx.req_dir = req_dir;
 	bpf_loop(SCAN_STEPS, scan_cb_skb, &ctx, 0);
+	if (p->ended)
+		on_end(&ctx, 0);
 	scratch_put(depth);
 }
 
 /* --- TCP connections: sockeye_tcp_* ------------------------------------------------------ */
+
+static __always_inline __u64 sk_cgroup_id(const struct sock *sk)
+{
+	struct cgroup *cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+	struct kernfs_node *kn = BPF_CORE_READ(cg, kn);
+
+	return BPF_CORE_READ(kn, id);
+}
 
 /* Starts counting a connection in its group: opened + 1. */
 static __always_inline void tcp_open(struct sock_state *st, __u64 cgroup_id, __u16 port,
@@ -208,6 +219,15 @@ static __always_inline void tcp_close(struct sock_state *st, const struct sock *
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 
 	fifo_abandon(st);
+	if (st->cur_valid && st->resp.state == HP_BODY_CLOSE) {
+		/* A response delimited by the close ends now. */
+		__u32 *depth = NULL;
+		struct scratch *sc = scratch_get(&depth);
+
+		if (sc)
+			record_sizes(sk_cgroup_id(sk), st, &sc->zero_sizes, st->resp.body_size);
+		scratch_put(depth);
+	}
 	if (!v)
 		return;
 	st->tcp_tracked = 0;
@@ -226,14 +246,6 @@ static __always_inline void tcp_close(struct sock_state *st, const struct sock *
 		if (total > st->retrans)
 			__sync_fetch_and_add(&v->retrans, total - st->retrans);
 	}
-}
-
-static __always_inline __u64 sk_cgroup_id(const struct sock *sk)
-{
-	struct cgroup *cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
-	struct kernfs_node *kn = BPF_CORE_READ(cg, kn);
-
-	return BPF_CORE_READ(kn, id);
 }
 
 /* The cgroup filters, for a socket seen from a tracepoint (no skb to ask). */

@@ -19,6 +19,10 @@
 #define SOCKEYE_ROUTE_ENTRIES_DEFAULT 2048
 #define SOCKEYE_ROUTE_ENTRIES_MAX (1U << 20)
 
+/* Body size histogram bounds (bytes) the agent accepts; slot n_size_bounds is overflow. */
+#define SOCKEYE_SIZE_BOUNDS 15
+#define SOCKEYE_SIZE_SLOTS (SOCKEYE_SIZE_BOUNDS + 1)
+
 /* route_id of series whose route did not fit in the route table: http_route="{other}". */
 #define SOCKEYE_ROUTE_OTHER 0ULL
 
@@ -26,6 +30,7 @@
 #define SOCKEYE_MAP_HTTP "http_dur"	 /* http_{server,client}_request_duration_seconds */
 #define SOCKEYE_MAP_ROUTES "http_routes" /* route_id -> normalised route string */
 #define SOCKEYE_MAP_STATS "sockeye_stats" /* sockeye_parser_events_total{event} */
+#define SOCKEYE_MAP_SIZES "http_sizes"	  /* http_*_{request,response}_body_size_bytes */
 #define SOCKEYE_MAP_OWNER "sock_owner"	  /* owner process of a series' sockets */
 #define SOCKEYE_OWNER_ENTRIES 4096
 /* sockeye_tcp_*, http_{server,client}_active_requests: conn_slots maps a connection group to
@@ -89,6 +94,21 @@ struct sockeye_http_val {
 	__u64 buckets[SOCKEYE_SLOTS];
 };
 _Static_assert(sizeof(struct sockeye_http_val) == 16 + 8 * SOCKEYE_SLOTS, "sockeye_http_val is ABI");
+
+/* A body size histogram: buckets[i] counts sizes in (bound[i-1], bound[i]] (not cumulative). */
+struct sockeye_size_hist {
+	__u64 count;
+	__u64 sum;
+	__u64 buckets[SOCKEYE_SIZE_SLOTS];
+};
+
+/* Value of the http_sizes map (per CPU), key as http_dur: recorded when the response ends. */
+struct sockeye_size_val {
+	struct sockeye_size_hist req;  /* request body bytes */
+	struct sockeye_size_hist resp; /* response body bytes (chunked: data only) */
+};
+_Static_assert(sizeof(struct sockeye_size_val) == 2 * 8 * (2 + SOCKEYE_SIZE_SLOTS),
+	       "sockeye_size_val is ABI");
 
 /* Value of the http_routes map. */
 struct sockeye_route {

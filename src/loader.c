@@ -78,6 +78,12 @@ static const __u64 rtt_bounds_us[] = {100,   250,   500,    1000,	2500,	5000,	10
 #define N_RTT_BOUNDS (sizeof(rtt_bounds_us) / sizeof(rtt_bounds_us[0]))
 _Static_assert(N_RTT_BOUNDS <= SOCKEYE_RTT_BOUNDS, "RTT bounds fit the kernel's histogram");
 
+/* http_*_body_size_bytes bounds: powers of 4 from 64 B to 64 MiB. */
+static const __u64 size_bounds[] = {64,	    256,     1024,    4096,	16384,	  65536,
+				    262144, 1048576, 4194304, 16777216, 67108864};
+#define N_SIZE_BOUNDS (sizeof(size_bounds) / sizeof(size_bounds[0]))
+_Static_assert(N_SIZE_BOUNDS <= SOCKEYE_SIZE_BOUNDS, "size bounds fit the kernel's histogram");
+
 /* net.ipv4.ip_local_port_range: which local ports are the kernel's for outbound connections.
  * Keeps the BPF defaults (32768-60999, the kernel's) when it cannot be read. */
 static void read_port_range(volatile __u16 *lo, volatile __u16 *hi)
@@ -125,6 +131,9 @@ static int configure(struct loader *l, const struct sockeye_config *cfg)
 	}
 	s->rodata->n_exclude_cgroups = cfg->n_exclude_cgroups;
 
+	for (size_t i = 0; i < N_SIZE_BOUNDS; i++)
+		s->rodata->size_bounds[i] = size_bounds[i];
+	s->rodata->n_size_bounds = N_SIZE_BOUNDS;
 	for (size_t i = 0; i < N_RTT_BOUNDS; i++)
 		s->rodata->rtt_bounds_us[i] = rtt_bounds_us[i];
 	s->rodata->n_rtt_bounds = N_RTT_BOUNDS;
@@ -231,6 +240,9 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	l->fds.http_dur = bpf_map__fd(l->skel->maps.http_dur);
 	l->fds.http_routes = bpf_map__fd(l->skel->maps.http_routes);
 	l->fds.stats = bpf_map__fd(l->skel->maps.sockeye_stats);
+	l->fds.size_bounds = size_bounds;
+	l->fds.n_size_bounds = N_SIZE_BOUNDS;
+	l->fds.http_sizes = bpf_map__fd(l->skel->maps.http_sizes);
 	l->fds.rtt_bounds_us = rtt_bounds_us;
 	l->fds.n_rtt_bounds = N_RTT_BOUNDS;
 	l->fds.conn_slots = bpf_map__fd(l->skel->maps.conn_slots);

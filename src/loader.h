@@ -15,6 +15,7 @@
 struct loader_fds {
 	int http_dur;	 /* SOCKEYE_MAP_HTTP */
 	int http_routes; /* SOCKEYE_MAP_ROUTES */
+	int http_sizes;	 /* SOCKEYE_MAP_SIZES */
 	int stats;	 /* SOCKEYE_MAP_STATS */
 	int conn_slots;	 /* SOCKEYE_MAP_CONN_SLOTS */
 	int conn_stats;	 /* SOCKEYE_MAP_CONN_STATS */
@@ -22,6 +23,8 @@ struct loader_fds {
 	size_t n_progs;
 	int maps[LOADER_MAX_MAPS]; /* maps whose fill is exported */
 	size_t n_maps;
+	const __u64 *size_bounds; /* the body size histogram bounds (bytes) */
+	size_t n_size_bounds;
 	const __u64 *rtt_bounds_us; /* the RTT histogram bounds the programs were loaded with */
 	size_t n_rtt_bounds;
 };

@@ -14,7 +14,8 @@
 
 /* What the driver would have seen. */
 struct seen {
-	int requests, responses, errors;
+	int requests, responses, errors, ends;
+	__u64 body_sizes[16]; /* of each message that ended */
 	char routes[16][SOCKEYE_ROUTE_LEN];
 	__u8 methods[16];
 	__u8 versions[16];
@@ -43,6 +44,12 @@ static void feed(struct http_parser *p, struct route_state *r, const char *s, si
 	while (i < len) {
 		if (http_is_skip_state(p->state)) {
 			i += http_skip(p, len - i);
+			if (p->ended) {
+				p->ended = 0;
+				if (out->ends < 16)
+					out->body_sizes[out->ends] = p->body_size;
+				out->ends++;
+			}
 			continue;
 		}
 		int ev = HE_NONE;
@@ -59,6 +66,12 @@ static void feed(struct http_parser *p, struct route_state *r, const char *s, si
 		} else {
 			ev = http_step(p, r, s[i], 1000 + i);
 			i++;
+		}
+		if (p->ended) {
+			p->ended = 0;
+			if (out->ends < 16)
+				out->body_sizes[out->ends] = p->body_size;
+			out->ends++;
 		}
 		if (ev == HE_REQUEST && out->requests < 16) {
 			memcpy(out->routes[out->requests], r->out, SOCKEYE_ROUTE_LEN);
@@ -259,7 +272,7 @@ static const struct msg_case msg_cases[] = {
 	 "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n",
 	 1, 0, 0, 1, 0, HP_START, "", 0, 201},
 	{"response_without_length_is_close_delimited",
-	 "HTTP/1.0 200 OK\r\nServer: x\r\n\r\nHTTP/1.1 500 x\r\n", 1, 0, 0, 1, 0, HP_CLOSED, "", 0,
+	 "HTTP/1.0 200 OK\r\nServer: x\r\n\r\nHTTP/1.1 500 x\r\n", 1, 0, 0, 1, 0, HP_BODY_CLOSE, "", 0,
 	 200},
 	{"response_204_has_no_body", "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n", 1, 0, 0,
 	 2, 0, HP_LINE_START, "", 0, 204},
@@ -355,6 +368,70 @@ static void test_skip_line_word_stops_after_first_lf(void **state)
 	}
 }
 
+struct size_case {
+	const char *name;
+	const char *input;
+	int is_response_dir;
+	int want_ends;
+	__u64 want_sizes[4];
+};
+
+static const struct size_case size_cases[] = {
+	{"get_no_body", "GET / HTTP/1.1\r\n\r\n", 0, 1, {0}},
+	{"post_content_length", "POST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", 0, 1, {3}},
+	{"post_zero_length", "POST /p HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0, 1, {0}},
+	{"post_incomplete_body_not_ended", "POST /p HTTP/1.1\r\nContent-Length: 9\r\n\r\nabc", 0, 0,
+	 {0}},
+	{"chunked_counts_data_only",
+	 "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1a;x=1\r\n"
+	 "abcdefghijklmnopqrstuvwxyz\r\n0\r\nT: 1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+	 0, 2, {31, 0}},
+	{"pipelined_sizes",
+	 "PUT /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiPUT /b HTTP/1.1\r\nContent-Length: "
+	 "4\r\n\r\nabcd",
+	 0, 2, {2, 4}},
+	{"response_length_and_204",
+	 "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 204 No Content\r\n\r\n", 1,
+	 2, {5, 0}},
+	{"response_chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+	 1, 1, {3}},
+	{"response_interim_then_final",
+	 "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nx", 1, 2,
+	 {0, 1}},
+	{"response_close_delimited_never_ends", "HTTP/1.0 200 OK\r\n\r\n0123456789", 1, 0, {0}},
+};
+
+static void test_body_sizes_and_message_ends(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(size_cases) / sizeof(size_cases[0]); i++) {
+		const struct size_case *c = &size_cases[i];
+		struct http_parser p = {0};
+		struct route_state r = {0};
+		struct seen s = {0};
+
+		feed(&p, c->is_response_dir ? NULL : &r, c->input, strlen(c->input), &s, 0);
+		if (s.ends != c->want_ends || s.errors)
+			fail_msg("case %s: ends %d/%d errors %d", c->name, s.ends, c->want_ends,
+				 s.errors);
+		for (int k = 0; k < c->want_ends && k < 4; k++)
+			if (s.body_sizes[k] != c->want_sizes[k])
+				fail_msg("case %s: message %d body %llu, want %llu", c->name, k,
+					 (unsigned long long)s.body_sizes[k],
+					 (unsigned long long)c->want_sizes[k]);
+	}
+	/* A close-delimited body counts what came until the close. */
+	{
+		struct http_parser p = {0};
+		struct seen s = {0};
+		const char *in = "HTTP/1.0 200 OK\r\n\r\n0123456789";
+
+		feed(&p, NULL, in, strlen(in), &s, 0);
+		assert_int_equal(p.state, HP_BODY_CLOSE);
+		assert_int_equal(p.body_size, 10);
+	}
+}
+
 static void test_message_start_time_is_first_byte(void **state)
 {
 	struct http_parser p = {0};
@@ -377,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_split_anywhere_equals_whole),
 		cmocka_unit_test(test_message_start_time_is_first_byte),
 		cmocka_unit_test(test_skip_line_word_stops_after_first_lf),
+		cmocka_unit_test(test_body_sizes_and_message_ends),
 	};
 
 	int failed;
