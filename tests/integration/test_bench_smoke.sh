@@ -1,0 +1,69 @@
+#!/bin/bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# test_bench_smoke.sh - `bench/run --smoke` still works end to end, so the benchmark cannot rot:
+# it exits 0 and writes results.md (machine line, the five sections each with a table, exact
+# counts in sections 2 and 5) and PNG plots that results.md links. Timing is printed, never
+# asserted. Output goes to a temp dir (removed at the end), not over bench/results.md.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+
+passed=0
+failed=0
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+check() { # check NAME REASON COMMAND...
+	local name=$1 reason=$2
+	shift 2
+	if "$@"; then pass "$name"; else fail "$name" "$reason"; fi
+}
+
+OUT=$(mktemp -d /tmp/sockeye-bench-smoke.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+MD=$OUT/results.md
+
+t0=$(date +%s)
+timeout -k 10 240 bench/run --smoke --out "$OUT" >"$OUT/stdout.log" 2>"$OUT/stderr.log"
+rc=$?
+echo "bench/run --smoke took $(($(date +%s) - t0)) s (exit status $rc)"
+if [ "$rc" -eq 0 ]; then
+	pass bench_run_smoke_exits_0
+else
+	fail bench_run_smoke_exits_0 "status $rc; last lines of its stderr:"
+	tail -n 15 "$OUT/stderr.log" | sed 's/^/    /'
+fi
+
+check results_md_is_written "$MD missing or empty" test -s "$MD"
+check results_md_names_machine_and_date "no 'Machine: N cores (...) kernel ...; YYYY-MM-DD' line" \
+	grep -sEq '^Machine: [0-9]+ cores \(.*kernel [^ ,]+.*; [0-9]{4}-[0-9]{2}-[0-9]{2} ' "$MD"
+
+# section N -> its text, from its heading to the next '## '
+section() {
+	awk -v n="$1" '/^## / { on = index($0, "## " n ". ") == 1 } on' "$MD" 2>/dev/null
+}
+for s in "1. Overhead" "2. Against in-app instrumentation" "3. Per-request BPF cost" \
+	"4. Scrape cost at scale" "5. Accuracy under load"; do
+	n=${s%%.*}
+	name=$(echo "${s#*. }" | tr 'A-Z -' 'a-z__' | tr -cd 'a-z_')
+	check "section_${n}_${name}_has_heading" "no '## $s' heading" grep -sq "^## $s" "$MD"
+	check "section_${n}_${name}_has_table_and_stamp" "no table or machine stamp under '## $s'" \
+		bash -c '[ "$(printf "%s\n" "$1" | grep -c "^|")" -ge 3 ] &&
+			printf "%s\n" "$1" | grep -sEq "^_[0-9]+ cores .*kernel "' _ "$(section "$n")"
+done
+
+check in_app_and_sockeye_counts_are_equal "section 2 does not say 'equal' for both apps" \
+	bash -c '[ "$(grep -sc "^| [a-z]* | \*\*all\*\* .*| \*\*equal\*\* |$" "$1")" -eq 2 ]' _ "$MD"
+check accuracy_rows_all_ok "a section 5 row is not 'ok'" \
+	bash -c '[ "$(printf "%s\n" "$1" | grep -c "| ok |$")" -ge 3 ] &&
+		! printf "%s\n" "$1" | grep -q FAILED' _ "$(section 5)"
+
+for png in overhead.png scrape.png; do
+	base=${png%.png}
+	check "plot_${base}_is_png" "$png missing or not a PNG" \
+		bash -c '[ "$(head -c 8 "$1" 2>/dev/null | od -An -tx1 | tr -d " \n")" = 89504e470d0a1a0a ]' _ \
+		"$OUT/$png"
+	check "plot_${base}_is_linked_from_results_md" "no ($png) link in results.md" \
+		grep -sq "($png)" "$MD"
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
