@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "collect.h"
+#include "identity.h"
 #include "log.h"
 
 #ifndef SOCKEYE_VERSION
@@ -15,6 +16,24 @@
 #ifndef SOCKEYE_REVISION
 #define SOCKEYE_REVISION "unknown"
 #endif
+
+/* NULL is the identity without labels. */
+static int identity_cmp(const struct sockeye_identity *a, const struct sockeye_identity *b)
+{
+	static const struct sockeye_identity none;
+	int c;
+
+	if (a == b)
+		return 0;
+	a = a ? a : &none;
+	b = b ? b : &none;
+	for (int i = 0; i < SOCKEYE_ID_MAX; i++) {
+		c = strcmp(a->v[i], b->v[i]);
+		if (c)
+			return c;
+	}
+	return 0;
+}
 
 int collect_series_cmp(const void *a, const void *b)
 {
@@ -34,7 +53,7 @@ int collect_series_cmp(const void *a, const void *b)
 		return x->status < y->status ? -1 : 1;
 	if (x->version != y->version)
 		return x->version < y->version ? -1 : 1;
-	return 0;
+	return identity_cmp(x->identity, y->identity);
 }
 
 size_t collect_merge(struct sockeye_http_series *s, size_t n, size_t n_slots)
@@ -118,7 +137,6 @@ static int collect_http(const struct loader_fds *fds, struct sockeye_snapshot *s
 		for (size_t k = 0; k < SOCKEYE_SLOTS; k++)
 			s->count += s->buckets[k];
 	}
-	n = collect_merge(series, n, SOCKEYE_SLOTS);
 	snap->http = series;
 	snap->n_http = n;
 	series = NULL;
@@ -160,13 +178,30 @@ static void conn_add(struct sockeye_conn_series *acc, const struct sockeye_conn_
 	}
 }
 
+/* Sorts and sums groups with the same labels; returns the new count. */
+static size_t conn_merge(struct sockeye_conn_series *s, size_t n)
+{
+	size_t m = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(s, n, sizeof(*s), conn_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (conn_cmp(&s[m], &s[i]) == 0)
+			conn_add(&s[m], &s[i]);
+		else
+			s[++m] = s[i];
+	}
+	return m + 1;
+}
+
 /* conn_slots names each group's index in the per-CPU array conn_stats. */
 static int collect_conns(const struct loader_fds *fds, struct sockeye_snapshot *snap, int ncpu)
 {
 	struct sockeye_conn_key key, next;
 	struct sockeye_conn_val *vals = calloc(ncpu, sizeof(*vals));
 	struct sockeye_conn_series *out = NULL, *grown;
-	size_t n = 0, cap = 0, m = 0;
+	size_t n = 0, cap = 0;
 	void *prev = NULL;
 	__u32 idx;
 	int err = 0;
@@ -212,22 +247,159 @@ static int collect_conns(const struct loader_fds *fds, struct sockeye_snapshot *
 			conn_add(s, &one);
 		}
 	}
-	if (n) {
-		qsort(out, n, sizeof(*out), conn_cmp);
-		for (size_t i = 1; i < n; i++) {
-			if (conn_cmp(&out[m], &out[i]) == 0)
-				conn_add(&out[m], &out[i]);
-			else
-				out[++m] = out[i];
-		}
-		m++;
-	}
 	snap->conns = out;
-	snap->n_conns = m;
+	snap->n_conns = n;
 	out = NULL;
 fail:
 	free(out);
 	free(vals);
+	return err;
+}
+
+static int query_cmp(const void *a, const void *b)
+{
+	const struct identity_query *x = a, *y = b;
+
+	if (x->cgroup_id != y->cgroup_id)
+		return x->cgroup_id < y->cgroup_id ? -1 : 1;
+	if (x->role != y->role)
+		return x->role < y->role ? -1 : 1;
+	if (x->server_port != y->server_port)
+		return x->server_port < y->server_port ? -1 : 1;
+	return 0;
+}
+
+static int identity_ptr_cmp(const void *a, const void *b)
+{
+	return identity_cmp(*(const struct sockeye_identity *const *)a,
+			    *(const struct sockeye_identity *const *)b);
+}
+
+/* The snapshot's identity equal to id (identities are sorted and unique); NULL for none. */
+static const struct sockeye_identity *find_identity(const struct sockeye_snapshot *snap,
+						    const struct sockeye_identity *id)
+{
+	size_t lo = 0, hi = snap->n_identities;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = identity_cmp(&snap->identities[mid], id);
+
+		if (c == 0)
+			return &snap->identities[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The labels of each series group (cgroup, role, port), named once per scrape by identity.c
+ * from the group's sock_owner entry; equal labels become one shared identity of the
+ * snapshot, so series can be merged by pointer. */
+static int collect_identities(const struct loader_fds *fds, struct identity_cache *ids,
+			      struct sockeye_snapshot *snap)
+{
+	size_t n = snap->n_http + snap->n_conns, n_keys = 0, n_ids = 0;
+	struct identity_query *q = calloc(n ? n : 1, sizeof(*q));
+	struct sockeye_owner *owners = NULL;
+	struct sockeye_identity *labels = NULL, **sorted = NULL;
+	const struct sockeye_identity **of_key = NULL;
+	int err = -ENOMEM;
+
+	if (!q)
+		return -ENOMEM;
+	for (size_t i = 0; i < snap->n_http; i++)
+		q[n_keys++] = (struct identity_query){ .cgroup_id = snap->http[i].cgroup_id,
+						       .server_port = snap->http[i].server_port,
+						       .role = snap->http[i].role };
+	for (size_t i = 0; i < snap->n_conns; i++)
+		q[n_keys++] = (struct identity_query){ .cgroup_id = snap->conns[i].cgroup_id,
+						       .server_port = snap->conns[i].server_port,
+						       .role = snap->conns[i].side };
+	if (n_keys) {
+		size_t m = 0;
+
+		qsort(q, n_keys, sizeof(*q), query_cmp);
+		for (size_t i = 1; i < n_keys; i++)
+			if (query_cmp(&q[m], &q[i]) != 0)
+				q[++m] = q[i];
+		n_keys = m + 1;
+	}
+	owners = calloc(n_keys ? n_keys : 1, sizeof(*owners));
+	labels = calloc(n_keys ? n_keys : 1, sizeof(*labels));
+	sorted = calloc(n_keys ? n_keys : 1, sizeof(*sorted));
+	of_key = calloc(n_keys ? n_keys : 1, sizeof(*of_key));
+	if (!owners || !labels || !sorted || !of_key)
+		goto out;
+
+	identity_begin(ids);
+	for (size_t i = 0; i < n_keys; i++) {
+		struct sockeye_owner_key ok = { .cgroup_id = q[i].cgroup_id,
+						.server_port = q[i].server_port,
+						.role = q[i].role };
+
+		if (bpf_map_lookup_elem(fds->sock_owner, &ok, &owners[i]) == 0)
+			q[i].owner = &owners[i];
+		identity_resolve(ids, &q[i], &labels[i]);
+		sorted[i] = &labels[i];
+	}
+	identity_end(ids);
+
+	/* One shared copy of each distinct identity, sorted; the label-less one is NULL. */
+	qsort(sorted, n_keys, sizeof(*sorted), identity_ptr_cmp);
+	snap->identities = calloc(n_keys ? n_keys : 1, sizeof(*snap->identities));
+	if (!snap->identities)
+		goto out;
+	for (size_t i = 0; i < n_keys; i++) {
+		if (identity_cmp(sorted[i], NULL) == 0 ||
+		    (n_ids && identity_cmp(sorted[i], &snap->identities[n_ids - 1]) == 0))
+			continue;
+		snap->identities[n_ids++] = *sorted[i];
+	}
+	snap->n_identities = n_ids;
+	for (size_t i = 0; i < n_keys; i++)
+		of_key[i] = find_identity(snap, &labels[i]);
+	for (size_t i = 0; i < snap->n_http; i++) {
+		struct identity_query k = { .cgroup_id = snap->http[i].cgroup_id,
+					    .server_port = snap->http[i].server_port,
+					    .role = snap->http[i].role };
+		struct identity_query *hit = bsearch(&k, q, n_keys, sizeof(*q), query_cmp);
+
+		snap->http[i].identity = hit ? of_key[hit - q] : NULL;
+	}
+	for (size_t i = 0; i < snap->n_conns; i++) {
+		struct identity_query k = { .cgroup_id = snap->conns[i].cgroup_id,
+					    .server_port = snap->conns[i].server_port,
+					    .role = snap->conns[i].side };
+		struct identity_query *hit = bsearch(&k, q, n_keys, sizeof(*q), query_cmp);
+
+		snap->conns[i].identity = hit ? of_key[hit - q] : NULL;
+	}
+
+	/* The services' own processes, in identity order. */
+	snap->services = calloc(n_ids ? n_ids : 1, sizeof(*snap->services));
+	if (!snap->services)
+		goto out;
+	for (size_t i = 0; i < n_ids; i++) {
+		struct sockeye_service_process *sp = &snap->services[snap->n_services];
+
+		if (identity_usage(ids, &snap->identities[i], &sp->cpu_seconds,
+				   &sp->resident_bytes) == 0) {
+			sp->identity = &snap->identities[i];
+			snap->n_services++;
+		}
+	}
+	identity_stats(ids, snap->id_cache_entries, snap->id_cache_evictions);
+	snap->id_cache_valid = 1;
+	err = 0;
+out:
+	free(q);
+	free(owners);
+	free(labels);
+	free(sorted);
+	free(of_key);
 	return err;
 }
 
@@ -296,7 +468,7 @@ static void collect_objects(const struct loader_fds *fds, struct sockeye_snapsho
 }
 
 int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *cfg,
-		     struct sockeye_snapshot *snap)
+		     struct identity_cache *ids, struct sockeye_snapshot *snap)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	int err;
@@ -323,6 +495,13 @@ int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *
 		pr_warn("reading %s: %s", SOCKEYE_MAP_CONN_STATS, strerror(-err));
 		return err;
 	}
+	if (ids) {
+		err = collect_identities(fds, ids, snap);
+		if (err)
+			pr_warn("resolving identity labels: %s", strerror(-err));
+	}
+	snap->n_http = collect_merge(snap->http, snap->n_http, SOCKEYE_SLOTS);
+	snap->n_conns = conn_merge(snap->conns, snap->n_conns);
 	memcpy(snap->rtt_bounds_us, fds->rtt_bounds_us, fds->n_rtt_bounds * sizeof(__u64));
 	snap->n_rtt_bounds = fds->n_rtt_bounds;
 	collect_stats(fds, snap, ncpu);
@@ -334,6 +513,8 @@ void collect_free(struct sockeye_snapshot *snap)
 {
 	free(snap->http);
 	free(snap->conns);
+	free(snap->identities);
+	free(snap->services);
 	free(snap->progs);
 	free(snap->maps);
 	memset(snap, 0, sizeof(*snap));

@@ -7,16 +7,21 @@
 #include "loader.h"
 #include "snapshot.h"
 
+struct identity_cache;
+
 /* Fills snap from the maps (per-CPU values summed, series merged and sorted) and from cfg
- * (bounds, static labels, prefix). Returns 0 or a negative errno; free with collect_free. */
+ * (bounds, static labels, prefix). With ids, series carry identity labels and the services'
+ * processes are measured (NULL: neither). Returns 0 or a negative errno; free with
+ * collect_free. */
 int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *cfg,
-		     struct sockeye_snapshot *snap);
+		     struct identity_cache *ids, struct sockeye_snapshot *snap);
 void collect_free(struct sockeye_snapshot *snap);
 
-/* Orders series by role, port, route, method, status, version; exposed for tests. */
+/* Orders series by role, port, route, method, status, version, identity labels; exposed for
+ * tests. */
 int collect_series_cmp(const void *a, const void *b);
-/* Sorts and merges series whose labels are equal (e.g. the same route from two cgroups).
- * Returns the new count. */
+/* Sorts and merges series whose labels are equal (e.g. the same route and service in two
+ * cgroups). Returns the new count. */
 size_t collect_merge(struct sockeye_http_series *s, size_t n, size_t n_slots);
 
 #endif /* SOCKEYE_COLLECT_H */

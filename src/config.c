@@ -95,6 +95,7 @@ void config_defaults(struct sockeye_config *cfg)
 	cfg->n_bounds = ARRAY_SIZE(default_bounds_ns);
 	cfg->route_capacity = SOCKEYE_ROUTE_ENTRIES_DEFAULT;
 	cfg->self_prefix = DEFAULT_SELF_PREFIX;
+	cfg->pods_log_dir = CONFIG_DEFAULT_PODS_LOG_DIR;
 }
 
 void config_free(struct sockeye_config *cfg)
@@ -277,6 +278,7 @@ enum flag_id {
 	FLAG_CONFIG_FILE,
 	FLAG_LOG_LEVEL,
 	FLAG_CHECK,
+	FLAG_PODS_LOG_DIR,
 	FLAG_VERSION,
 	FLAG_HELP,
 	FLAG_MAX,
@@ -310,6 +312,9 @@ static const struct flag_def flags[] = {
 	{ "log.level", FLAG_LOG_LEVEL, "LEVEL", "info",
 	  "Only log messages at or above this level: debug, info, warn, error." },
 	{ "check", FLAG_CHECK, NULL, NULL, "Load and attach the BPF programs, report, exit." },
+	{ "kubernetes.pods-log-dir", FLAG_PODS_LOG_DIR, "PATH", CONFIG_DEFAULT_PODS_LOG_DIR,
+	  "The kubelet's pod log directory: k8s_* labels come from its <namespace>_<pod>_<uid> "
+	  "names." },
 	{ "version", FLAG_VERSION, NULL, NULL, "Print the version and exit." },
 	{ "help", FLAG_HELP, NULL, NULL, "Print this help and exit (also -h)." },
 };
@@ -404,6 +409,10 @@ static int apply_flag(struct sockeye_config *cfg, const struct flag_def *f, cons
 		if (!*value)
 			return bad_value(f, value, "empty path");
 		return own_flag_value(cfg, value, &cfg->config_file);
+	case FLAG_PODS_LOG_DIR:
+		if (!*value)
+			return bad_value(f, value, "empty path");
+		return own_flag_value(cfg, value, &cfg->pods_log_dir);
 	case FLAG_INTERVAL:
 		why = parse_duration_ms(value, &cfg->interval_ms);
 		if (why)
@@ -976,16 +985,140 @@ static int load_prefix(struct yctx *c, const yaml_node_t *n)
 	return c->cfg->self_prefix ? 0 : -ENOMEM;
 }
 
+/* Longest service_name a rule may set: identity labels keep SOCKEYE_ID_VALUE_LEN - 1 bytes. */
+#define RULE_NAME_MAX (SOCKEYE_ID_VALUE_LEN - 1)
+
+static int load_rule_match(struct yctx *c, const yaml_node_t *n, struct sockeye_identity_rule *r)
+{
+	static const char *const keys[] = { "exe", "port", "cgroup" };
+	static const char *const what = "identity.rules[].match";
+	int err;
+
+	err = check_mapping(c, n, what, keys, ARRAY_SIZE(keys), "exe, port or cgroup");
+	if (err)
+		return err;
+	for_each_pair (p, n) {
+		yaml_node_t *k = ynode(c, p->key), *v = ynode(c, p->value);
+		const char *key = sval(k), *why;
+		size_t len;
+
+		if (is_null(v))
+			continue;
+		if (strcmp(key, "port") == 0) {
+			err = get_number(c, v, "identity.rules[].match.port");
+			if (err)
+				return err;
+			why = check_port(sval(v), slen(v), &r->port);
+			if (why)
+				return yerr(c, v, "%s.port: bad port '%s': %s", what, sval(v), why);
+			continue;
+		}
+		err = get_string(c, v, what);
+		if (err)
+			return err;
+		if (strcmp(key, "exe") == 0) {
+			if (sval(v)[0] != '/')
+				return yerr(c, v, "%s.exe: '%s' must be an absolute path", what,
+					    sval(v));
+			r->exe = own_scalar(c, v);
+			if (!r->exe)
+				return -ENOMEM;
+			continue;
+		}
+		len = slen(v);
+		why = check_cgroup_path(sval(v), &len);
+		if (why)
+			return yerr(c, v, "%s.cgroup: bad cgroup path '%s': %s", what, sval(v), why);
+		r->cgroup = own_strndup(&c->cfg->owned, sval(v), len);
+		if (!r->cgroup)
+			return -ENOMEM;
+	}
+	if (!r->exe && !r->cgroup && !r->port)
+		return yerr(c, n, "%s: needs at least one of exe, port or cgroup", what);
+	return 0;
+}
+
+static int load_rule(struct yctx *c, const yaml_node_t *n, struct sockeye_identity_rule *r)
+{
+	static const char *const keys[] = { "match", "service_name" };
+	const yaml_node_t *match = NULL, *name = NULL;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	err = check_mapping(c, n, "identity.rules[]", keys, ARRAY_SIZE(keys),
+			    "match or service_name");
+	if (err)
+		return err;
+	for_each_pair (p, n) {
+		yaml_node_t *k = ynode(c, p->key), *v = ynode(c, p->value);
+
+		if (strcmp(sval(k), "match") == 0)
+			match = v;
+		else
+			name = v;
+	}
+	if (!match || is_null(match))
+		return yerr(c, n, "identity.rules[]: 'match' is missing");
+	if (!name || is_null(name) || (name->type == YAML_SCALAR_NODE && slen(name) == 0))
+		return yerr(c, name ? name : n,
+			    "identity.rules[]: 'service_name' is missing or empty");
+	err = get_string(c, name, "identity.rules[].service_name");
+	if (err)
+		return err;
+	if (slen(name) > RULE_NAME_MAX)
+		return yerr(c, name, "identity.rules[].service_name: longer than %d bytes",
+			    RULE_NAME_MAX);
+	err = load_rule_match(c, match, r);
+	if (err)
+		return err;
+	r->service_name = own_scalar(c, name);
+	return r->service_name ? 0 : -ENOMEM;
+}
+
+static int load_identity(struct yctx *c, const yaml_node_t *n)
+{
+	static const char *const keys[] = { "rules" };
+	size_t count = 0;
+	int err;
+
+	err = check_mapping(c, n, "identity", keys, ARRAY_SIZE(keys), "rules");
+	if (err)
+		return err;
+	for_each_pair (p, n) {
+		yaml_node_t *v = ynode(c, p->value);
+
+		if (is_null(v))
+			continue;
+		err = check_sequence(c, v, "identity.rules");
+		if (err)
+			return err;
+		for_each_item (it, v) {
+			yaml_node_t *item = ynode(c, *it);
+
+			if (count == CONFIG_MAX_RULES)
+				return yerr(c, item, "identity.rules: more than %d rules",
+					    CONFIG_MAX_RULES);
+			err = load_rule(c, item, &c->cfg->rules[count]);
+			if (err)
+				return err;
+			count++;
+		}
+	}
+	c->cfg->n_rules = count;
+	return 0;
+}
+
 static int load_root(struct yctx *c, const yaml_node_t *root)
 {
-	static const char *const keys[] = { "http", "ports", "cgroups", "labels", "metric_prefix" };
+	static const char *const keys[] = { "http",   "ports",	       "cgroups",
+					    "labels", "metric_prefix", "identity" };
 	int err;
 
 	/* An empty file, or one holding only comments or "---", configures nothing. */
 	if (!root || is_null(root))
 		return 0;
 	err = check_mapping(c, root, "top level", keys, ARRAY_SIZE(keys),
-			    "http, ports, cgroups, labels or metric_prefix");
+			    "http, ports, cgroups, labels, metric_prefix or identity");
 	if (err)
 		return err;
 	for_each_pair (p, root) {
@@ -1002,6 +1135,8 @@ static int load_root(struct yctx *c, const yaml_node_t *root)
 			err = load_cgroups(c, v);
 		else if (strcmp(key, "labels") == 0)
 			err = load_labels(c, v);
+		else if (strcmp(key, "identity") == 0)
+			err = load_identity(c, v);
 		else
 			err = load_prefix(c, v);
 		if (err)

@@ -16,6 +16,17 @@
 #define CONFIG_MAX_LABELS 16
 #define CONFIG_DEFAULT_LISTEN ":9810"
 #define CONFIG_DEFAULT_PATH "/metrics"
+#define CONFIG_DEFAULT_PODS_LOG_DIR "/var/log/pods"
+#define CONFIG_MAX_RULES 64
+
+/* One identity.rules entry: the first rule whose every given criterion matches a series names
+ * its service. At least one criterion is set. */
+struct sockeye_identity_rule {
+	const char *exe;	  /* executable path (as given, e.g. /usr/bin/python3); NULL: any */
+	const char *cgroup;	  /* cgroup v2 path: that cgroup and those below it; NULL: any */
+	uint16_t port;		  /* server_port; 0: any */
+	const char *service_name; /* never NULL or "" */
+};
 
 struct sockeye_config {
 	/* Web (flags). */
@@ -29,6 +40,7 @@ struct sockeye_config {
 	const char *config_file;     /* --config.file */
 	int log_level;		     /* enum log_level */
 	bool check;		     /* --check: load, attach, report, exit */
+	const char *pods_log_dir;    /* --kubernetes.pods-log-dir */
 
 	/* Agent config file. Every field has a default (config_defaults). */
 	uint64_t bounds_ns[SOCKEYE_MAX_BUCKETS]; /* histogram bounds, ascending */
@@ -47,6 +59,8 @@ struct sockeye_config {
 	struct sockeye_label labels[CONFIG_MAX_LABELS]; /* static labels on every series */
 	size_t n_labels;
 	const char *self_prefix; /* prefix of sockeye's own families, default "sockeye_" */
+	struct sockeye_identity_rule rules[CONFIG_MAX_RULES]; /* identity.rules, in file order */
+	size_t n_rules;
 
 	/* Storage the strings above point into (owned; freed by config_free). */
 	void *owned;

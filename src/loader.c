@@ -240,6 +240,7 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	l->fds.http_dur = bpf_map__fd(l->skel->maps.http_dur);
 	l->fds.http_routes = bpf_map__fd(l->skel->maps.http_routes);
 	l->fds.stats = bpf_map__fd(l->skel->maps.sockeye_stats);
+	l->fds.sock_owner = bpf_map__fd(l->skel->maps.sock_owner);
 	l->fds.size_bounds = size_bounds;
 	l->fds.n_size_bounds = N_SIZE_BOUNDS;
 	l->fds.http_sizes = bpf_map__fd(l->skel->maps.http_sizes);

@@ -19,6 +19,7 @@ struct loader_fds {
 	int stats;	 /* SOCKEYE_MAP_STATS */
 	int conn_slots;	 /* SOCKEYE_MAP_CONN_SLOTS */
 	int conn_stats;	 /* SOCKEYE_MAP_CONN_STATS */
+	int sock_owner;	 /* SOCKEYE_MAP_OWNER */
 	int progs[LOADER_MAX_PROGS];
 	size_t n_progs;
 	int maps[LOADER_MAX_MAPS]; /* maps whose fill is exported */

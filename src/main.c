@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* main.c - parse flags, load and attach, serve scrapes until a signal; errors -> exit status. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "collect.h"
 #include "config.h"
 #include "httpd.h"
+#include "identity.h"
 #include "loader.h"
 #include "log.h"
 #include "procself.h"
@@ -41,6 +43,7 @@ static void on_signal(int sig)
 struct agent {
 	const struct sockeye_config *cfg;
 	struct loader *loader;
+	struct identity_cache *ids; /* used under lock, like the maps */
 	pthread_mutex_t lock; /* one collect at a time: scrapes may come from several threads */
 };
 
@@ -60,7 +63,7 @@ static int agent_scrape(void *arg, enum render_format fmt, struct sockeye_buf *o
 	int err;
 
 	pthread_mutex_lock(&a->lock);
-	err = collect_snapshot(loader_fds(a->loader), a->cfg, &snap);
+	err = collect_snapshot(loader_fds(a->loader), a->cfg, a->ids, &snap);
 	if (!err) {
 		procself_read(&snap.process);
 		snap.scrape_duration_seconds = now_seconds() - t0;
@@ -100,6 +103,30 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* The cache behind the service and container labels (identity.c). */
+static int start_identity(struct agent *a)
+{
+	char root[PATH_MAX];
+	struct identity_options o = {
+		.cgroup_root = root,
+		.pods_log_dir = a->cfg->pods_log_dir,
+		.rules = a->cfg->rules,
+		.n_rules = a->cfg->n_rules,
+	};
+	int err = loader_find_cgroup2(root, sizeof(root));
+
+	if (err) {
+		pr_error("identity: no cgroup v2 mount in /proc/mounts");
+		return err;
+	}
+	a->ids = identity_new(&o);
+	if (!a->ids)
+		return -errno; /* identity_new logged why */
+	pr_info("Identity labels from cgroup=%s pods_log_dir=%s rules=%zu", root,
+		a->cfg->pods_log_dir, a->cfg->n_rules);
+	return 0;
+}
+
 static int run(struct sockeye_config *cfg)
 {
 	struct agent a = {.cfg = cfg};
@@ -121,6 +148,9 @@ static int run(struct sockeye_config *cfg)
 		printf("check ok: programs load and attach\n");
 		goto cleanup;
 	}
+	err = start_identity(&a);
+	if (err)
+		goto cleanup;
 
 	if (cfg->web_disable) {
 		pr_info("Metrics endpoint disabled");
@@ -160,6 +190,7 @@ static int run(struct sockeye_config *cfg)
 		write_textfile(&a); /* the last counts, for a collector that reads after we exit */
 cleanup:
 	httpd_stop(h);
+	identity_free(a.ids);
 	loader_stop(a.loader);
 	pthread_mutex_destroy(&a.lock);
 	return err;

@@ -58,6 +58,26 @@ static const char *const stat_names[] = {
 _Static_assert(ARRAY_SIZE(stat_names) == SOCKEYE_STAT_MAX,
 	       "stat_names[] out of sync with enum sockeye_stat");
 
+/* Sync note: indexed by enum sockeye_id_label (src/snapshot.h); the rendering order. */
+static const char *const id_label_names[] = {
+	[SOCKEYE_ID_SERVICE_NAME] = "service_name",
+	[SOCKEYE_ID_CONTAINER_ID] = "container_id",
+	[SOCKEYE_ID_K8S_NAMESPACE_NAME] = "k8s_namespace_name",
+	[SOCKEYE_ID_K8S_POD_NAME] = "k8s_pod_name",
+	[SOCKEYE_ID_K8S_CONTAINER_NAME] = "k8s_container_name",
+};
+_Static_assert(ARRAY_SIZE(id_label_names) == SOCKEYE_ID_MAX,
+	       "id_label_names[] out of sync with enum sockeye_id_label");
+
+/* Sync note: indexed by enum sockeye_id_cache (src/snapshot.h). */
+static const char *const id_cache_names[] = {
+	[SOCKEYE_ID_CACHE_SERIES] = "series",
+	[SOCKEYE_ID_CACHE_PROCESS] = "process",
+	[SOCKEYE_ID_CACHE_CGROUP] = "cgroup",
+};
+_Static_assert(ARRAY_SIZE(id_cache_names) == SOCKEYE_ID_CACHE_MAX,
+	       "id_cache_names[] out of sync with enum sockeye_id_cache");
+
 enum metric_type {
 	METRIC_GAUGE,
 	METRIC_COUNTER,
@@ -248,6 +268,48 @@ static void put_sample(struct render_ctx *c, const char *prefix, const char *nam
 	buf_append(c->out, "\n", 1);
 }
 
+/* A family's own labels followed by the identity labels that have a value, the values
+ * copied so that one filled to the brim still ends. */
+#define MAX_FAMILY_LABELS 8
+struct labels_buf {
+	struct sockeye_label l[MAX_FAMILY_LABELS + SOCKEYE_ID_MAX];
+	char v[SOCKEYE_ID_MAX][SOCKEYE_ID_VALUE_LEN + 1];
+	size_t n;
+};
+
+static const struct sockeye_label *with_identity(struct labels_buf *b,
+						 const struct sockeye_label *labels, size_t n,
+						 const struct sockeye_identity *id)
+{
+	size_t i;
+
+	b->n = 0;
+	for (i = 0; i < n && i < MAX_FAMILY_LABELS; i++)
+		b->l[b->n++] = labels[i];
+	for (i = 0; id && i < SOCKEYE_ID_MAX; i++) {
+		if (!id->v[i][0])
+			continue; /* an empty value is no label */
+		b->l[b->n].name = id_label_names[i];
+		b->l[b->n].value = bounded(b->v[i], id->v[i], sizeof(id->v[i]));
+		b->n++;
+	}
+	return b->l;
+}
+
+static int same_identity(const struct sockeye_identity *a, const struct sockeye_identity *b)
+{
+	static const struct sockeye_identity none;
+
+	if (a == b)
+		return 1;
+	a = a ? a : &none;
+	b = b ? b : &none;
+	for (size_t i = 0; i < SOCKEYE_ID_MAX; i++)
+		if (strncmp(a->v[i], b->v[i], sizeof(a->v[i])) != 0)
+			return 0;
+	return 1;
+}
+
 /* Series whose exported labels are equal. cgroup_id is not exported, so series that differ
  * only in it must be summed or the family would hold duplicate series, which Prometheus
  * rejects. The snapshot sorts cgroup_id last, so such series are adjacent. */
@@ -256,7 +318,8 @@ static int same_labels(const struct sockeye_http_series *a, const struct sockeye
 	return a->role == b->role && method_name(a->method) == method_name(b->method) &&
 	       version_name(a->version) == version_name(b->version) && a->status == b->status &&
 	       a->server_port == b->server_port &&
-	       strncmp(a->route, b->route, sizeof(a->route)) == 0;
+	       strncmp(a->route, b->route, sizeof(a->route)) == 0 &&
+	       same_identity(a->identity, b->identity);
 }
 
 static void add_series(struct sockeye_http_series *acc, const struct sockeye_http_series *s)
@@ -276,13 +339,15 @@ static void put_http_series(struct render_ctx *c, const char *family,
 	size_t n_bounds = snap->n_bounds;
 	char route[SOCKEYE_ROUTE_LEN + 1], status[NUMBER_LEN], port[NUMBER_LEN];
 	char le[SECONDS_LEN], value[NUMBER_LEN];
-	const struct sockeye_label labels[] = {
+	const struct sockeye_label own[] = {
 		{ "http_request_method", method_name(s->method) },
 		{ "http_response_status_code", fmt_u64(status, s->status) },
 		{ "http_route", bounded(route, s->route, sizeof(s->route)) },
 		{ "network_protocol_version", version_name(s->version) },
 		{ "server_port", fmt_u64(port, s->server_port) },
 	};
+	struct labels_buf lb;
+	const struct sockeye_label *labels = with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
 	uint64_t cum = 0, count;
 	size_t i, shown = 0;
 
@@ -296,7 +361,7 @@ static void put_http_series(struct render_ctx *c, const char *family,
 		if (i > 0 && snap->bounds_ns[i] <= snap->bounds_ns[shown])
 			continue;
 		shown = i;
-		put_sample(c, "", family, "_bucket", labels, ARRAY_SIZE(labels),
+		put_sample(c, "", family, "_bucket", labels, lb.n,
 			   fmt_seconds(le, snap->bounds_ns[i]), fmt_u64(value, cum));
 	}
 	/* count and buckets are separate per-CPU adds, so a scrape can catch one without the
@@ -305,10 +370,10 @@ static void put_http_series(struct render_ctx *c, const char *family,
 	cum += s->buckets[n_bounds];
 	count = s->count > cum ? s->count : cum;
 	fmt_u64(value, count);
-	put_sample(c, "", family, "_bucket", labels, ARRAY_SIZE(labels), "+Inf", value);
-	put_sample(c, "", family, "_sum", labels, ARRAY_SIZE(labels), NULL,
+	put_sample(c, "", family, "_bucket", labels, lb.n, "+Inf", value);
+	put_sample(c, "", family, "_sum", labels, lb.n, NULL,
 		   fmt_seconds(le, s->sum_ns));
-	put_sample(c, "", family, "_count", labels, ARRAY_SIZE(labels), NULL, value);
+	put_sample(c, "", family, "_count", labels, lb.n, NULL, value);
 }
 
 static void put_http_family(struct render_ctx *c, enum sockeye_role role, const char *family,
@@ -397,16 +462,19 @@ static void put_conn_family(struct render_ctx *c, enum conn_field f)
 		   conn_families[f].help);
 	for (i = 0; i < snap->n_conns; i++) {
 		const struct sockeye_conn_series *s = &snap->conns[i];
-		const struct sockeye_label labels[] = {
+		const struct sockeye_label own[] = {
 			{"direction", direction_names[s->side < SOCKEYE_ROLE_MAX ? s->side : 0]},
 			{"server_port", fmt_u64(port, s->server_port)},
 		};
+		struct labels_buf lb;
+		const struct sockeye_label *labels =
+			with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
 
 		if (!s->opened)
 			continue; /* an HTTP-only group (e.g. TLS): no TCP counts of its own */
 		put_sample(c, c->self_prefix, conn_families[f].name,
 			   conn_families[f].type == METRIC_COUNTER ? "_total" : "", labels,
-			   ARRAY_SIZE(labels), NULL, fmt_u64(value, conn_field_value(s, f)));
+			   lb.n, NULL, fmt_u64(value, conn_field_value(s, f)));
 	}
 }
 
@@ -422,10 +490,13 @@ static void put_conn_rtt(struct render_ctx *c)
 		   "Smoothed round-trip time of TCP connections when they closed.");
 	for (i = 0; i < snap->n_conns; i++) {
 		const struct sockeye_conn_series *s = &snap->conns[i];
-		const struct sockeye_label labels[] = {
+		const struct sockeye_label own[] = {
 			{"direction", direction_names[s->side < SOCKEYE_ROLE_MAX ? s->side : 0]},
 			{"server_port", fmt_u64(port, s->server_port)},
 		};
+		struct labels_buf lb;
+		const struct sockeye_label *labels =
+			with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
 		uint64_t cum = 0;
 
 		if (!s->opened)
@@ -433,17 +504,17 @@ static void put_conn_rtt(struct render_ctx *c)
 		for (k = 0; k < n_bounds; k++) {
 			cum += s->rtt_buckets[k];
 			put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_bucket", labels,
-				   ARRAY_SIZE(labels), fmt_seconds(le, snap->rtt_bounds_us[k] * 1000),
+				   lb.n, fmt_seconds(le, snap->rtt_bounds_us[k] * 1000),
 				   fmt_u64(value, cum));
 		}
 		cum += s->rtt_buckets[n_bounds];
 		fmt_u64(value, cum);
 		put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_bucket", labels,
-			   ARRAY_SIZE(labels), "+Inf", value);
-		put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_sum", labels, ARRAY_SIZE(labels),
+			   lb.n, "+Inf", value);
+		put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_sum", labels, lb.n,
 			   NULL, fmt_seconds(le, s->rtt_sum_us * 1000));
 		put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_count", labels,
-			   ARRAY_SIZE(labels), NULL, value);
+			   lb.n, NULL, value);
 	}
 }
 
@@ -464,15 +535,18 @@ static void put_active_requests(struct render_ctx *c, enum sockeye_role role, co
 		if (s->side != role)
 			continue;
 		for (m = 0; m < SOCKEYE_METHOD_MAX; m++) {
-			const struct sockeye_label labels[] = {
+			const struct sockeye_label own[] = {
 				{"http_request_method", method_name(m)},
 				{"server_port", fmt_u64(port, s->server_port)},
 			};
+			struct labels_buf lb;
+			const struct sockeye_label *labels =
+				with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
 			uint64_t st = s->req_started[m], en = s->req_ended[m];
 
 			if (!st)
 				continue;
-			put_sample(c, "", family, "", labels, ARRAY_SIZE(labels), NULL,
+			put_sample(c, "", family, "", labels, lb.n, NULL,
 				   fmt_u64(value, st > en ? st - en : 0));
 		}
 	}
@@ -492,6 +566,68 @@ static void put_conns(struct render_ctx *c)
 	for (enum conn_field f = CONN_OPENED; f <= CONN_RETRANS; f++)
 		put_conn_family(c, f);
 	put_conn_rtt(c);
+}
+
+/* --- The observed services' own processes and the identity cache --------------------------- */
+
+/* Named like the process_* families a client library gives a service, so the same queries
+ * work with service_ in front; the identity labels say whose processes they are. */
+static void put_services(struct render_ctx *c)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	char value[NUMBER_LEN];
+	struct labels_buf lb;
+	size_t i;
+
+	if (!snap->n_services)
+		return;
+	put_header(c, "", "service_process_cpu_seconds", METRIC_COUNTER,
+		   "Total user and system CPU time spent in seconds by the live processes of "
+		   "each observed service.");
+	for (i = 0; i < snap->n_services; i++) {
+		const struct sockeye_label *labels =
+			with_identity(&lb, NULL, 0, snap->services[i].identity);
+
+		put_sample(c, "", "service_process_cpu_seconds", "_total", labels, lb.n, NULL,
+			   fmt_double(value, snap->services[i].cpu_seconds));
+	}
+	put_header(c, "", "service_process_resident_memory_bytes", METRIC_GAUGE,
+		   "Resident memory size in bytes of the live processes of each observed "
+		   "service.");
+	for (i = 0; i < snap->n_services; i++) {
+		const struct sockeye_label *labels =
+			with_identity(&lb, NULL, 0, snap->services[i].identity);
+
+		put_sample(c, "", "service_process_resident_memory_bytes", "", labels, lb.n,
+			   NULL, fmt_u64(value, snap->services[i].resident_bytes));
+	}
+}
+
+static void put_id_cache(struct render_ctx *c)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	char value[NUMBER_LEN];
+	size_t i;
+
+	if (!snap->id_cache_valid)
+		return;
+	put_header(c, c->self_prefix, "identity_cache_entries", METRIC_GAUGE,
+		   "Entries in each of sockeye's identity label caches.");
+	for (i = 0; i < SOCKEYE_ID_CACHE_MAX; i++) {
+		const struct sockeye_label label = { "cache", id_cache_names[i] };
+
+		put_sample(c, c->self_prefix, "identity_cache_entries", "", &label, 1, NULL,
+			   fmt_u64(value, snap->id_cache_entries[i]));
+	}
+	put_header(c, c->self_prefix, "identity_cache_evictions", METRIC_COUNTER,
+		   "Entries evicted from each identity label cache: series gone from the kernel "
+		   "map, processes that exited, cgroups that were removed.");
+	for (i = 0; i < SOCKEYE_ID_CACHE_MAX; i++) {
+		const struct sockeye_label label = { "cache", id_cache_names[i] };
+
+		put_sample(c, c->self_prefix, "identity_cache_evictions", "_total", &label, 1, NULL,
+			   fmt_u64(value, snap->id_cache_evictions[i]));
+	}
 }
 
 static void put_build_info(struct render_ctx *c)
@@ -639,10 +775,12 @@ int render_text(const struct sockeye_snapshot *snap, enum render_format fmt,
 	put_http_family(&c, SOCKEYE_ROLE_CLIENT, "http_client_request_duration_seconds",
 			HELP_HTTP_CLIENT);
 	put_conns(&c);
+	put_services(&c);
 	put_build_info(&c);
 	put_parser_events(&c);
 	put_progs(&c);
 	put_maps(&c);
+	put_id_cache(&c);
 	put_scrape_duration(&c);
 	put_process(&c);
 	if (fmt == RENDER_OPENMETRICS)

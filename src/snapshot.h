@@ -16,7 +16,40 @@ struct sockeye_label {
 	const char *value;
 };
 
-struct sockeye_identity; /* identity labels (identity.c) */
+/* Labels naming the service behind a series (identity.c), in rendering order.
+ * Sync note: also update id_label_names[] in src/render.c and docs/identity.md. */
+enum sockeye_id_label {
+	SOCKEYE_ID_SERVICE_NAME = 0,
+	SOCKEYE_ID_CONTAINER_ID,
+	SOCKEYE_ID_K8S_NAMESPACE_NAME,
+	SOCKEYE_ID_K8S_POD_NAME,
+	SOCKEYE_ID_K8S_CONTAINER_NAME,
+	SOCKEYE_ID_MAX,
+};
+
+/* Longest identity label value kept, NUL included (a pod name is at most 253 bytes). */
+#define SOCKEYE_ID_VALUE_LEN 256
+
+/* One service identity: a value per enum sockeye_id_label, "" when unknown (not rendered). */
+struct sockeye_identity {
+	char v[SOCKEYE_ID_MAX][SOCKEYE_ID_VALUE_LEN];
+};
+
+/* The processes of one service (service_process_* families), summed over its live processes. */
+struct sockeye_service_process {
+	const struct sockeye_identity *identity;
+	double cpu_seconds;
+	uint64_t resident_bytes;
+};
+
+/* identity.c's caches (sockeye_identity_cache_* families).
+ * Sync note: also update id_cache_names[] in src/render.c. */
+enum sockeye_id_cache {
+	SOCKEYE_ID_CACHE_SERIES = 0, /* (cgroup, role, port) -> labels */
+	SOCKEYE_ID_CACHE_PROCESS,    /* pid -> name, environment, CPU, memory */
+	SOCKEYE_ID_CACHE_CGROUP,     /* cgroup id -> path, container and pod labels */
+	SOCKEYE_ID_CACHE_MAX,
+};
 
 /* One HTTP duration histogram series, per-CPU values already summed. */
 struct sockeye_http_series {
@@ -26,6 +59,7 @@ struct sockeye_http_series {
 	uint16_t status;
 	uint16_t server_port;
 	uint64_t cgroup_id;
+	const struct sockeye_identity *identity; /* NULL: no identity labels */
 	char route[SOCKEYE_ROUTE_LEN]; /* "{other}" when the route table was full */
 	uint64_t count;
 	uint64_t sum_ns;
@@ -77,9 +111,19 @@ struct sockeye_process {
 };
 
 struct sockeye_snapshot {
-	/* Series sorted by (role, server_port, route, method, status, version, cgroup_id). */
+	/* Series sorted by (role, server_port, route, method, status, version, identity). */
 	struct sockeye_http_series *http;
 	size_t n_http;
+
+	/* The identities the series point to (owned), and their services' processes sorted by
+	 * identity. id_cache_valid == 0: no identity cache, its families are omitted. */
+	struct sockeye_identity *identities;
+	size_t n_identities;
+	struct sockeye_service_process *services;
+	size_t n_services;
+	uint64_t id_cache_entries[SOCKEYE_ID_CACHE_MAX];
+	uint64_t id_cache_evictions[SOCKEYE_ID_CACHE_MAX];
+	int id_cache_valid;
 
 	/* Connection groups sorted by (side, server_port, identity). */
 	struct sockeye_conn_series *conns;

@@ -185,6 +185,8 @@ static void test_defaults_fill_every_setting(void **state)
 	assert_int_equal(cfg.n_exclude_cgroups, 0);
 	assert_int_equal(cfg.n_labels, 0);
 	assert_string_equal(cfg.self_prefix, "sockeye_");
+	assert_string_equal(cfg.pods_log_dir, "/var/log/pods");
+	assert_int_equal(cfg.n_rules, 0);
 	assert_null(cfg.owned);
 	config_free(&cfg);
 }
@@ -227,6 +229,8 @@ static void field_text(const struct sockeye_config *cfg, const char *flag, char 
 		s = cfg->config_file;
 	else if (strcmp(flag, "--log.level") == 0)
 		snprintf(buf, n, "%d", cfg->log_level);
+	else if (strcmp(flag, "--kubernetes.pods-log-dir") == 0)
+		s = cfg->pods_log_dir;
 	else
 		fail_msg("no field for %s", flag);
 	if (s)
@@ -246,6 +250,7 @@ static void test_each_value_flag_accepted_with_equals_and_as_next_argument(void 
 		{ "--config.file", "/etc/sockeye/sockeye.yml", "/etc/sockeye/sockeye.yml" },
 		{ "--log.level", "debug", "0" },
 		{ "--log.level", "error", "3" },
+		{ "--kubernetes.pods-log-dir", "/tmp/pods", "/tmp/pods" },
 	};
 
 	(void)state;
@@ -489,6 +494,10 @@ static void test_bad_flags_return_einval_with_one_clear_line(void **state)
 		{ "empty web config path",
 		  { "--web.config.file=" },
 		  "sockeye: invalid value '' for --web.config.file: empty path (see --help)\n" },
+		{ "empty pods log dir",
+		  { "--kubernetes.pods-log-dir=" },
+		  "sockeye: invalid value '' for --kubernetes.pods-log-dir: empty path (see "
+		  "--help)\n" },
 		{ "duration without unit",
 		  { "--output.interval=15" },
 		  "sockeye: invalid value '15' for --output.interval: not a duration (units y, w, "
@@ -564,6 +573,8 @@ static void test_help_lists_every_flag_with_default_on_stdout_and_returns_1(void
 		"--log.level=LEVEL",
 		"(default: info)",
 		"--check",
+		"--kubernetes.pods-log-dir=PATH",
+		"(default: /var/log/pods)",
 		"--version",
 		"--help",
 	};
@@ -631,7 +642,16 @@ static void test_full_config_file_parsed_exactly(void **state)
 			"labels:\n"
 			"  env: prod\n"
 			"  region: \"eu-west-1 \\u00e9\"\n"
-			"metric_prefix: acme_sockeye_\n");
+			"metric_prefix: acme_sockeye_\n"
+			"identity:\n"
+			"  rules:\n"
+			"    - match: {exe: /usr/bin/python3, port: 8080, cgroup: /docker/}\n"
+			"      service_name: checkout\n"
+			"    - match:\n"
+			"        cgroup: /system.slice\n"
+			"      service_name: \"system \\u00e9\"\n"
+			"    - match: {port: 443, exe: ~}\n"
+			"      service_name: tls-edge\n");
 	struct sockeye_config cfg;
 	char *err;
 
@@ -658,6 +678,19 @@ static void test_full_config_file_parsed_exactly(void **state)
 	assert_string_equal(cfg.labels[1].name, "region");
 	assert_string_equal(cfg.labels[1].value, "eu-west-1 \xc3\xa9");
 	assert_string_equal(cfg.self_prefix, "acme_sockeye_");
+	assert_int_equal(cfg.n_rules, 3);
+	assert_string_equal(cfg.rules[0].exe, "/usr/bin/python3");
+	assert_int_equal(cfg.rules[0].port, 8080);
+	assert_string_equal(cfg.rules[0].cgroup, "/docker");
+	assert_string_equal(cfg.rules[0].service_name, "checkout");
+	assert_null(cfg.rules[1].exe);
+	assert_int_equal(cfg.rules[1].port, 0);
+	assert_string_equal(cfg.rules[1].cgroup, "/system.slice");
+	assert_string_equal(cfg.rules[1].service_name, "system \xc3\xa9");
+	assert_null(cfg.rules[2].exe);
+	assert_int_equal(cfg.rules[2].port, 443);
+	assert_null(cfg.rules[2].cgroup);
+	assert_string_equal(cfg.rules[2].service_name, "tls-edge");
 	/* Settings from flags are left alone. */
 	assert_string_equal(cfg.listen[0], ":9810");
 	free(err);
@@ -747,8 +780,44 @@ static void test_bad_config_files_report_file_line_column_and_reason(void **stat
 		const char *want;
 	} cases[] = {
 		{ "unknown top-level key", "http:\n  route_table_size: 1\nhtp:\n  x: 1\n",
-		  "3:1: top level: unknown key 'htp' (expected http, ports, cgroups, labels or "
-		  "metric_prefix)" },
+		  "3:1: top level: unknown key 'htp' (expected http, ports, cgroups, labels, "
+		  "metric_prefix or identity)" },
+		{ "unknown identity key", "identity:\n  rule: []\n",
+		  "2:3: identity: unknown key 'rule' (expected rules)" },
+		{ "rules not a list", "identity:\n  rules: {}\n",
+		  "2:10: identity.rules: expected a list, got a mapping" },
+		{ "rule not a mapping", "identity:\n  rules: [x]\n",
+		  "2:11: identity.rules[]: expected a mapping, got a scalar" },
+		{ "unknown rule key", "identity:\n  rules:\n    - name: x\n",
+		  "3:7: identity.rules[]: unknown key 'name' (expected match or service_name)" },
+		{ "rule without match", "identity:\n  rules:\n    - service_name: x\n",
+		  "3:7: identity.rules[]: 'match' is missing" },
+		{ "rule without service_name", "identity:\n  rules:\n    - match: {port: 80}\n",
+		  "3:7: identity.rules[]: 'service_name' is missing or empty" },
+		{ "rule with empty service_name",
+		  "identity:\n  rules:\n    - match: {port: 80}\n      service_name: \"\"\n",
+		  "4:21: identity.rules[]: 'service_name' is missing or empty" },
+		{ "rule service_name not a string",
+		  "identity:\n  rules:\n    - match: {port: 80}\n      service_name: [a]\n",
+		  "4:21: identity.rules[].service_name: expected a string, got a list" },
+		{ "empty match", "identity:\n  rules:\n    - match: {}\n      service_name: a\n",
+		  "3:14: identity.rules[].match: needs at least one of exe, port or cgroup" },
+		{ "unknown match key",
+		  "identity:\n  rules:\n    - match: {comm: x}\n      service_name: a\n",
+		  "3:15: identity.rules[].match: unknown key 'comm' (expected exe, port or cgroup)" },
+		{ "match exe relative",
+		  "identity:\n  rules:\n    - match: {exe: python3}\n      service_name: a\n",
+		  "3:20: identity.rules[].match.exe: 'python3' must be an absolute path" },
+		{ "match port zero",
+		  "identity:\n  rules:\n    - match: {port: 0}\n      service_name: a\n",
+		  "3:21: identity.rules[].match.port: bad port '0': port must be 1..65535" },
+		{ "match port quoted",
+		  "identity:\n  rules:\n    - match: {port: \"80\"}\n      service_name: a\n",
+		  "3:21: identity.rules[].match.port: expected a number, got a quoted string" },
+		{ "match cgroup relative",
+		  "identity:\n  rules:\n    - match: {cgroup: docker}\n      service_name: a\n",
+		  "3:23: identity.rules[].match.cgroup: bad cgroup path 'docker': must start with "
+		  "'/' (relative to the cgroup2 mount)" },
 		{ "unknown http key", "http:\n  duration_bucket: [1]\n",
 		  "2:3: http: unknown key 'duration_bucket' (expected duration_buckets or "
 		  "route_table_size)" },

@@ -98,6 +98,31 @@
 /* Static labels env="prod" and dc=a"b\c<LF>d, escaped. */
 #define STATIC ",env=\"prod\",dc=\"a\\\"b\\\\c\\nd\""
 
+/* Identities: one with a quote to escape and an empty value to omit, an equal copy of it in
+ * another object, and a plain one. */
+#define SHOP_ID                                                                                   \
+	{                                                                                         \
+		.v = {                                                                            \
+			[SOCKEYE_ID_SERVICE_NAME] = "sh\"op",                                     \
+			[SOCKEYE_ID_CONTAINER_ID] = "0123abcd",                                   \
+			[SOCKEYE_ID_K8S_POD_NAME] = "shop-7d9f",                                  \
+			[SOCKEYE_ID_K8S_CONTAINER_NAME] = "app",                                  \
+		}                                                                                 \
+	}
+static const struct sockeye_identity ID_SHOP = SHOP_ID, ID_SHOP_COPY = SHOP_ID;
+static const struct sockeye_identity ID_PY = { .v = { [SOCKEYE_ID_SERVICE_NAME] = "python3" } };
+#define L_SHOP_ONLY                                                                               \
+	"service_name=\"sh\\\"op\",container_id=\"0123abcd\",k8s_pod_name=\"shop-7d9f\","          \
+	"k8s_container_name=\"app\""
+#define L_SHOP "," L_SHOP_ONLY
+#define L_PY ",service_name=\"python3\""
+
+#define SERVICES_HEADER(family, type, help) "# HELP " family " " help "\n# TYPE " family " " type "\n"
+#define HELP_SVC_CPU                                                                              \
+	"Total user and system CPU time spent in seconds by the live processes of each observed "\
+	"service."
+#define HELP_SVC_RSS "Resident memory size in bytes of the live processes of each observed service."
+
 /* le="0.005", le="0.1", le="1" */
 #define BOUNDS_3 .bounds_ns = { 5000000, 100000000, 1000000000 }, .n_bounds = 3
 
@@ -125,6 +150,11 @@ struct render_case {
 	int has_scrape;		     /* 0: scrape_duration_seconds = -1 (unknown) */
 	double scrape;
 	struct sockeye_process process;
+	struct sockeye_service_process services[2];
+	size_t n_services;
+	int id_cache_valid;
+	uint64_t id_cache_entries[SOCKEYE_ID_CACHE_MAX];
+	uint64_t id_cache_evictions[SOCKEYE_ID_CACHE_MAX];
 	const char *want;
 };
 
@@ -331,6 +361,94 @@ static const struct render_case cases[] = {
 		CLI "_sum{" L_CLIENT "} 1.5\n"
 		CLI "_count{" L_CLIENT "} 4\n"
 		SELF_TEXT,
+	},
+	{
+		.name = "identity labels follow server_port in order; empty ones are omitted",
+		.bounds_ns = { 5000000 },
+		.n_bounds = 1,
+		.http = { { GET_USERS, .identity = &ID_SHOP, .count = 1, .sum_ns = 4000000,
+			    .buckets = { 1 } } },
+		.n_http = 1,
+		.want = HTTP_SERVER_HEADER
+		SRV "_bucket{" L_GET_USERS L_SHOP ",le=\"0.005\"} 1\n"
+		SRV "_bucket{" L_GET_USERS L_SHOP ",le=\"+Inf\"} 1\n"
+		SRV "_sum{" L_GET_USERS L_SHOP "} 0.004\n"
+		SRV "_count{" L_GET_USERS L_SHOP "} 1\n"
+		HTTP_CLIENT_HEADER SELF_TEXT,
+	},
+	{
+		.name = "series differing in identity stay apart; equal identities are summed",
+		.bounds_ns = { 5000000 },
+		.n_bounds = 1,
+		.http = {
+			{ GET_USERS, .count = 1, .sum_ns = 1000000, .buckets = { 1 } },
+			{ GET_USERS, .identity = &ID_PY, .count = 1, .sum_ns = 1000000,
+			  .buckets = { 1 } },
+			{ GET_USERS, .identity = &ID_SHOP, .cgroup_id = 1, .count = 1,
+			  .sum_ns = 1000000, .buckets = { 1 } },
+			{ GET_USERS, .identity = &ID_SHOP_COPY, .cgroup_id = 2, .count = 2,
+			  .sum_ns = 2000000000ULL, .buckets = { 0, 2 } },
+		},
+		.n_http = 4,
+		.want = HTTP_SERVER_HEADER
+		SRV "_bucket{" L_GET_USERS ",le=\"0.005\"} 1\n"
+		SRV "_bucket{" L_GET_USERS ",le=\"+Inf\"} 1\n"
+		SRV "_sum{" L_GET_USERS "} 0.001\n"
+		SRV "_count{" L_GET_USERS "} 1\n"
+		SRV "_bucket{" L_GET_USERS L_PY ",le=\"0.005\"} 1\n"
+		SRV "_bucket{" L_GET_USERS L_PY ",le=\"+Inf\"} 1\n"
+		SRV "_sum{" L_GET_USERS L_PY "} 0.001\n"
+		SRV "_count{" L_GET_USERS L_PY "} 1\n"
+		SRV "_bucket{" L_GET_USERS L_SHOP ",le=\"0.005\"} 1\n"
+		SRV "_bucket{" L_GET_USERS L_SHOP ",le=\"+Inf\"} 3\n"
+		SRV "_sum{" L_GET_USERS L_SHOP "} 2.001\n"
+		SRV "_count{" L_GET_USERS L_SHOP "} 3\n"
+		HTTP_CLIENT_HEADER SELF_TEXT,
+	},
+	{
+		.name = "service process families: identity labels, then static labels",
+		.services = { { &ID_PY, 1.5, 1048576 }, { &ID_SHOP, 0.25, 4096 } },
+		.n_services = 2,
+		.labels = { { "env", "prod" }, { "dc", "a\"b\\c\nd" } },
+		.n_labels = 2,
+		.want = HTTP_EMPTY
+		SERVICES_HEADER("service_process_cpu_seconds_total", "counter", HELP_SVC_CPU)
+		"service_process_cpu_seconds_total{service_name=\"python3\"" STATIC "} 1.5\n"
+		"service_process_cpu_seconds_total{" L_SHOP_ONLY STATIC "} 0.25\n"
+		SERVICES_HEADER("service_process_resident_memory_bytes", "gauge", HELP_SVC_RSS)
+		"service_process_resident_memory_bytes{service_name=\"python3\"" STATIC "} 1048576\n"
+		"service_process_resident_memory_bytes{" L_SHOP_ONLY STATIC "} 4096\n"
+		BUILD_INFO("sockeye_", "1.2.3", "abc123", STATIC)
+		EVENTS_ZERO("sockeye_", "parser_events_total", STATIC),
+	},
+	{
+		.name = "service processes and identity caches, OpenMetrics",
+		.fmt = RENDER_OPENMETRICS,
+		.services = { { &ID_PY, 0.01, 0 } },
+		.n_services = 1,
+		.id_cache_valid = 1,
+		.id_cache_entries = { 3, 2, 1 },
+		.id_cache_evictions = { 0, 7, 1 },
+		.want = HTTP_EMPTY
+		SERVICES_HEADER("service_process_cpu_seconds", "counter", HELP_SVC_CPU)
+		"service_process_cpu_seconds_total{service_name=\"python3\"} 0.01\n"
+		SERVICES_HEADER("service_process_resident_memory_bytes", "gauge", HELP_SVC_RSS)
+		"service_process_resident_memory_bytes{service_name=\"python3\"} 0\n"
+		SELF_OM
+		"# HELP sockeye_identity_cache_entries Entries in each of sockeye's identity label "
+		"caches.\n"
+		"# TYPE sockeye_identity_cache_entries gauge\n"
+		"sockeye_identity_cache_entries{cache=\"series\"} 3\n"
+		"sockeye_identity_cache_entries{cache=\"process\"} 2\n"
+		"sockeye_identity_cache_entries{cache=\"cgroup\"} 1\n"
+		"# HELP sockeye_identity_cache_evictions Entries evicted from each identity label "
+		"cache: series gone from the kernel map, processes that exited, cgroups that were "
+		"removed.\n"
+		"# TYPE sockeye_identity_cache_evictions counter\n"
+		"sockeye_identity_cache_evictions_total{cache=\"series\"} 0\n"
+		"sockeye_identity_cache_evictions_total{cache=\"process\"} 7\n"
+		"sockeye_identity_cache_evictions_total{cache=\"cgroup\"} 1\n"
+		"# EOF\n",
 	},
 	{
 		.name = "static labels follow each family's labels, precede le, escape values",
@@ -565,6 +683,11 @@ static void snapshot_from_case(struct sockeye_snapshot *snap, struct render_case
 	snap->revision = c->no_version ? NULL : "abc123";
 	snap->process = c->process;
 	snap->scrape_duration_seconds = c->has_scrape ? c->scrape : -1;
+	snap->services = c->services;
+	snap->n_services = c->n_services;
+	snap->id_cache_valid = c->id_cache_valid;
+	memcpy(snap->id_cache_entries, c->id_cache_entries, sizeof(snap->id_cache_entries));
+	memcpy(snap->id_cache_evictions, c->id_cache_evictions, sizeof(snap->id_cache_evictions));
 }
 
 /* Renders snap; the caller frees the text. */
@@ -876,8 +999,12 @@ static void realistic_snapshot(struct sockeye_snapshot *snap)
 		  .buckets = { [5] = 4 } },
 		{ .role = SOCKEYE_ROLE_CLIENT, .method = SOCKEYE_METHOD_GET,
 		  .version = SOCKEYE_VERSION_1_1, .status = 200, .server_port = 443,
-		  .route = "/v1/items", .count = 10, .sum_ns = 2500000000ULL,
-		  .buckets = { 0, 5, 5 } },
+		  .route = "/v1/items", .identity = &ID_SHOP, .count = 10,
+		  .sum_ns = 2500000000ULL, .buckets = { 0, 5, 5 } },
+	};
+	static struct sockeye_service_process services[] = {
+		{ &ID_PY, 12.5, 50331648 },
+		{ &ID_SHOP, 0.75, 8388608 },
 	};
 	static struct sockeye_prog_stat progs[] = {
 		{ "cgskb_ingress", 100000, 12345678 },
@@ -916,6 +1043,11 @@ static void realistic_snapshot(struct sockeye_snapshot *snap)
 		.resident_bytes = 12345678, .virtual_bytes = 987654321, .open_fds = 23,
 		.max_fds = 1048576,
 	};
+	snap->services = services;
+	snap->n_services = ARRAY_SIZE(services);
+	snap->id_cache_valid = 1;
+	snap->id_cache_entries[SOCKEYE_ID_CACHE_SERIES] = 4;
+	snap->id_cache_evictions[SOCKEYE_ID_CACHE_PROCESS] = 2;
 }
 
 static char *write_temp(const char *text, const char *suffix)
@@ -1021,7 +1153,7 @@ static void test_realistic_exposition_passes_promtool_and_prometheus_client(void
 	 * each, 1 build_info, one per event, 4 prog, 4 map, 1 scrape, 6 process. */
 	char want[64];
 
-	snprintf(want, sizeof(want), "families=15 samples=%d\n", 52 + SOCKEYE_STAT_MAX);
+	snprintf(want, sizeof(want), "families=19 samples=%d\n", 62 + SOCKEYE_STAT_MAX);
 	assert_true(asprintf(&cmd, "%s -c '%s' %s text 2>&1", SYSTEM_PYTHON, PY_CHECK,
 			     text_path) > 0);
 	rc = run(cmd, out, sizeof(out));

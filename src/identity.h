@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* identity.h - cgroup ids, ports and owner pids -> service and container labels; bounded cache. */
+#ifndef SOCKEYE_IDENTITY_H
+#define SOCKEYE_IDENTITY_H
+
+#include <linux/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "snapshot.h"
+
+#define IDENTITY_CONTAINER_ID_LEN 64 /* hex digits of a docker/containerd/cri-o/podman id */
+#define IDENTITY_POD_UID_LEN 36	     /* 8-4-4-4-12; static pods use 32 hex digits */
+
+/* ---- Pure parsers (no I/O; tests/unit/test_identity.c) ---------------------------------- */
+
+/* What a cgroup v2 path says: the innermost container id and the pod uid, "" when none. */
+struct identity_cgroup_info {
+	char container_id[IDENTITY_CONTAINER_ID_LEN + 1];
+	char pod_uid[IDENTITY_POD_UID_LEN + 1]; /* with '-', as in /var/log/pods names */
+};
+
+/* Parses a cgroup v2 path relative to the mount ("/system.slice/docker-<id>.scope"). */
+void identity_parse_cgroup_path(const char *path, struct identity_cgroup_info *out);
+
+/* The service name in a /proc/PID/environ blob (NUL-separated, the last NUL optional):
+ * OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES (percent-decoded).
+ * Empty values count as unset. Returns 0, or -ENOENT when neither is set. */
+int identity_environ_service_name(const char *env, size_t len, char *out, size_t size);
+
+/* A kubelet pod log directory name, "<namespace>_<pod>_<uid>". Returns 0 or -EINVAL. */
+struct identity_pod {
+	char ns[64];
+	char name[254];
+	char uid[IDENTITY_POD_UID_LEN + 1];
+};
+int identity_parse_pod_dir(const char *name, struct identity_pod *out);
+
+/* A /var/log/containers file name, "<pod>_<namespace>_<container>-<id>.log": when it is the
+ * log of container_id in that pod, copies the container name to out and returns 0; else
+ * -ENOENT. */
+int identity_parse_container_log(const char *name, const char *pod, const char *ns,
+				 const char *container_id, char *out, size_t size);
+
+/* The k8s_* labels of a container: the pod directory "<ns>_<pod>_<uid>" in pods_log_dir, and
+ * the container's directory in it (the only one, or the one whose logs name container_id, in
+ * <pods_log_dir>/../containers or through a symlink). Fills out's k8s_* values. Returns 0,
+ * or -ENOENT when no pod directory has that uid. */
+int identity_k8s_lookup(const char *pods_log_dir, const char *uid, const char *container_id,
+			struct sockeye_identity *out);
+
+/* A process's name for service_name: its comm (the name it was executed as: "python3", not
+ * the "python3.11" the symlink points to), or the base name of exe when comm is the kernel's
+ * 15-byte truncation of it. */
+void identity_process_name(const char *comm, const char *exe, char *out, size_t size);
+
+/* The first rule whose every criterion holds. exe_real[i] is rules[i].exe with symlinks
+ * resolved (or NULL); exe may be NULL (unknown: rules with exe never match). cgroup matches
+ * the rule's cgroup and every cgroup below it. Returns NULL when none matches. */
+const struct sockeye_identity_rule *identity_match_rule(const struct sockeye_identity_rule *rules,
+							const char *const *exe_real, size_t n,
+							const char *exe, uint16_t port,
+							const char *cgroup);
+
+/* Copies s into out (size bytes) as valid UTF-8: invalid bytes become '?', and a cut never
+ * splits a character. */
+void identity_copy_utf8(char *out, size_t size, const char *s, size_t len);
+
+/* ---- The cache -------------------------------------------------------------------------- */
+
+struct identity_options {
+	const char *cgroup_root;  /* the cgroup2 mount (loader_find_cgroup2) */
+	const char *pods_log_dir; /* --kubernetes.pods-log-dir */
+	const char *proc_root;	  /* "/proc" unless a test says otherwise */
+	const struct sockeye_identity_rule *rules;
+	size_t n_rules;
+};
+
+/* One series group to name: the fields of struct sockeye_owner_key, and the sock_owner value
+ * for it (NULL when the map has none). */
+struct identity_query {
+	__u64 cgroup_id;
+	__u16 server_port;
+	__u8 role; /* enum sockeye_role */
+	const struct sockeye_owner *owner;
+};
+
+struct identity_cache;
+
+/* Returns NULL with errno set. */
+struct identity_cache *identity_new(const struct identity_options *o);
+void identity_free(struct identity_cache *c); /* NULL-safe */
+
+/* One pass per scrape: begin, resolve each series group once, end. Entries not resolved in a
+ * pass, processes that exited and cgroups that were removed are evicted at the end; labels
+ * already given to a series group stay with it while it is resolved in every pass. */
+void identity_begin(struct identity_cache *c);
+void identity_resolve(struct identity_cache *c, const struct identity_query *q,
+		      struct sockeye_identity *out);
+void identity_end(struct identity_cache *c);
+
+/* CPU time and resident memory summed over the live processes behind every series group
+ * resolved to id in this pass. Returns 0, or -ENOENT when there are none. */
+int identity_usage(const struct identity_cache *c, const struct sockeye_identity *id,
+		   double *cpu_seconds, uint64_t *resident_bytes);
+
+/* Entries now and evictions so far, per enum sockeye_id_cache. */
+void identity_stats(const struct identity_cache *c, uint64_t *entries, uint64_t *evictions);
+
+#endif /* SOCKEYE_IDENTITY_H */
