@@ -785,6 +785,11 @@ struct identity_cache {
 	int warned_full[SOCKEYE_ID_CACHE_MAX];
 };
 
+static uint64_t refresh_epoch(double t)
+{
+	return (uint64_t)(t / REFRESH_SECONDS);
+}
+
 static double monotonic_seconds(void)
 {
 	struct timespec ts;
@@ -1466,8 +1471,9 @@ void identity_resolve(struct identity_cache *c, const struct identity_query *q,
 	}
 	se->pass = c->pass;
 	/* Named again when new, when due, or when a process not known to be behind it sent on
-	 * its sockets (a restarted service, a client run again). */
-	if (!se->resolved || c->now - se->resolved_at >= REFRESH_SECONDS ||
+	 * its sockets (a restarted service, a client run again). Every group is due in the same
+	 * pass, so a cgroup's processes are scanned once per period, not once per group. */
+	if (!se->resolved || refresh_epoch(c->now) != refresh_epoch(se->resolved_at) ||
 	    (o && o->tgid && o->tgid != se->owner_tgid && !has_ref(se->pids, se->n_pids, (int)o->tgid)))
 		resolve_series(c, se, o);
 	*out = se->labels;
