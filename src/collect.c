@@ -56,6 +56,22 @@ int collect_series_cmp(const void *a, const void *b)
 	return identity_cmp(x->identity, y->identity);
 }
 
+static void size_hist_add(struct sockeye_size_hist *acc, const struct sockeye_size_hist *h)
+{
+	acc->count += h->count;
+	acc->sum += h->sum;
+	for (size_t k = 0; k < SOCKEYE_SIZE_SLOTS; k++)
+		acc->buckets[k] += h->buckets[k];
+}
+
+/* As for durations, _count is the bucket total, so it always equals the +Inf bucket. */
+static void size_hist_recount(struct sockeye_size_hist *h)
+{
+	h->count = 0;
+	for (size_t k = 0; k < SOCKEYE_SIZE_SLOTS; k++)
+		h->count += h->buckets[k];
+}
+
 size_t collect_merge(struct sockeye_http_series *s, size_t n, size_t n_slots)
 {
 	size_t out = 0;
@@ -69,6 +85,8 @@ size_t collect_merge(struct sockeye_http_series *s, size_t n, size_t n_slots)
 			s[out].sum_ns += s[i].sum_ns;
 			for (size_t k = 0; k < n_slots; k++)
 				s[out].buckets[k] += s[i].buckets[k];
+			size_hist_add(&s[out].req_size, &s[i].req_size);
+			size_hist_add(&s[out].resp_size, &s[i].resp_size);
 		} else {
 			s[++out] = s[i];
 		}
@@ -96,13 +114,16 @@ static int collect_http(const struct loader_fds *fds, struct sockeye_snapshot *s
 {
 	struct sockeye_http_key key, next;
 	struct sockeye_http_val *vals = calloc(ncpu, sizeof(*vals));
+	struct sockeye_size_val *sizes = calloc(ncpu, sizeof(*sizes));
 	struct sockeye_http_series *series = NULL, *grown;
 	size_t n = 0, cap = 0;
 	void *prev = NULL;
 	int err = 0;
 
-	if (!vals)
-		return -ENOMEM;
+	if (!vals || !sizes) {
+		err = -ENOMEM;
+		goto out;
+	}
 	while (bpf_map_get_next_key(fds->http_dur, prev, &next) == 0) {
 		key = next;
 		prev = &key;
@@ -136,6 +157,15 @@ static int collect_http(const struct loader_fds *fds, struct sockeye_snapshot *s
 		 * two increments while we read, and _count must equal the +Inf bucket. */
 		for (size_t k = 0; k < SOCKEYE_SLOTS; k++)
 			s->count += s->buckets[k];
+		/* Body sizes are recorded when the response ends, under the same key. */
+		if (bpf_map_lookup_elem(fds->http_sizes, &key, sizes) == 0) {
+			for (int c = 0; c < ncpu; c++) {
+				size_hist_add(&s->req_size, &sizes[c].req);
+				size_hist_add(&s->resp_size, &sizes[c].resp);
+			}
+			size_hist_recount(&s->req_size);
+			size_hist_recount(&s->resp_size);
+		}
 	}
 	snap->http = series;
 	snap->n_http = n;
@@ -143,6 +173,7 @@ static int collect_http(const struct loader_fds *fds, struct sockeye_snapshot *s
 out:
 	free(series);
 	free(vals);
+	free(sizes);
 	return err;
 }
 
@@ -479,6 +510,8 @@ int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *
 		return ncpu ? ncpu : -EINVAL;
 	memcpy(snap->bounds_ns, cfg->bounds_ns, cfg->n_bounds * sizeof(cfg->bounds_ns[0]));
 	snap->n_bounds = cfg->n_bounds;
+	memcpy(snap->size_bounds, fds->size_bounds, fds->n_size_bounds * sizeof(__u64));
+	snap->n_size_bounds = fds->n_size_bounds;
 	snap->static_labels = cfg->labels;
 	snap->n_static_labels = cfg->n_labels;
 	snap->self_prefix = cfg->self_prefix;

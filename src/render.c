@@ -332,13 +332,11 @@ static void add_series(struct sockeye_http_series *acc, const struct sockeye_htt
 		acc->buckets[i] += s->buckets[i];
 }
 
-static void put_http_series(struct render_ctx *c, const char *family,
-			    const struct sockeye_http_series *s)
+/* One sample of an HTTP series: its labels (and identity), then le. */
+static void put_http_sample(struct render_ctx *c, const char *family, const char *suffix,
+			    const struct sockeye_http_series *s, const char *le, const char *value)
 {
-	const struct sockeye_snapshot *snap = c->snap;
-	size_t n_bounds = snap->n_bounds;
 	char route[SOCKEYE_ROUTE_LEN + 1], status[NUMBER_LEN], port[NUMBER_LEN];
-	char le[SECONDS_LEN], value[NUMBER_LEN];
 	const struct sockeye_label own[] = {
 		{ "http_request_method", method_name(s->method) },
 		{ "http_response_status_code", fmt_u64(status, s->status) },
@@ -348,6 +346,16 @@ static void put_http_series(struct render_ctx *c, const char *family,
 	};
 	struct labels_buf lb;
 	const struct sockeye_label *labels = with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
+
+	put_sample(c, "", family, suffix, labels, lb.n, le, value);
+}
+
+static void put_http_series(struct render_ctx *c, const char *family,
+			    const struct sockeye_http_series *s)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	size_t n_bounds = snap->n_bounds;
+	char le[SECONDS_LEN], value[NUMBER_LEN];
 	uint64_t cum = 0, count;
 	size_t i, shown = 0;
 
@@ -361,8 +369,8 @@ static void put_http_series(struct render_ctx *c, const char *family,
 		if (i > 0 && snap->bounds_ns[i] <= snap->bounds_ns[shown])
 			continue;
 		shown = i;
-		put_sample(c, "", family, "_bucket", labels, lb.n,
-			   fmt_seconds(le, snap->bounds_ns[i]), fmt_u64(value, cum));
+		put_http_sample(c, family, "_bucket", s, fmt_seconds(le, snap->bounds_ns[i]),
+				fmt_u64(value, cum));
 	}
 	/* count and buckets are separate per-CPU adds, so a scrape can catch one without the
 	 * other. The larger of the two keeps +Inf >= every bucket and _count == +Inf, and is still
@@ -370,10 +378,9 @@ static void put_http_series(struct render_ctx *c, const char *family,
 	cum += s->buckets[n_bounds];
 	count = s->count > cum ? s->count : cum;
 	fmt_u64(value, count);
-	put_sample(c, "", family, "_bucket", labels, lb.n, "+Inf", value);
-	put_sample(c, "", family, "_sum", labels, lb.n, NULL,
-		   fmt_seconds(le, s->sum_ns));
-	put_sample(c, "", family, "_count", labels, lb.n, NULL, value);
+	put_http_sample(c, family, "_bucket", s, "+Inf", value);
+	put_http_sample(c, family, "_sum", s, NULL, fmt_seconds(le, s->sum_ns));
+	put_http_sample(c, family, "_count", s, NULL, value);
 }
 
 static void put_http_family(struct render_ctx *c, enum sockeye_role role, const char *family,
@@ -392,6 +399,57 @@ static void put_http_family(struct render_ctx *c, enum sockeye_role role, const 
 		for (; j < snap->n_http && same_labels(&acc, &snap->http[j]); j++)
 			add_series(&acc, &snap->http[j]);
 		put_http_series(c, family, &acc);
+	}
+}
+
+/* --- Body sizes ---------------------------------------------------------------------------- */
+
+struct size_family {
+	enum sockeye_role role;
+	int response; /* 0: request bodies, 1: response bodies */
+	const char *name;
+	const char *help;
+};
+
+static const struct size_family size_families[] = {
+	{SOCKEYE_ROLE_SERVER, 0, "http_server_request_body_size_bytes",
+	 "Body size of HTTP server requests (Content-Length, chunk data or bytes until close)."},
+	{SOCKEYE_ROLE_SERVER, 1, "http_server_response_body_size_bytes",
+	 "Body size of HTTP server responses (Content-Length, chunk data or bytes until close)."},
+	{SOCKEYE_ROLE_CLIENT, 0, "http_client_request_body_size_bytes",
+	 "Body size of HTTP client requests (Content-Length, chunk data or bytes until close)."},
+	{SOCKEYE_ROLE_CLIENT, 1, "http_client_response_body_size_bytes",
+	 "Body size of HTTP client responses (Content-Length, chunk data or bytes until close)."},
+};
+
+/* Sizes have the duration histogram's labels. A family appears once one of its responses
+ * ended (sizes are recorded then, durations when the response starts). */
+static void put_size_family(struct render_ctx *c, const struct size_family *f)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	char value[NUMBER_LEN], le[NUMBER_LEN];
+	size_t i, k, n_bounds = snap->n_size_bounds, shown = 0;
+
+	if (n_bounds > SOCKEYE_SIZE_BOUNDS)
+		n_bounds = SOCKEYE_SIZE_BOUNDS;
+	for (i = 0; i < snap->n_http; i++) {
+		const struct sockeye_http_series *s = &snap->http[i];
+		const struct sockeye_size_hist *h = f->response ? &s->resp_size : &s->req_size;
+
+		if (s->role != f->role || !h->count)
+			continue;
+		if (!shown++)
+			put_header(c, "", f->name, METRIC_HISTOGRAM, f->help);
+		uint64_t cum = 0;
+
+		for (k = 0; k < n_bounds; k++) {
+			cum += h->buckets[k];
+			put_http_sample(c, f->name, "_bucket", s, fmt_u64(le, snap->size_bounds[k]),
+					fmt_u64(value, cum));
+		}
+		put_http_sample(c, f->name, "_bucket", s, "+Inf", fmt_u64(value, h->count));
+		put_http_sample(c, f->name, "_sum", s, NULL, fmt_u64(value, h->sum));
+		put_http_sample(c, f->name, "_count", s, NULL, fmt_u64(value, h->count));
 	}
 }
 
@@ -774,6 +832,8 @@ int render_text(const struct sockeye_snapshot *snap, enum render_format fmt,
 			HELP_HTTP_SERVER);
 	put_http_family(&c, SOCKEYE_ROLE_CLIENT, "http_client_request_duration_seconds",
 			HELP_HTTP_CLIENT);
+	for (size_t i = 0; i < ARRAY_SIZE(size_families); i++)
+		put_size_family(&c, &size_families[i]);
 	put_conns(&c);
 	put_services(&c);
 	put_build_info(&c);

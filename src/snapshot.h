@@ -64,6 +64,8 @@ struct sockeye_http_series {
 	uint64_t count;
 	uint64_t sum_ns;
 	uint64_t buckets[SOCKEYE_SLOTS]; /* per bucket, NOT cumulative; [n_bounds] is overflow */
+	struct sockeye_size_hist req_size;  /* request body bytes, recorded at response end */
+	struct sockeye_size_hist resp_size; /* response body bytes */
 };
 
 /* One group of TCP connections (sockeye_tcp_*) and the HTTP requests in flight on its
@@ -134,6 +136,10 @@ struct sockeye_snapshot {
 	/* Histogram bounds in nanoseconds, ascending; rendered as seconds in le. */
 	uint64_t bounds_ns[SOCKEYE_MAX_BUCKETS];
 	size_t n_bounds;
+
+	/* Body size histogram bounds in bytes, ascending. */
+	uint64_t size_bounds[SOCKEYE_SIZE_BOUNDS];
+	size_t n_size_bounds;
 
 	uint64_t stats[SOCKEYE_STAT_MAX]; /* enum sockeye_stat */
 
