@@ -50,7 +50,7 @@ struct tls_call {
 	__u64 buf;
 	__u64 done; /* size_t * of the _ex signature */
 	__u64 sp;   /* stack pointer at entry: the return probe of this call sees sp + 8 */
-	__u64 sk;   /* first TCP socket written to during the call, 0 none */
+	__u64 sk;   /* socket cookie of the first TCP socket written to in the call, 0 none */
 	__u16 lport;
 	__u16 rport; /* host order */
 	__u8 active;
@@ -61,7 +61,7 @@ struct tls_call {
 /* One SSL object's connection state. */
 struct tls_conn {
 	struct sock_state st;
-	__u64 sk; /* the socket the state belongs to, 0 before the first socket I/O */
+	__u64 sk; /* cookie of the socket the state belongs to, 0 before its first socket I/O */
 	__u16 lport;
 	__u16 rport;
 	__u8 attributed;
@@ -252,8 +252,9 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 		return;
 	if (c->sk && conn->sk != c->sk) {
 		if (conn->sk) {
-			/* The SSL object now talks on another socket: a new connection in a reused
-			 * object (SSL_clear, or an SSL_free we did not see). Start afresh. */
+			/* The SSL object now talks on another socket (cookies are never reused): a
+			 * new connection in a reused object (SSL_clear, or an SSL_free we did not
+			 * see). Start afresh. */
 			tls_stat_inc(SOCKEYE_TLS_STAT_SOCKET_CHANGED);
 			bpf_map_update_elem(&tls_conns, &key, &zero_conn, BPF_EXIST);
 			conn = bpf_map_lookup_elem(&tls_conns, &key);
@@ -353,7 +354,7 @@ int BPF_PROG(tp_sock_send, struct sock *sk, int ret, int flags)
 		return 0;
 	c->lport = sk->__sk_common.skc_num;
 	c->rport = bpf_ntohs(sk->__sk_common.skc_dport);
-	c->sk = (__u64)sk;
+	c->sk = bpf_get_socket_cookie(sk);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "collect.h"
 #include "identity.h"
 #include "log.h"
+#include "tls.h"
 
 #ifndef SOCKEYE_VERSION
 #define SOCKEYE_VERSION "unknown"
@@ -466,6 +467,27 @@ static __u64 count_keys(int fd, __u32 key_size)
 	return n;
 }
 
+/* The TLS probes: attached libraries and their counters (tls_valid stays 0 without TLS). */
+static void collect_tls(const struct loader_fds *fds, struct sockeye_snapshot *snap, int ncpu)
+{
+	__u64 *vals;
+
+	if (!fds->tls)
+		return;
+	snap->tls_valid = 1;
+	snap->tls_libs = tls_libraries(fds->tls, &snap->n_tls_libs);
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return;
+	for (__u32 i = 0; i < SOCKEYE_TLS_STAT_MAX; i++) {
+		if (bpf_map_lookup_elem(fds->tls_stats, &i, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			snap->tls_stats[i] += vals[c];
+	}
+	free(vals);
+}
+
 static void collect_objects(const struct loader_fds *fds, struct sockeye_snapshot *snap)
 {
 	snap->progs = calloc(fds->n_progs, sizeof(*snap->progs));
@@ -539,6 +561,7 @@ int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *
 	snap->n_rtt_bounds = fds->n_rtt_bounds;
 	collect_stats(fds, snap, ncpu);
 	collect_objects(fds, snap);
+	collect_tls(fds, snap, ncpu);
 	return 0;
 }
 
@@ -550,5 +573,6 @@ void collect_free(struct sockeye_snapshot *snap)
 	free(snap->services);
 	free(snap->progs);
 	free(snap->maps);
+	free(snap->tls_libs);
 	memset(snap, 0, sizeof(*snap));
 }

@@ -36,6 +36,12 @@ static const uint64_t default_bounds_ns[] = {
 };
 _Static_assert(ARRAY_SIZE(default_bounds_ns) <= SOCKEYE_MAX_BUCKETS, "default buckets fit");
 
+/* Body size bounds in bytes: powers of 4 from 64 B to 64 MiB. */
+static const uint64_t default_size_bounds[] = {
+	64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+};
+_Static_assert(ARRAY_SIZE(default_size_bounds) <= SOCKEYE_SIZE_BOUNDS, "default sizes fit");
+
 /*
  * Strings the config owns: one singly linked list of allocations hanging off cfg->owned, so
  * config_free has one thing to walk and every string can be handed out as a plain pointer.
@@ -93,6 +99,8 @@ void config_defaults(struct sockeye_config *cfg)
 	cfg->log_level = LOG_INFO;
 	memcpy(cfg->bounds_ns, default_bounds_ns, sizeof(default_bounds_ns));
 	cfg->n_bounds = ARRAY_SIZE(default_bounds_ns);
+	memcpy(cfg->size_bounds, default_size_bounds, sizeof(default_size_bounds));
+	cfg->n_size_bounds = ARRAY_SIZE(default_size_bounds);
 	cfg->route_capacity = SOCKEYE_ROUTE_ENTRIES_DEFAULT;
 	cfg->self_prefix = DEFAULT_SELF_PREFIX;
 	cfg->pods_log_dir = CONFIG_DEFAULT_PODS_LOG_DIR;
@@ -273,6 +281,8 @@ enum flag_id {
 	FLAG_TELEMETRY_PATH,
 	FLAG_WEB_CONFIG,
 	FLAG_WEB_DISABLE,
+	FLAG_TLS_DISABLE,
+	FLAG_TLS_PROBE_MODE,
 	FLAG_TEXTFILE,
 	FLAG_INTERVAL,
 	FLAG_CONFIG_FILE,
@@ -303,6 +313,11 @@ static const struct flag_def flags[] = {
 	  "Web config file (exporter-toolkit format) for TLS, basic auth and headers." },
 	{ "web.disable", FLAG_WEB_DISABLE, NULL, NULL,
 	  "Serve no HTTP; only write --output.textfile." },
+	{ "tls.disable", FLAG_TLS_DISABLE, NULL, NULL,
+	  "Do not probe OpenSSL: HTTPS traffic is not measured." },
+	{ "tls.probe-mode", FLAG_TLS_PROBE_MODE, "MODE", "auto",
+	  "Where to probe OpenSSL: auto, internal (its internal read/write functions) or public "
+	  "(SSL_read/SSL_write; slower)." },
 	{ "output.textfile", FLAG_TEXTFILE, "PATH", NULL,
 	  "Also write the metrics to this file for node_exporter's textfile collector." },
 	{ "output.interval", FLAG_INTERVAL, "DURATION", "15s",
@@ -427,6 +442,19 @@ static int apply_flag(struct sockeye_config *cfg, const struct flag_def *f, cons
 	case FLAG_WEB_DISABLE:
 		cfg->web_disable = true;
 		return 0;
+	case FLAG_TLS_DISABLE:
+		cfg->tls_disable = true;
+		return 0;
+	case FLAG_TLS_PROBE_MODE:
+		if (strcmp(value, "auto") == 0)
+			cfg->tls_probe_mode = CONFIG_TLS_AUTO;
+		else if (strcmp(value, "internal") == 0)
+			cfg->tls_probe_mode = CONFIG_TLS_INTERNAL;
+		else if (strcmp(value, "public") == 0)
+			cfg->tls_probe_mode = CONFIG_TLS_PUBLIC;
+		else
+			return bad_value(f, value, "must be auto, internal or public");
+		return 0;
 	case FLAG_CHECK:
 		cfg->check = true;
 		return 0;
@@ -496,6 +524,8 @@ int config_parse_args(struct sockeye_config *cfg, int argc, char **argv)
 
 	if (cfg->web_disable && !cfg->textfile && !cfg->check)
 		return flag_error("--web.disable leaves nothing to do without --output.textfile");
+	if (cfg->tls_disable && seen[FLAG_TLS_PROBE_MODE])
+		return flag_error("--tls.probe-mode has no effect with --tls.disable");
 	return 0;
 }
 
@@ -682,9 +712,24 @@ static const char *parse_seconds_ns(const char *s, size_t len, uint64_t *out)
 	return NULL;
 }
 
-static int load_buckets(struct yctx *c, const yaml_node_t *n)
+/* A bound of http.body_size_buckets: a whole number of bytes, at least 1. */
+static const char *parse_bytes(const char *s, size_t len, uint64_t *out)
 {
-	static const char *const key = "http.duration_buckets";
+	int err = parse_uint(s, len, UINT64_MAX / 2, out);
+
+	if (err)
+		return "not a whole number of bytes (e.g. 64, 1024, 1048576)";
+	if (*out == 0)
+		return "must be greater than 0";
+	return NULL;
+}
+
+/* A list of ascending histogram bounds: durations in seconds (stored as ns) or sizes in
+ * bytes, at most max of them. */
+static int load_bounds(struct yctx *c, const yaml_node_t *n, const char *key,
+		       const char *(*parse)(const char *, size_t, uint64_t *), size_t max,
+		       uint64_t *out, size_t *n_out)
+{
 	uint64_t bounds[SOCKEYE_MAX_BUCKETS];
 	size_t count = 0;
 	int err;
@@ -700,11 +745,11 @@ static int load_buckets(struct yctx *c, const yaml_node_t *n)
 		err = get_number(c, item, key);
 		if (err)
 			return err;
-		why = parse_seconds_ns(sval(item), slen(item), &ns);
+		why = parse(sval(item), slen(item), &ns);
 		if (why)
 			return yerr(c, item, "%s: bad bound '%s': %s", key, sval(item), why);
-		if (count == SOCKEYE_MAX_BUCKETS)
-			return yerr(c, item, "%s: more than %d bounds", key, SOCKEYE_MAX_BUCKETS);
+		if (count == max || count == SOCKEYE_MAX_BUCKETS)
+			return yerr(c, item, "%s: more than %zu bounds", key, max);
 		if (count > 0 && ns <= bounds[count - 1])
 			return yerr(c, item,
 				    "%s: %s is not above the bound before it (must be ascending)",
@@ -715,18 +760,19 @@ static int load_buckets(struct yctx *c, const yaml_node_t *n)
 		return yerr(c, n,
 			    "%s: at least one bound is needed (omit the key for the defaults)",
 			    key);
-	memcpy(c->cfg->bounds_ns, bounds, count * sizeof(bounds[0]));
-	c->cfg->n_bounds = count;
+	memcpy(out, bounds, count * sizeof(bounds[0]));
+	*n_out = count;
 	return 0;
 }
 
 static int load_http(struct yctx *c, const yaml_node_t *n)
 {
-	static const char *const keys[] = { "duration_buckets", "route_table_size" };
+	static const char *const keys[] = { "duration_buckets", "route_table_size",
+					    "body_size_buckets" };
 	int err;
 
 	err = check_mapping(c, n, "http", keys, ARRAY_SIZE(keys),
-			    "duration_buckets or route_table_size");
+			    "duration_buckets, body_size_buckets or route_table_size");
 	if (err)
 		return err;
 	for_each_pair (p, n) {
@@ -736,7 +782,12 @@ static int load_http(struct yctx *c, const yaml_node_t *n)
 		if (is_null(v))
 			continue;
 		if (strcmp(sval(k), "duration_buckets") == 0) {
-			err = load_buckets(c, v);
+			err = load_bounds(c, v, "http.duration_buckets", parse_seconds_ns,
+					  SOCKEYE_MAX_BUCKETS, c->cfg->bounds_ns, &c->cfg->n_bounds);
+		} else if (strcmp(sval(k), "body_size_buckets") == 0) {
+			err = load_bounds(c, v, "http.body_size_buckets", parse_bytes,
+					  SOCKEYE_SIZE_BOUNDS, c->cfg->size_bounds,
+					  &c->cfg->n_size_bounds);
 		} else {
 			err = get_number(c, v, "http.route_table_size");
 			if (err)

@@ -11,6 +11,13 @@
 #include "sockeye.h"
 #include "snapshot.h"
 
+/* --tls.probe-mode: where the TLS uprobes go (docs/tls.md). */
+enum config_tls_mode {
+	CONFIG_TLS_AUTO = 0, /* internal functions where derived and validated, else public */
+	CONFIG_TLS_INTERNAL, /* internal functions only: libraries without them are skipped */
+	CONFIG_TLS_PUBLIC,   /* the exported SSL_read/SSL_write (and _ex) symbols */
+};
+
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_MAX_PORTS 64
 #define CONFIG_MAX_LABELS 16
@@ -35,6 +42,8 @@ struct sockeye_config {
 	const char *telemetry_path;  /* --web.telemetry-path */
 	const char *web_config_file; /* --web.config.file, NULL = plain HTTP, no auth */
 	bool web_disable;	     /* --web.disable */
+	bool tls_disable;	     /* --tls.disable: no OpenSSL uprobes */
+	int tls_probe_mode;	     /* --tls.probe-mode: enum config_tls_mode */
 	const char *textfile;	     /* --output.textfile, NULL = none */
 	unsigned interval_ms;	     /* --output.interval */
 	const char *config_file;     /* --config.file */
@@ -45,6 +54,8 @@ struct sockeye_config {
 	/* Agent config file. Every field has a default (config_defaults). */
 	uint64_t bounds_ns[SOCKEYE_MAX_BUCKETS]; /* histogram bounds, ascending */
 	size_t n_bounds;
+	uint64_t size_bounds[SOCKEYE_SIZE_BOUNDS]; /* body size bounds (bytes), ascending */
+	size_t n_size_bounds;
 	uint32_t route_capacity;		 /* http_routes max_entries */
 	uint16_t include_ports[CONFIG_MAX_PORTS]; /* empty = every port */
 	size_t n_include_ports;

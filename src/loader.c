@@ -15,6 +15,7 @@
 #include "loader.h"
 #include "log.h"
 #include "sockeye.skel.h"
+#include "tls.h"
 
 struct loader {
 	struct sockeye_bpf *skel;
@@ -25,6 +26,7 @@ struct loader {
 	const char *link_names[LOADER_MAX_PROGS];
 	size_t n_links;
 	struct loader_fds fds;
+	struct tls *tls; /* the OpenSSL probes (tls.c); NULL with --tls.disable */
 };
 
 int loader_find_cgroup2(char *buf, size_t len)
@@ -78,12 +80,6 @@ static const __u64 rtt_bounds_us[] = {100,   250,   500,    1000,	2500,	5000,	10
 #define N_RTT_BOUNDS (sizeof(rtt_bounds_us) / sizeof(rtt_bounds_us[0]))
 _Static_assert(N_RTT_BOUNDS <= SOCKEYE_RTT_BOUNDS, "RTT bounds fit the kernel's histogram");
 
-/* http_*_body_size_bytes bounds: powers of 4 from 64 B to 64 MiB. */
-static const __u64 size_bounds[] = {64,	    256,     1024,    4096,	16384,	  65536,
-				    262144, 1048576, 4194304, 16777216, 67108864};
-#define N_SIZE_BOUNDS (sizeof(size_bounds) / sizeof(size_bounds[0]))
-_Static_assert(N_SIZE_BOUNDS <= SOCKEYE_SIZE_BOUNDS, "size bounds fit the kernel's histogram");
-
 /* net.ipv4.ip_local_port_range: which local ports are the kernel's for outbound connections.
  * Keeps the BPF defaults (32768-60999, the kernel's) when it cannot be read. */
 static void read_port_range(volatile __u16 *lo, volatile __u16 *hi)
@@ -131,9 +127,9 @@ static int configure(struct loader *l, const struct sockeye_config *cfg)
 	}
 	s->rodata->n_exclude_cgroups = cfg->n_exclude_cgroups;
 
-	for (size_t i = 0; i < N_SIZE_BOUNDS; i++)
-		s->rodata->size_bounds[i] = size_bounds[i];
-	s->rodata->n_size_bounds = N_SIZE_BOUNDS;
+	for (size_t i = 0; i < cfg->n_size_bounds; i++)
+		s->rodata->size_bounds[i] = cfg->size_bounds[i];
+	s->rodata->n_size_bounds = cfg->n_size_bounds;
 	for (size_t i = 0; i < N_RTT_BOUNDS; i++)
 		s->rodata->rtt_bounds_us[i] = rtt_bounds_us[i];
 	s->rodata->n_rtt_bounds = N_RTT_BOUNDS;
@@ -181,6 +177,42 @@ static int attach_tracepoint(struct loader *l, struct bpf_program *prog, const c
 	l->link_names[l->n_links] = name;
 	l->n_links++;
 	l->fds.progs[l->fds.n_progs++] = bpf_program__fd(prog);
+	return 0;
+}
+
+/* The TLS object (tls.c) shares this object's maps and gets the tunables computed above. */
+static int start_tls(struct loader *l, const struct sockeye_config *cfg)
+{
+	const struct sockeye_bpf *s = l->skel;
+	struct tls_tunables tun = {};
+
+	_Static_assert(sizeof(s->rodata->include_ports) == sizeof(tun.include_ports),
+		       "TLS_FILTER_MAX matches FILTER_MAX in bpf/sockeye.bpf.c");
+	for (size_t i = 0; i < SOCKEYE_MAX_BUCKETS; i++)
+		tun.bounds_ns[i] = s->rodata->bounds_ns[i];
+	tun.n_bounds = s->rodata->n_bounds;
+	for (size_t i = 0; i < TLS_FILTER_MAX; i++) {
+		tun.include_ports[i] = s->rodata->include_ports[i];
+		tun.exclude_ports[i] = s->rodata->exclude_ports[i];
+		tun.include_cgroups[i] = s->rodata->include_cgroups[i];
+		tun.include_cgroup_levels[i] = s->rodata->include_cgroup_levels[i];
+		tun.exclude_cgroups[i] = s->rodata->exclude_cgroups[i];
+		tun.exclude_cgroup_levels[i] = s->rodata->exclude_cgroup_levels[i];
+	}
+	tun.n_include_ports = s->rodata->n_include_ports;
+	tun.n_exclude_ports = s->rodata->n_exclude_ports;
+	tun.n_include_cgroups = s->rodata->n_include_cgroups;
+	tun.n_exclude_cgroups = s->rodata->n_exclude_cgroups;
+
+	l->tls = tls_start(cfg, l->skel->obj, &tun);
+	if (!l->tls)
+		return -errno; /* tls_start logged why */
+	l->fds.tls = l->tls;
+	l->fds.tls_stats = tls_stats_fd(l->tls);
+	l->fds.n_progs += tls_prog_fds(l->tls, l->fds.progs + l->fds.n_progs,
+				       LOADER_MAX_PROGS - l->fds.n_progs);
+	l->fds.n_maps += tls_map_fds(l->tls, l->fds.maps + l->fds.n_maps,
+				     LOADER_MAX_MAPS - l->fds.n_maps);
 	return 0;
 }
 
@@ -241,8 +273,6 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	l->fds.http_routes = bpf_map__fd(l->skel->maps.http_routes);
 	l->fds.stats = bpf_map__fd(l->skel->maps.sockeye_stats);
 	l->fds.sock_owner = bpf_map__fd(l->skel->maps.sock_owner);
-	l->fds.size_bounds = size_bounds;
-	l->fds.n_size_bounds = N_SIZE_BOUNDS;
 	l->fds.http_sizes = bpf_map__fd(l->skel->maps.http_sizes);
 	l->fds.rtt_bounds_us = rtt_bounds_us;
 	l->fds.n_rtt_bounds = N_RTT_BOUNDS;
@@ -251,6 +281,11 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_dur;
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_routes;
 	l->fds.maps[l->fds.n_maps++] = l->fds.conn_slots;
+	if (!cfg->tls_disable) {
+		err = start_tls(l, cfg);
+		if (err)
+			goto cleanup;
+	}
 	return l;
 
 cleanup:
@@ -275,12 +310,15 @@ void loader_report(const struct loader *l, FILE *out)
 		if (out)
 			fprintf(out, "attached %s to %s\n", l->link_names[i], where);
 	}
+	if (l->tls)
+		tls_report(l->tls, out);
 }
 
 void loader_stop(struct loader *l)
 {
 	if (!l)
 		return;
+	tls_stop(l->tls);
 	for (size_t i = 0; i < l->n_links; i++)
 		bpf_link__destroy(l->links[i]);
 	sockeye_bpf__destroy(l->skel);

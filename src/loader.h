@@ -8,8 +8,10 @@
 
 #include "config.h"
 
-#define LOADER_MAX_PROGS 8
-#define LOADER_MAX_MAPS 8
+#define LOADER_MAX_PROGS 16
+#define LOADER_MAX_MAPS 16
+
+struct tls;
 
 /* What collect.c needs to read: file descriptors and names, no libbpf objects. */
 struct loader_fds {
@@ -28,6 +30,8 @@ struct loader_fds {
 	size_t n_size_bounds;
 	const __u64 *rtt_bounds_us; /* the RTT histogram bounds the programs were loaded with */
 	size_t n_rtt_bounds;
+	struct tls *tls; /* attached OpenSSL libraries (tls.c); NULL: TLS disabled */
+	int tls_stats;	 /* SOCKEYE_MAP_TLS_STATS, when tls is set */
 };
 
 struct loader;

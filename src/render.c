@@ -58,6 +58,23 @@ static const char *const stat_names[] = {
 _Static_assert(ARRAY_SIZE(stat_names) == SOCKEYE_STAT_MAX,
 	       "stat_names[] out of sync with enum sockeye_stat");
 
+/* Sync note: indexed by enum sockeye_tls_mode (src/snapshot.h); mode="" values. */
+static const char *const tls_mode_names[] = {
+	[SOCKEYE_TLS_MODE_INTERNAL] = "internal",
+	[SOCKEYE_TLS_MODE_PUBLIC] = "public",
+};
+_Static_assert(ARRAY_SIZE(tls_mode_names) == SOCKEYE_TLS_MODE_MAX,
+	       "tls_mode_names[] out of sync with enum sockeye_tls_mode");
+
+/* Sync note: indexed by enum sockeye_tls_stat (include/sockeye.h); never rename one. */
+static const char *const tls_stat_names[] = {
+	[SOCKEYE_TLS_STAT_UNATTRIBUTED] = "unattributed",
+	[SOCKEYE_TLS_STAT_SOCKET_CHANGED] = "socket_changed",
+	[SOCKEYE_TLS_STAT_STATE_FAIL] = "state_fail",
+};
+_Static_assert(ARRAY_SIZE(tls_stat_names) == SOCKEYE_TLS_STAT_MAX,
+	       "tls_stat_names[] out of sync with enum sockeye_tls_stat");
+
 /* Sync note: indexed by enum sockeye_id_label (src/snapshot.h); the rendering order. */
 static const char *const id_label_names[] = {
 	[SOCKEYE_ID_SERVICE_NAME] = "service_name",
@@ -770,6 +787,41 @@ static void put_maps(struct render_ctx *c)
 	}
 }
 
+/* The OpenSSL libraries the TLS probes are attached to, and how (docs/tls.md); the TLS path's
+ * events. Omitted when TLS is disabled. */
+static void put_tls(struct render_ctx *c)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	char lib[SOCKEYE_TLS_LIBRARY_LEN + 1], value[NUMBER_LEN];
+	size_t i;
+
+	if (!snap->tls_valid)
+		return;
+	if (snap->n_tls_libs)
+		put_header(c, c->self_prefix, "tls_probe_mode", METRIC_GAUGE,
+			   "OpenSSL libraries probed for HTTPS, by where: mode=\"internal\" "
+			   "(internal read/write functions) or mode=\"public\" (SSL_read/SSL_write, "
+			   "a single-stepped breakpoint per call).");
+	for (i = 0; i < snap->n_tls_libs; i++) {
+		const struct sockeye_tls_library *t = &snap->tls_libs[i];
+		const struct sockeye_label labels[] = {
+			{ "library", bounded(lib, t->library, sizeof(t->library)) },
+			{ "mode", t->mode < ARRAY_SIZE(tls_mode_names) ? tls_mode_names[t->mode] : "" },
+		};
+
+		put_sample(c, c->self_prefix, "tls_probe_mode", "", labels, ARRAY_SIZE(labels), NULL,
+			   "1");
+	}
+	put_header(c, c->self_prefix, "tls_events", METRIC_COUNTER,
+		   "TLS connections and calls the OpenSSL probes skipped or reset, by event.");
+	for (i = 0; i < SOCKEYE_TLS_STAT_MAX; i++) {
+		const struct sockeye_label label = { "event", tls_stat_names[i] };
+
+		put_sample(c, c->self_prefix, "tls_events", "_total", &label, 1, NULL,
+			   fmt_u64(value, snap->tls_stats[i]));
+	}
+}
+
 static void put_scrape_duration(struct render_ctx *c)
 {
 	char value[NUMBER_LEN];
@@ -840,6 +892,7 @@ int render_text(const struct sockeye_snapshot *snap, enum render_format fmt,
 	put_parser_events(&c);
 	put_progs(&c);
 	put_maps(&c);
+	put_tls(&c);
 	put_id_cache(&c);
 	put_scrape_duration(&c);
 	put_process(&c);

@@ -158,6 +158,27 @@ struct sockeye_snapshot {
 	struct sockeye_process process;
 
 	double scrape_duration_seconds; /* time collect took; < 0 when unknown */
+
+	/* TLS probes (tls.c). tls_valid == 0: TLS disabled, the sockeye_tls_* families omitted. */
+	struct sockeye_tls_library *tls_libs; /* owned, sorted by library */
+	size_t n_tls_libs;
+	uint64_t tls_stats[SOCKEYE_TLS_STAT_MAX]; /* enum sockeye_tls_stat */
+	int tls_valid;
+};
+
+/* How the TLS probes reach a library's plaintext (sockeye_tls_probe_mode{mode}).
+ * Sync note: also update tls_mode_names[] in src/render.c. */
+enum sockeye_tls_mode {
+	SOCKEYE_TLS_MODE_INTERNAL = 0, /* OpenSSL's internal read/write functions (cheap) */
+	SOCKEYE_TLS_MODE_PUBLIC,       /* the exported SSL_read/SSL_write (and _ex) symbols */
+	SOCKEYE_TLS_MODE_MAX,
+};
+
+/* An OpenSSL library file the TLS probes are attached to: one per inode. */
+#define SOCKEYE_TLS_LIBRARY_LEN 256
+struct sockeye_tls_library {
+	char library[SOCKEYE_TLS_LIBRARY_LEN]; /* path as processes map it; unique */
+	uint8_t mode;			       /* enum sockeye_tls_mode */
 };
 
 #endif /* SOCKEYE_SNAPSHOT_H */

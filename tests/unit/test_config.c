@@ -1035,6 +1035,67 @@ static void test_config_strings_outlive_the_file_and_free_resets(void **state)
 	assert_string_equal(cfg.self_prefix, "sockeye_");
 }
 
+static void test_tls_flags_choose_probes_or_none(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *args[3];
+		bool disable;
+		int mode;
+	} ok[] = {
+		{ "default", { NULL }, false, CONFIG_TLS_AUTO },
+		{ "disable", { "--tls.disable" }, true, CONFIG_TLS_AUTO },
+		{ "auto", { "--tls.probe-mode=auto" }, false, CONFIG_TLS_AUTO },
+		{ "internal", { "--tls.probe-mode=internal" }, false, CONFIG_TLS_INTERNAL },
+		{ "public as next argument", { "--tls.probe-mode", "public" }, false,
+		  CONFIG_TLS_PUBLIC },
+	};
+	static const struct {
+		const char *name;
+		const char *args[3];
+		const char *want;
+	} bad[] = {
+		{ "unknown mode",
+		  { "--tls.probe-mode=fast" },
+		  "sockeye: invalid value 'fast' for --tls.probe-mode: must be auto, internal or "
+		  "public (see --help)\n" },
+		{ "mode with disable",
+		  { "--tls.disable", "--tls.probe-mode=public" },
+		  "sockeye: --tls.probe-mode has no effect with --tls.disable (see --help)\n" },
+		{ "disable given a value",
+		  { "--tls.disable=1" },
+		  "sockeye: flag '--tls.disable' takes no value (see --help)\n" },
+	};
+	static const char *const help_args[] = { "--help", NULL };
+	struct sockeye_config cfg;
+	char *out, *err;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		expect_int(ok[i].name, parse(&cfg, ok[i].args, &out, &err), 0);
+		expect_str(ok[i].name, err, "");
+		expect_int(ok[i].name, cfg.tls_disable, ok[i].disable);
+		expect_int(ok[i].name, cfg.tls_probe_mode, ok[i].mode);
+		free(out);
+		free(err);
+		config_free(&cfg);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		expect_int(bad[i].name, parse(&cfg, bad[i].args, &out, &err), -EINVAL);
+		expect_str(bad[i].name, err, bad[i].want);
+		free(out);
+		free(err);
+		config_free(&cfg);
+	}
+	assert_int_equal(parse(&cfg, help_args, &out, &err), 1);
+	if (!strstr(out, "--tls.disable") || !strstr(out, "--tls.probe-mode=MODE") ||
+	    !strstr(out, "(default: auto)"))
+		fail_msg("help lacks the TLS flags:\n%s", out);
+	free(out);
+	free(err);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1042,6 +1103,7 @@ int main(void)
 		cmocka_unit_test(test_no_flags_parse_to_defaults),
 		cmocka_unit_test(test_each_value_flag_accepted_with_equals_and_as_next_argument),
 		cmocka_unit_test(test_switch_flags_set_their_field),
+		cmocka_unit_test(test_tls_flags_choose_probes_or_none),
 		cmocka_unit_test(test_listen_address_repeats_and_replaces_the_default),
 		cmocka_unit_test(test_listen_address_forms_accepted),
 		cmocka_unit_test(test_output_interval_takes_prometheus_durations),

@@ -1183,6 +1183,89 @@ static void test_realistic_exposition_passes_promtool_and_prometheus_client(void
 	free(om);
 }
 
+/* ---- TLS families ---- */
+
+#define TLS_PROBE_HELP_TEXT                                                                       \
+	"# HELP sockeye_tls_probe_mode OpenSSL libraries probed for HTTPS, by where: "            \
+	"mode=\"internal\" (internal read/write functions) or mode=\"public\" (SSL_read/SSL_write, " \
+	"a single-stepped breakpoint per call).\n"
+#define TLS_PROBE_HELP_OM                                                                         \
+	"# HELP sockeye_tls_probe_mode OpenSSL libraries probed for HTTPS, by where: "            \
+	"mode=\\\"internal\\\" (internal read/write functions) or mode=\\\"public\\\" "           \
+	"(SSL_read/SSL_write, a single-stepped breakpoint per call).\n"
+#define TLS_PROBES                                                                                \
+	"# TYPE sockeye_tls_probe_mode gauge\n"                                                   \
+	"sockeye_tls_probe_mode{library=\"/usr/lib/x86_64-linux-gnu/libssl.so.3\","               \
+	"mode=\"internal\"} 1\n"                                                                  \
+	"sockeye_tls_probe_mode{library=\"/srv/a \\\"b\\\"\\\\c/libssl.so.3 (deleted)\","         \
+	"mode=\"public\"} 1\n"
+#define TLS_EVENTS(family)                                                                        \
+	"# HELP sockeye_" family " TLS connections and calls the OpenSSL probes skipped or "      \
+	"reset, by event.\n"                                                                      \
+	"# TYPE sockeye_" family " counter\n"                                                     \
+	"sockeye_tls_events_total{event=\"unattributed\"} 3\n"                                    \
+	"sockeye_tls_events_total{event=\"socket_changed\"} 1\n"                                  \
+	"sockeye_tls_events_total{event=\"state_fail\"} 0\n"
+
+static void tls_snapshot(struct sockeye_snapshot *snap, struct sockeye_tls_library *libs,
+			 size_t n)
+{
+	memset(snap, 0, sizeof(*snap));
+	snap->version = "1.2.3";
+	snap->revision = "abc123";
+	snap->scrape_duration_seconds = -1;
+	snap->tls_valid = 1;
+	snap->tls_libs = libs;
+	snap->n_tls_libs = n;
+	snap->tls_stats[SOCKEYE_TLS_STAT_UNATTRIBUTED] = 3;
+	snap->tls_stats[SOCKEYE_TLS_STAT_SOCKET_CHANGED] = 1;
+}
+
+static void test_tls_families_list_each_library_and_every_event(void **state)
+{
+	struct sockeye_tls_library libs[] = {
+		{ .library = "/usr/lib/x86_64-linux-gnu/libssl.so.3",
+		  .mode = SOCKEYE_TLS_MODE_INTERNAL },
+		{ .library = "/srv/a \"b\"\\c/libssl.so.3 (deleted)", .mode = SOCKEYE_TLS_MODE_PUBLIC },
+	};
+	struct sockeye_snapshot snap;
+	char *text;
+
+	(void)state;
+	tls_snapshot(&snap, libs, ARRAY_SIZE(libs));
+	text = render(&snap, RENDER_TEXT_004);
+	expect_text("tls families, text 0.0.4",
+		    HTTP_EMPTY BUILD_INFO("sockeye_", "1.2.3", "abc123", "")
+			    EVENTS_ZERO("sockeye_", "parser_events_total", "") TLS_PROBE_HELP_TEXT
+				    TLS_PROBES TLS_EVENTS("tls_events_total"),
+		    text);
+	free(text);
+	text = render(&snap, RENDER_OPENMETRICS);
+	expect_text("tls families, OpenMetrics",
+		    HTTP_EMPTY BUILD_INFO("sockeye_", "1.2.3", "abc123", "")
+			    EVENTS_ZERO("sockeye_", "parser_events", "") TLS_PROBE_HELP_OM
+				    TLS_PROBES TLS_EVENTS("tls_events") "# EOF\n",
+		    text);
+	free(text);
+
+	/* No library attached yet: the events only. TLS disabled: nothing. */
+	tls_snapshot(&snap, NULL, 0);
+	text = render(&snap, RENDER_TEXT_004);
+	expect_text("tls without libraries",
+		    HTTP_EMPTY BUILD_INFO("sockeye_", "1.2.3", "abc123", "")
+			    EVENTS_ZERO("sockeye_", "parser_events_total", "")
+				    TLS_EVENTS("tls_events_total"),
+		    text);
+	free(text);
+	snap.tls_valid = 0;
+	text = render(&snap, RENDER_TEXT_004);
+	expect_text("tls disabled",
+		    HTTP_EMPTY BUILD_INFO("sockeye_", "1.2.3", "abc123", "")
+			    EVENTS_ZERO("sockeye_", "parser_events_total", ""),
+		    text);
+	free(text);
+}
+
 int main(void)
 {
 	struct CMUnitTest case_tests[ARRAY_SIZE(cases)];
@@ -1196,6 +1279,7 @@ int main(void)
 		cmocka_unit_test(test_output_is_deterministic),
 		cmocka_unit_test(test_buffer_error_is_returned),
 		cmocka_unit_test(test_unknown_format_is_einval),
+		cmocka_unit_test(test_tls_families_list_each_library_and_every_event),
 		cmocka_unit_test(test_realistic_exposition_passes_promtool_and_prometheus_client),
 	};
 	size_t i;
