@@ -532,8 +532,8 @@ int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *
 		return ncpu ? ncpu : -EINVAL;
 	memcpy(snap->bounds_ns, cfg->bounds_ns, cfg->n_bounds * sizeof(cfg->bounds_ns[0]));
 	snap->n_bounds = cfg->n_bounds;
-	memcpy(snap->size_bounds, fds->size_bounds, fds->n_size_bounds * sizeof(__u64));
-	snap->n_size_bounds = fds->n_size_bounds;
+	memcpy(snap->size_bounds, cfg->size_bounds, cfg->n_size_bounds * sizeof(__u64));
+	snap->n_size_bounds = cfg->n_size_bounds;
 	snap->static_labels = cfg->labels;
 	snap->n_static_labels = cfg->n_labels;
 	snap->self_prefix = cfg->self_prefix;

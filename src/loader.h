@@ -26,8 +26,6 @@ struct loader_fds {
 	size_t n_progs;
 	int maps[LOADER_MAX_MAPS]; /* maps whose fill is exported */
 	size_t n_maps;
-	const __u64 *size_bounds; /* the body size histogram bounds (bytes) */
-	size_t n_size_bounds;
 	const __u64 *rtt_bounds_us; /* the RTT histogram bounds the programs were loaded with */
 	size_t n_rtt_bounds;
 	struct tls *tls; /* attached OpenSSL libraries (tls.c); NULL: TLS disabled */

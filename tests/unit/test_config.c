@@ -729,6 +729,33 @@ static void test_bucket_seconds_convert_to_exact_nanoseconds(void **state)
 	}
 }
 
+static void test_body_size_buckets_are_whole_bytes_with_defaults(void **state)
+{
+	static const uint64_t want_default[] = { 64,	  256,	    1024,     4096,
+						 16384,	  65536,    262144,   1048576,
+						 4194304, 16777216, 67108864 };
+	struct sockeye_config cfg;
+	const char *path;
+	char *err;
+
+	(void)state;
+	config_defaults(&cfg);
+	expect_int("default count", cfg.n_size_bounds, ARRAY_SIZE(want_default));
+	for (size_t i = 0; i < ARRAY_SIZE(want_default); i++)
+		expect_int("default bound", cfg.size_bounds[i], want_default[i]);
+	config_free(&cfg);
+
+	path = write_yaml("sizes", "http:\n  body_size_buckets: [1, 1000, 1048576]\n");
+	expect_int("load", load(&cfg, path, &err), 0);
+	expect_str("no error", err, "");
+	expect_int("count", cfg.n_size_bounds, 3);
+	expect_int("first", cfg.size_bounds[0], 1);
+	expect_int("second", cfg.size_bounds[1], 1000);
+	expect_int("third", cfg.size_bounds[2], 1048576);
+	free(err);
+	config_free(&cfg);
+}
+
 static void test_empty_and_null_sections_keep_defaults(void **state)
 {
 	static const char *const texts[] = {
@@ -819,8 +846,19 @@ static void test_bad_config_files_report_file_line_column_and_reason(void **stat
 		  "3:23: identity.rules[].match.cgroup: bad cgroup path 'docker': must start with "
 		  "'/' (relative to the cgroup2 mount)" },
 		{ "unknown http key", "http:\n  duration_bucket: [1]\n",
-		  "2:3: http: unknown key 'duration_bucket' (expected duration_buckets or "
-		  "route_table_size)" },
+		  "2:3: http: unknown key 'duration_bucket' (expected duration_buckets, "
+		  "body_size_buckets or route_table_size)" },
+		{ "size bucket not whole bytes", "http:\n  body_size_buckets: [64, 1.5]\n",
+		  "2:27: http.body_size_buckets: bad bound '1.5': not a whole number of bytes (e.g. "
+		  "64, 1024, 1048576)" },
+		{ "size bucket zero", "http:\n  body_size_buckets: [0]\n",
+		  "2:23: http.body_size_buckets: bad bound '0': must be greater than 0" },
+		{ "size buckets not ascending", "http:\n  body_size_buckets: [100, 10]\n",
+		  "2:28: http.body_size_buckets: 10 is not above the bound before it (must be "
+		  "ascending)" },
+		{ "too many size buckets",
+		  "http:\n  body_size_buckets: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]\n",
+		  "2:74: http.body_size_buckets: more than 15 bounds" },
 		{ "unknown ports key", "ports:\n  includes: [80]\n",
 		  "2:3: ports: unknown key 'includes' (expected include or exclude)" },
 		{ "unknown cgroups key", "cgroups:\n  exclude: [/a]\n  other: 1\n",
@@ -1113,6 +1151,7 @@ int main(void)
 		cmocka_unit_test(test_version_prints_version_and_revision_on_stdout_and_returns_1),
 		cmocka_unit_test(test_full_config_file_parsed_exactly),
 		cmocka_unit_test(test_bucket_seconds_convert_to_exact_nanoseconds),
+		cmocka_unit_test(test_body_size_buckets_are_whole_bytes_with_defaults),
 		cmocka_unit_test(test_empty_and_null_sections_keep_defaults),
 		cmocka_unit_test(test_bad_config_files_report_file_line_column_and_reason),
 		cmocka_unit_test(test_unreadable_config_file_reports_path_and_strerror),
