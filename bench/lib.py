@@ -73,6 +73,14 @@ def mean(xs):
     return sum(xs) / len(xs) if xs else None
 
 
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
 # ---------------------------------------------------------------------------------------------
 # Processes we start. Each is stopped by its own PID, never by name.
 
@@ -536,7 +544,7 @@ def self_signed_cert(tmpdir):
 # Apps of section 2: the same small service in Node.js (express) and python (http.server).
 
 class App:
-    def __init__(self, procs, kind, instrument, cgroup=None):
+    def __init__(self, procs, tmpdir, kind, instrument, cgroup=None):
         self.procs = procs
         if kind == "node":
             argv = ["node", os.path.join(BENCH, "apps", "app.js")]
@@ -547,18 +555,15 @@ class App:
             env = dict(os.environ)
         if instrument:
             argv.append("--instrument")
-        self.proc = procs.start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                preexec_fn=cgroup.enter if cgroup else None)
+        # stderr to a file: a pipe nobody reads would block the app once it filled up.
+        self.logpath = os.path.join(tmpdir, "%s-app-%d.log" % (kind, time.monotonic_ns()))
+        with open(self.logpath, "wb") as log:
+            self.proc = procs.start(argv, stdout=subprocess.PIPE, stderr=log, env=env,
+                                    preexec_fn=cgroup.enter if cgroup else None)
         line = readline_timeout(self.proc.stdout, START_TIMEOUT)
         if not line.startswith("READY "):
-            err = b""
             self.procs.stop(self.proc)
-            try:
-                err = self.proc.stderr.read()
-            except (OSError, ValueError):
-                pass
-            raise BenchError("%s app did not start: %r %s" % (kind, line,
-                                                               err.decode(errors="replace")[-300:]))
+            raise BenchError("%s app did not start: %r %s" % (kind, line, tail(self.logpath)))
         self.port = int(line.split()[1])
         self.pid = self.proc.pid
 
@@ -600,17 +605,22 @@ def wrk(url, duration, conns=16, threads=1, script=None, cgroup=None, account=No
     argv.append(url)
     account = account or {}
     c0 = {k: v.cpu_seconds() for k, v in account.items()}
+    h0, t0 = host_busy_seconds(), time.monotonic()
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60,
                            preexec_fn=cgroup.enter if cgroup else None)
     except subprocess.TimeoutExpired:
         raise BenchError("wrk did not finish: %s" % " ".join(argv))
     c1 = {k: v.cpu_seconds() for k, v in account.items()}
+    h1, t1 = host_busy_seconds(), time.monotonic()
     out = p.stdout
     if p.returncode != 0:
         raise BenchError("wrk failed (%d): %s %s" % (p.returncode, out[-300:], p.stderr[-300:]))
     r = {"non2xx": 0, "errors": "",
          "cpu": {k: c1[k] - c0[k] for k in account if c0[k] is not None and c1[k] is not None}}
+    # Everything else the machine did meanwhile (other people's work, and ours not accounted),
+    # in cores: what explains a phase that stands out.
+    r["other_cores"] = max(0.0, (h1 - h0) - sum(r["cpu"].values())) / (t1 - t0)
     m = re.search(r"^\s*(\d+) requests in ", out, re.M)
     m2 = re.search(r"^Requests/sec:\s*([0-9.]+)", out, re.M)
     if not m or not m2:
@@ -626,6 +636,14 @@ def wrk(url, duration, conns=16, threads=1, script=None, cgroup=None, account=No
     if me:
         r["errors"] = me.group(1).strip()
     return r
+
+
+def host_busy_seconds():
+    """CPU time the whole machine spent busy (all CPUs, not idle or iowait), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is inside user already)
+    return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_us_per_request(r, names):
@@ -725,6 +743,53 @@ def drive_combos(combos, timeout):
     if errs:
         raise BenchError("series traffic: %s" % "; ".join(errs[:3]))
     return ok[0]
+
+
+def drive_mix(port, mix, conns, per_conn, timeout):
+    """A clean client for exact counts: conns threads, each one keep-alive connection sending
+    per_conn requests from mix [(method, path, body or None, status)] in rotation and reading
+    every response before the next; connections close only after their last response, so
+    nothing is in flight at the end. Returns {(method, path, status): completed}."""
+    import http.client
+    done = {}
+    errs = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + timeout
+
+    def run(k):
+        mine = {}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            for i in range(per_conn):
+                if time.monotonic() > deadline:
+                    errs.append("time budget exceeded")
+                    break
+                method, path, body, status = mix[(i + k) % len(mix)]
+                headers = {"Content-Type": "application/json"} if body else {}
+                conn.request(method, path, body=body, headers=headers)
+                r = conn.getresponse()
+                r.read()
+                if r.status != status:
+                    errs.append("%s %s: got %d, want %d" % (method, path, r.status, status))
+                    break
+                key = (method, path, status)
+                mine[key] = mine.get(key, 0) + 1
+        except OSError as e:
+            errs.append(str(e))
+        finally:
+            conn.close()
+        with lock:
+            for key, n in mine.items():
+                done[key] = done.get(key, 0) + n
+
+    ts = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(conns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(max(1.0, deadline - time.monotonic() + 15))
+    if errs:
+        raise BenchError("clean client: %s" % "; ".join(errs[:3]))
+    return done
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,10 @@
 #
 #   bench/overhead.sh           5 s phases (about a minute)
 #   bench/overhead.sh --smoke   1 s phases (about 10 s), to check the script itself
+#   bench/overhead.sh --tls     HTTPS (nginx `ssl`, wrk over TLS): three rounds of phases without
+#                               the agent, with --tls.probe-mode=internal and =public; prints the
+#                               CPU time per request (nginx + wrk) each adds and the throughput
+#                               ratio (about 1.5 minutes; with --smoke about 15 s)
 #
 # Prints each phase's throughput, the with/without ratio per pair and on average, the requests
 # wrk completed against the requests the agent counted for the nginx port (server and client
@@ -20,11 +24,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DUR=5
-case "${1:-}" in
---smoke) DUR=1 ;;
-"") ;;
-*) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
-esac
+TLS=0
+for arg in "$@"; do
+	case "$arg" in
+	--smoke) DUR=1 ;;
+	--tls) TLS=1 ;;
+	*) echo "usage: $0 [--smoke] [--tls]" >&2; exit 2 ;;
+	esac
+done
 CONNS=16
 PAIRS=3
 AGENT=${SOCKEYE_AGENT:-build/sockeye}
@@ -33,7 +40,7 @@ PY=/usr/bin/python3
 die() { echo "overhead.sh: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (loads BPF programs, sets kernel.bpf_stats_enabled)"
-for t in /usr/sbin/nginx wrk bpftool curl "$PY"; do
+for t in /usr/sbin/nginx wrk bpftool curl openssl "$PY"; do
 	command -v "$t" >/dev/null || die "$t not found (make deps-test installs it)"
 done
 [ -x "$AGENT" ] || die "$AGENT missing: run 'make all' first"
@@ -77,6 +84,17 @@ free_port() {
 # --- nginx ------------------------------------------------------------------------------------
 NGINX_PORT=$(free_port)
 mkdir -p "$TMP/nginx"
+SCHEME=http
+LISTEN_SSL=
+if [ "$TLS" = 1 ]; then
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/nginx/key.pem" \
+		-out "$TMP/nginx/cert.pem" -days 2 -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 || die "openssl req failed"
+	SCHEME=https
+	LISTEN_SSL=" ssl;
+        ssl_certificate $TMP/nginx/cert.pem;
+        ssl_certificate_key $TMP/nginx/key.pem"
+fi
 cat >"$TMP/nginx/nginx.conf" <<EOF
 daemon off;
 master_process on;
@@ -94,7 +112,7 @@ http {
     keepalive_timeout 60s;
     keepalive_requests 100000000;
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        listen 127.0.0.1:$NGINX_PORT$LISTEN_SSL;
         location / { return 200 "ok\n"; }
     }
 }
@@ -102,12 +120,13 @@ EOF
 /usr/sbin/nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
 	</dev/null >"$TMP/nginx/stderr.log" 2>&1 &
 NGINX_PID=$!
+URL="$SCHEME://127.0.0.1:$NGINX_PORT/"
 for i in $(seq 100); do
-	curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$NGINX_PORT/" && break
+	curl -sfk -o /dev/null --max-time 1 "$URL" && break
 	kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited: $(tail -n 3 "$TMP/nginx/error.log")"
 	sleep 0.1
 done
-curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$NGINX_PORT/" || die "nginx not answering"
+curl -sfk -o /dev/null --max-time 1 "$URL" || die "nginx not answering"
 
 # --- helpers ----------------------------------------------------------------------------------
 # run_wrk -> "requests rps"
@@ -124,7 +143,7 @@ run_wrk() {
 	echo "$req $rps"
 }
 
-# agent_progs PID -> ids of the BPF programs the agent holds whose names are ours
+# agent_progs PID -> ids of the BPF programs the agent holds
 agent_progs() {
 	local ids
 	ids=$(grep -h '^prog_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -un |
@@ -133,7 +152,7 @@ agent_progs() {
 import json, os, sys
 ids = {int(x) for x in os.environ["IDS"].split()}
 print(" ".join(str(p["id"]) for p in json.load(sys.stdin)
-               if p["id"] in ids and p.get("name", "").startswith(("cgskb_", "sockops_"))))'
+               if p["id"] in ids))'
 }
 
 # foreign_progs PID|"" -> "id:name" of programs named like ours that PID does not hold
@@ -144,7 +163,9 @@ foreign_progs() {
 import json, os, sys
 mine = {int(x) for x in os.environ["MINE"].split()}
 print(" ".join("%d:%s" % (p["id"], p["name"]) for p in json.load(sys.stdin)
-               if p.get("name", "").startswith(("cgskb_", "sockops_")) and p["id"] not in mine))'
+               if p.get("name", "").startswith(("cgskb_", "sockops_", "tp_sock_", "tp_exec",
+                                                "tp_exit", "uprobe_ssl", "uretprobe_ssl"))
+               and p["id"] not in mine))'
 }
 
 # prog_stats "ids" -> "run_cnt run_time_ns" summed
@@ -171,7 +192,7 @@ print("%d %d" % (tot["server"], tot["client"]))' || die "scrape of the agent fai
 
 start_agent() {
 	AGENT_PORT=$(free_port)
-	"$AGENT" --web.listen-address=127.0.0.1:"$AGENT_PORT" </dev/null >"$TMP/agent.log" 2>&1 &
+	"$AGENT" --web.listen-address=127.0.0.1:"$AGENT_PORT" "$@" </dev/null >"$TMP/agent.log" 2>&1 &
 	AGENT_PID=$!
 	for i in $(seq 300); do
 		if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
@@ -191,11 +212,122 @@ stop_agent() {
 		die "agent exited with status $STOP_RC on SIGTERM: $(tail -n 5 "$TMP/agent.log")"
 }
 
+# --- HTTPS: CPU time per request without the agent and with each probe mode ----------------------
+# nginx_cpu -> CPU seconds (user + system) of the nginx master and its workers so far
+nginx_cpu() {
+	local pids="$NGINX_PID $(cat /proc/"$NGINX_PID"/task/*/children 2>/dev/null)"
+	PIDS="$pids" "$PY" -c '
+import os
+tck = os.sysconf("SC_CLK_TCK")
+total = 0
+for pid in os.environ["PIDS"].split():
+    with open("/proc/%s/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    total += int(fields[11]) + int(fields[12])
+print("%.2f" % (total / tck))'
+}
+
+# wrk_tls -> "requests rps wrk_cpu_seconds"
+wrk_tls() {
+	timeout $((DUR + 30)) "$PY" -c '
+import re, resource, subprocess, sys
+out = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+if out.returncode:
+    sys.exit("wrk failed: " + out.stderr)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+req = re.search(r"(\d+) requests in", out.stdout)
+rps = re.search(r"Requests/sec:\s*([\d.]+)", out.stdout)
+if not req or not rps:
+    sys.exit("cannot read wrk output: " + out.stdout)
+if re.search("Non-2xx|Socket errors", out.stdout):
+    print("overhead.sh: warning: wrk reported errors", file=sys.stderr)
+print(req.group(1), rps.group(1), "%.3f" % (r.ru_utime + r.ru_stime))' \
+		wrk -t1 -c"$CONNS" -d"${DUR}s" --timeout 10s "$URL" || die "wrk failed"
+}
+
+# tls_phase MODE|none -> prints the phase line; sets PH_REQ PH_RPS PH_US
+tls_phase() {
+	local mode=$1 c0 c1 req rps wcpu s0 c0a s1 c1a n0 t0 n1 t1 ids extra=""
+	if [ "$mode" != none ]; then
+		start_agent --tls.probe-mode="$mode"
+		ids=$(agent_progs "$AGENT_PID")
+		read -r s0 c0a <<<"$(counted "$AGENT_PORT")"
+		read -r n0 t0 <<<"$(prog_stats "$ids")"
+	fi
+	c0=$(nginx_cpu)
+	read -r req rps wcpu <<<"$(wrk_tls)"
+	c1=$(nginx_cpu)
+	PH_REQ=$req PH_RPS=$rps
+	PH_US=$("$PY" -c "print('%.1f' % (($c1 - $c0 + $wcpu) / $req * 1e6))")
+	if [ "$mode" != none ]; then
+		read -r n1 t1 <<<"$(prog_stats "$ids")"
+		read -r s1 c1a <<<"$(counted "$AGENT_PORT")"
+		stop_agent
+		local ds=$((s1 - s0)) dc=$((c1a - c0a))
+		extra=$(printf '%10s %10s %10s' "$ds" "$dc" \
+			"$("$PY" -c "print('%.0f' % (($t1 - $t0) / $req))")")
+		for pair_count in "server:$ds" "client:$dc"; do
+			local n=${pair_count#*:}
+			if [ "$n" -lt "$req" ] || [ "$n" -gt $((req + CONNS)) ]; then
+				echo "COUNT MISMATCH $mode ${pair_count%%:*}: agent counted $n," \
+					"wrk completed $req (allowed: $req..$((req + CONNS)))"
+				fail=1
+			fi
+		done
+	fi
+	printf '%-10s %10s %10s %10s %s\n' "$mode" "$req" "$rps" "$PH_US" "$extra"
+}
+
+if [ "$TLS" = 1 ]; then
+	sysctl -q -w kernel.bpf_stats_enabled=1
+	echo "nginx https://127.0.0.1:$NGINX_PORT (1 worker, return 200); wrk -t1 -c$CONNS" \
+		"-d${DUR}s over TLS; $PAIRS rounds of: without, internal, public"
+	f=$(foreign_progs "")
+	[ -z "$f" ] || echo "warning: other programs named like ours are loaded (another agent?):" \
+		"$f; they run in every phase and blur the comparison"
+	echo
+	printf '%-10s %10s %10s %10s %10s %10s %10s\n' phase requests req/s cpu-us/req \
+		agent-srv agent-cli bpf-ns/req
+	fail=0
+	results=()
+	for round in $(seq "$PAIRS"); do
+		for mode in none internal public; do
+			tls_phase "$mode"
+			results+=("$mode:$PH_US:$PH_RPS")
+		done
+	done
+	echo
+	# Added cost per mode: its phase minus the 'without' phase of the same round.
+	"$PY" - "${results[@]}" <<'PYEOF'
+import statistics, sys
+rounds, cur = [], {}
+for item in sys.argv[1:]:
+    mode, us, rps = item.split(":")
+    cur[mode] = (float(us), float(rps))
+    if len(cur) == 3:
+        rounds.append(cur)
+        cur = {}
+for mode in ("internal", "public"):
+    added = [r[mode][0] - r["none"][0] for r in rounds]
+    ratio = [r[mode][1] / r["none"][1] for r in rounds]
+    print("%-8s CPU added per request (nginx + wrk): median %.1f us (rounds: %s);"
+          " throughput with/without: mean %.3f (rounds: %s)"
+          % (mode, statistics.median(added), " ".join("%.1f" % a for a in added),
+             statistics.mean(ratio), " ".join("%.3f" % x for x in ratio)))
+base = [r["none"][0] for r in rounds]
+print("without: %.1f us CPU per request (median)" % statistics.median(base))
+PYEOF
+	echo "(cpu-us/req = (nginx + wrk CPU time) / wrk requests; bpf-ns/req = run_time_ns of the" \
+		"agent's programs / wrk requests, both sides; the rest of the added time is the kernel's" \
+		"uprobe breakpoints and return trampolines)"
+	exit "$fail"
+fi
+
 # --- phases -----------------------------------------------------------------------------------
 sysctl -q -w kernel.bpf_stats_enabled=1
 echo "nginx 127.0.0.1:$NGINX_PORT (1 worker, return 200); wrk -t1 -c$CONNS -d${DUR}s; $PAIRS pairs"
 f=$(foreign_progs "")
-[ -z "$f" ] || echo "warning: other programs named cgskb_/sockops_ are loaded (another agent?):" \
+[ -z "$f" ] || echo "warning: other programs named like the agent's are loaded (another agent?):" \
 	"$f; they run in both phases and blur the comparison"
 echo
 printf '%-10s %12s %12s %14s %14s %10s %12s\n' phase requests req/s agent-server agent-client \
@@ -208,7 +340,7 @@ for pair in $(seq "$PAIRS"); do
 
 	start_agent
 	ids=$(agent_progs "$AGENT_PID")
-	[ -n "$ids" ] || die "no cgskb_/sockops_ program found among the agent's file descriptors"
+	[ -n "$ids" ] || die "no BPF program found among the agent's file descriptors"
 	read -r s0 c0 <<<"$(counted "$AGENT_PORT")"
 	read -r n0 t0 <<<"$(prog_stats "$ids")"
 	read -r req_w rps_w <<<"$(run_wrk)"
@@ -234,6 +366,6 @@ done
 echo
 echo "throughput with/without per pair: ${ratios[*]}"
 echo "mean ratio: $("$PY" -c "import sys; r=[float(x) for x in sys.argv[1:]]; print('%.3f' % (sum(r)/len(r)))" "${ratios[@]}")"
-echo "(bpf-ns/req = run_time_ns of the agent's cgskb_/sockops_ programs / wrk requests / 2 sides;" \
+echo "(bpf-ns/req = run_time_ns of the agent's programs / wrk requests / 2 sides;" \
 	"bpf_stats itself adds ~20-25 ns per run)"
 exit "$fail"

@@ -68,8 +68,10 @@ struct tls_conn {
 	__u8 pad[3];
 };
 
+/* Not an LRU: every socket send on the host looks a thread up here, and an LRU lookup also
+ * writes the entry's reference bit. Entries go when their thread exits (tp_exit). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SOCKEYE_TLS_THREAD_ENTRIES);
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct tls_call);

@@ -190,7 +190,7 @@ enum sockeye_stat {
 #define SOCKEYE_MAP_TLS_CONNS "tls_conns" /* (tgid, SSL *) -> connection state */
 #define SOCKEYE_MAP_TLS_STATS "tls_stats" /* sockeye_tls_events_total{event} */
 #define SOCKEYE_TLS_CONN_ENTRIES 16384	  /* SSL objects with state (LRU) */
-#define SOCKEYE_TLS_THREAD_ENTRIES 8192	  /* threads that made an SSL read/write call (LRU) */
+#define SOCKEYE_TLS_THREAD_ENTRIES 8192	  /* threads that made an SSL read/write call */
 #define SOCKEYE_TLS_PROC_ENTRIES 8192	  /* processes with connection state */
 
 /* Key of tls_conns. User space deletes a process's keys when it exits or execs. */

@@ -14,7 +14,8 @@
  * Which files: every libssl.so* in the system library directories (attached at start, so
  * processes that start or dlopen it later are covered from their first call), and every
  * libssl.so* a process maps (/proc/PID/maps): at start for all processes, and for each
- * exec'd process a few times while its loader and its dlopen calls run. A mapped file is
+ * exec'd process a few times while its loader and its dlopen calls run, and all of them again
+ * every minute. A mapped file is
  * attached through /proc/PID/map_files/<range>, which reaches files replaced on disk and files
  * in other mount namespaces (containers). A library that no process maps any more is detached,
  * system libraries excepted.
@@ -52,6 +53,7 @@
 #define WATCH_MAX     4096 /* exec'd processes waiting for a look at their maps */
 #define POLL_MS	      20   /* ring buffer poll timeout: how late a due scan may run */
 #define LIVENESS_S    2.0  /* how often libraries outside the system directories are checked */
+#define RESCAN_S      60.0 /* how often all of /proc is read (a late dlopen of a private copy) */
 #define CODE_BYTES    96   /* bytes of a function's start that are decoded */
 
 _Static_assert(sizeof(((struct tls_bpf *)0)->rodata->include_ports) ==
@@ -111,6 +113,7 @@ struct tls {
 	struct watch *watch; /* the thread's alone */
 	size_t n_watch;
 	double next_liveness;
+	double next_rescan;
 	double next_warn; /* warn_limited */
 	pid_t self;
 };
@@ -1095,6 +1098,10 @@ static void *tls_thread(void *arg)
 		if (err < 0 && err != -EINTR)
 			warn_limited(t, "TLS: reading process events", err);
 		watch_run(t);
+		if (now_s() >= t->next_rescan) {
+			scan_all(t);
+			t->next_rescan = now_s() + RESCAN_S;
+		}
 		if (now_s() >= t->next_liveness) {
 			liveness(t);
 			t->next_liveness = now_s() + LIVENESS_S;
@@ -1216,6 +1223,7 @@ struct tls *tls_start(const struct sockeye_config *cfg, const struct bpf_object 
 	scan_system(t);
 	scan_all(t);
 	t->next_liveness = now_s() + LIVENESS_S;
+	t->next_rescan = now_s() + RESCAN_S;
 	err = pthread_create(&t->thread, NULL, tls_thread, t);
 	if (err) {
 		err = -err;

@@ -20,6 +20,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -348,6 +349,79 @@ def python_https_server_started_after_the_agent(env):
         assert_counts(before, after, srv.port, tr)
     finally:
         srv.stop()
+
+
+@T.test
+def concurrent_connections_from_many_threads_count_exactly(env):
+    """12 client threads, each with its own keep-alive connection, against the threaded python
+    server (a thread per connection) and nginx: per-thread call state and per-connection
+    state stay apart."""
+    srv = TLSPyServer(env)
+    ngx, (nport,) = tls_nginx(env)
+    ca = certs(env)[0]
+    try:
+        before = env.agent.scrape()
+        errors = []
+
+        def client(port, reqs):
+            try:
+                httpsclient_session(port, reqs, ca)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+
+        plan = []
+        for i in range(12):
+            plan.append((srv.port, pyserver_mix()[i % 6:] + pyserver_mix()))
+            plan.append((nport, nginx_mix()[i % 5:] + nginx_mix()))
+        threads = [threading.Thread(target=client, args=p) for p in plan]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(CLIENT_TIMEOUT * 2)
+        check(not errors and not any(t.is_alive() for t in threads),
+              "client threads failed", errors[:5])
+        for port in (srv.port, nport):
+            tr = Traffic()
+            for p, reqs in plan:
+                if p == port:
+                    tr.add(reqs, "1.1", "a client thread's keep-alive connection")
+            after = scrape_after(env.agent, before, port, tr.expected)
+            assert_counts(before, after, port, tr)
+    finally:
+        srv.stop()
+        ngx.stop()
+
+
+@T.test
+def library_without_internal_functions_falls_back_to_public(env):
+    """A libssl.so* that fails the internal-function checks (GnuTLS's OpenSSL compatibility
+    library: SSL_read and SSL_write, no _ex forms) is probed at its public symbols in auto
+    mode and not at all with --tls.probe-mode=internal."""
+    compat = "/usr/lib/%s-linux-gnu/libgnutls-openssl.so.27" % os.uname().machine
+    check(os.path.exists(compat), "test premise: %s is installed" % compat)
+    libdir = os.path.join(env.tmpdir, "compat-lib")
+    os.makedirs(libdir, exist_ok=True)
+    lib = os.path.join(libdir, "libssl.so.3")
+    shutil.copy(compat, lib)
+    strict = env.start_agent(args=["--tls.probe-mode=internal"])
+    environ = dict(os.environ, LD_PRELOAD=lib)
+    sleeper = env.procs.start(["sleep", "60"], env=environ, stdin=subprocess.DEVNULL,
+                              preexec_fn=env.cgroup.enter)
+    try:
+        check(wait_attached(env.agent, lib) == "public",
+              "auto mode: %s probed as %r, want public" % (lib, probe_modes(env.agent.scrape())))
+        check(wait_attached(strict, system_libssl()) == "internal",
+              "--tls.probe-mode=internal: the system libssl is not probed internally")
+        logged = wait_until(lambda: any("not probed" in x and lib in x
+                                        for x in strict.log_tail(50)), ATTACH_TIMEOUT, 0.2)
+        check(logged, "--tls.probe-mode=internal: no error about %s in the log" % lib,
+              strict.log_tail())
+        check(lib not in probe_modes(strict.scrape()),
+              "--tls.probe-mode=internal: %s is probed anyway" % lib)
+    finally:
+        Procs.stop(sleeper)
+        st = strict.stop()
+        check(st == 0, "agent with --tls.probe-mode=internal exited with %s" % st)
 
 
 @T.test
