@@ -8,9 +8,10 @@
  * a TLS record starts with a byte below 'A', which they skip before creating any state.
  *
  * Per call: the entry probe saves the arguments in the thread's tls_calls entry; while the
- * call runs, the sock_send_length tracepoint notes the TCP socket it writes to (that is how a
- * connection learns its ports: OpenSSL's socket BIO, and curl's own BIO, send from inside the
- * SSL call); the return probe reads the byte count and scans the plaintext. Connection state
+ * call runs, the sock_send_length/sock_recv_length tracepoints note the TCP socket it uses
+ * (that is how a connection learns its ports: OpenSSL's socket BIO, and curl's own BIO, send
+ * and receive from inside the SSL call); the return probe reads the byte count and scans the
+ * plaintext. Connection state
  * is keyed by (tgid, SSL *) and deleted by an SSL_free probe, because SSL objects are reused.
  */
 #include "vmlinux.h"
@@ -50,13 +51,25 @@ struct tls_call {
 	__u64 buf;
 	__u64 done; /* size_t * of the _ex signature */
 	__u64 sp;   /* stack pointer at entry: the return probe of this call sees sp + 8 */
-	__u64 sk;   /* socket cookie of the first TCP socket written to in the call, 0 none */
+	__u64 sk;   /* socket cookie of the first TCP socket used in the call, 0 none */
 	__u16 lport;
 	__u16 rport; /* host order */
 	__u8 active;
 	__u8 cookie; /* SOCKEYE_TLS_COOKIE_* */
 	__u8 pad[2];
 };
+
+/* A bit per thread id, set while the thread is inside a probed SSL call. The socket tracepoints
+ * run for every send and receive on the host: for threads outside SSL calls this array lookup
+ * (inlined by the verifier: no hashing) and a bit test is all they do. Sized for the kernel's
+ * PID_MAX_LIMIT on 64-bit (4M ids: 512 KiB). */
+#define TID_LIMIT (4U << 20)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TID_LIMIT / 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} tls_active SEC(".maps");
 
 /* One SSL object's connection state. */
 struct tls_conn {
@@ -69,9 +82,11 @@ struct tls_conn {
 };
 
 /* Not an LRU: every socket send on the host looks a thread up here, and an LRU lookup also
- * writes the entry's reference bit. Entries go when their thread exits (tp_exit). */
+ * writes the entry's reference bit. Entries go when their thread exits (tp_exit); memory is
+ * allocated per thread that makes SSL calls, not for max_entries. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SOCKEYE_TLS_THREAD_ENTRIES);
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct tls_call);
@@ -85,8 +100,8 @@ struct {
 	__type(value, struct tls_conn);
 } tls_conns SEC(".maps");
 
-/* tgid -> connection states created minus freed: on exit, only these processes are reported to
- * user space, which then deletes what SSL_free did not. */
+/* tgid -> connection states created minus freed: only these processes' exits and execs walk
+ * tls_conns for what SSL_free did not delete. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SOCKEYE_TLS_PROC_ENTRIES);
@@ -102,7 +117,7 @@ struct {
 	__type(value, __u64);
 } tls_stats SEC(".maps");
 
-/* Exec and exit of processes: rare, so each one wakes the reader. */
+/* Execs: rare, so each one wakes the reader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 64 * 1024);
@@ -111,6 +126,16 @@ struct {
 /* Zeroed values to create entries from (never written; the stack is too small for them). */
 static struct tls_call zero_call;
 static struct tls_conn zero_conn;
+static struct sockeye_size_val zero_sizes;
+
+/* The word of tls_active holding thread tid's bit (NULL past the limit). */
+static __always_inline __u64 *active_word(__u32 tid, __u64 *bit)
+{
+	__u32 idx = tid >> 6;
+
+	*bit = 1ULL << (tid & 63);
+	return bpf_map_lookup_elem(&tls_active, &idx);
+}
 
 static __always_inline void tls_stat_inc(__u32 which)
 {
@@ -158,7 +183,7 @@ DEFINE_SCAN_CB(scan_cb_user, 1)
 SEC("uprobe")
 int uprobe_ssl_rw(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), sp = PT_REGS_SP(ctx);
+	__u64 id = bpf_get_current_pid_tgid(), sp = PT_REGS_SP(ctx), bit, *w;
 	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &id);
 
 	if (!c) {
@@ -180,10 +205,15 @@ int uprobe_ssl_rw(struct pt_regs *ctx)
 	c->sk = 0;
 	c->cookie = bpf_get_attach_cookie(ctx);
 	c->active = 1;
+	w = active_word((__u32)id, &bit);
+	if (w)
+		__sync_fetch_and_or(w, bit);
 	return 0;
 }
 
-/* The connection's ports, once known: the server port, then the filters. */
+/* The connection's ports, once known: the server port, then the filters, then its in-flight
+ * group. A server learns its port with its first response, after its first request started:
+ * requests already waiting are counted as started now, so that their ends balance. */
 static __always_inline void conn_set_port(struct tls_conn *conn)
 {
 	struct sock_state *st = &conn->st;
@@ -198,6 +228,25 @@ static __always_inline void conn_set_port(struct tls_conn *conn)
 		return;
 	}
 	st->server_port = port;
+	http_conn_init(st, bpf_get_current_cgroup_id());
+	for (int i = 0; i < SOCKEYE_PIPELINE_DEPTH; i++) {
+		__u8 idx = st->fifo_head + i;
+
+		if (idx == st->fifo_tail)
+			break;
+		inflight_add(st, st->fifo[idx & (SOCKEYE_PIPELINE_DEPTH - 1)].method, 1);
+	}
+}
+
+/* The connection is over (SSL_free, a new socket, its process gone), as a socket's close is:
+ * requests still waiting are no longer in flight, a response delimited by the close ends. */
+static __always_inline void conn_end(struct sock_state *st)
+{
+	if ((st->kind != KIND_SERVER && st->kind != KIND_CLIENT) || !st->server_port)
+		return;
+	fifo_abandon(st);
+	if (st->cur_valid && st->resp.state == HP_BODY_CLOSE)
+		record_sizes(bpf_get_current_cgroup_id(), st, &zero_sizes, st->resp.body_size);
 }
 
 /* The first plaintext decides, as on a socket: a request start makes the connection ours on
@@ -258,6 +307,7 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 			 * new connection in a reused object (SSL_clear, or an SSL_free we did not
 			 * see). Start afresh. */
 			tls_stat_inc(SOCKEYE_TLS_STAT_SOCKET_CHANGED);
+			conn_end(&conn->st);
 			bpf_map_update_elem(&tls_conns, &key, &zero_conn, BPF_EXIST);
 			conn = bpf_map_lookup_elem(&tls_conns, &key);
 			if (!conn)
@@ -302,7 +352,7 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 SEC("uretprobe")
 int uretprobe_ssl_rw(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), n = 0;
+	__u64 id = bpf_get_current_pid_tgid(), n = 0, bit, *w;
 	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &id);
 	long ret = PT_REGS_RC(ctx);
 
@@ -310,6 +360,9 @@ int uretprobe_ssl_rw(struct pt_regs *ctx)
 	if (!c || !c->active || PT_REGS_SP(ctx) != c->sp + 8)
 		return 0;
 	c->active = 0;
+	w = active_word((__u32)id, &bit);
+	if (w)
+		__sync_fetch_and_and(w, ~bit);
 	if ((int)ret <= 0)
 		return 0; /* error, WANT_READ/WANT_WRITE (the call is retried), closed */
 	if (c->cookie & SOCKEYE_TLS_COOKIE_EX) {
@@ -330,10 +383,15 @@ SEC("uprobe")
 int uprobe_ssl_free(struct pt_regs *ctx)
 {
 	struct sockeye_tls_conn_key key = {};
+	struct tls_conn *conn;
 	__s64 *n;
 
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	key.ssl = PT_REGS_PARM1(ctx);
+	conn = bpf_map_lookup_elem(&tls_conns, &key);
+	if (!conn)
+		return 0;
+	conn_end(&conn->st);
 	if (bpf_map_delete_elem(&tls_conns, &key))
 		return 0;
 	n = bpf_map_lookup_elem(&tls_procs, &key.tgid);
@@ -342,45 +400,72 @@ int uprobe_ssl_free(struct pt_regs *ctx)
 	return 0;
 }
 
-/* Every socket send on the host: one lookup unless the thread is inside an SSL call whose
- * socket is not known yet. */
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(tp_sock_send, struct sock *sk, int ret, int flags)
+/* A socket send or receive: one lookup unless the thread is inside an SSL call whose socket
+ * is not known yet. */
+static __always_inline void note_socket(struct sock *sk)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &id);
+	__u64 id = bpf_get_current_pid_tgid(), bit, *w = active_word((__u32)id, &bit);
+	struct tls_call *c;
 
+	if (!w || !(*w & bit))
+		return;
+	c = bpf_map_lookup_elem(&tls_calls, &id);
 	if (!c || !c->active || c->sk)
-		return 0;
+		return;
 	if (sk->sk_protocol != IPPROTO_TCP)
-		return 0;
+		return;
 	c->lport = sk->__sk_common.skc_num;
 	c->rport = bpf_ntohs(sk->__sk_common.skc_dport);
 	c->sk = bpf_get_socket_cookie(sk);
+}
+
+/* Every socket send on the host (a client's request, a server's response). */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(tp_sock_send, struct sock *sk, int ret, int flags)
+{
+	note_socket(sk);
 	return 0;
 }
 
-static __always_inline void send_event(__u32 type, __u32 pid, __u32 had_state)
+/* Every socket receive on the host: a server's connection is known from its first request
+ * (which its response alone would give too late for the in-flight gauge). */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(tp_sock_recv, struct sock *sk, int ret, int flags)
+{
+	note_socket(sk);
+	return 0;
+}
+
+static __always_inline void send_event(__u32 type, __u32 pid)
 {
 	struct sockeye_tls_event e = {};
 
 	e.type = type;
 	e.pid = pid;
-	e.had_state = had_state;
 	bpf_ringbuf_output(&tls_events, &e, sizeof(e), 0);
 }
 
-/* Returns whether tgid had connection state left (and forgets it). */
-static __always_inline int proc_forget(__u32 tgid)
+static long forget_conn(struct bpf_map *map, struct sockeye_tls_conn_key *key,
+			struct tls_conn *conn, __u32 *tgid)
+{
+	if (key->tgid == *tgid) {
+		conn_end(&conn->st);
+		bpf_map_delete_elem(&tls_conns, key);
+	}
+	return 0;
+}
+
+/* The process's SSL objects are gone (exit, exec) without SSL_free: their connections end and
+ * their states go. Only processes with states left walk the map. */
+static __always_inline void proc_forget(__u32 tgid)
 {
 	__s64 *n = bpf_map_lookup_elem(&tls_procs, &tgid);
-	int left;
 
 	if (!n)
-		return 0;
-	left = *n > 0;
+		return;
+	if (*n > 0)
+		bpf_for_each_map_elem(&tls_conns, forget_conn, &tgid, 0);
 	bpf_map_delete_elem(&tls_procs, &tgid);
-	return left;
 }
 
 /* A new program image: user space looks for libssl files it has not attached yet. The old
@@ -390,7 +475,8 @@ int BPF_PROG(tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	send_event(SOCKEYE_TLS_EV_EXEC, tgid, proc_forget(tgid));
+	proc_forget(tgid);
+	send_event(SOCKEYE_TLS_EV_EXEC, tgid);
 	return 0;
 }
 
@@ -398,10 +484,12 @@ int BPF_PROG(tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(tp_exit, struct task_struct *p, bool group_dead)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = bpf_get_current_pid_tgid(), bit, *w = active_word((__u32)id, &bit);
 
+	if (w && (*w & bit))
+		__sync_fetch_and_and(w, ~bit); /* died inside an SSL call */
 	bpf_map_delete_elem(&tls_calls, &id);
-	if (group_dead && proc_forget(id >> 32))
-		send_event(SOCKEYE_TLS_EV_EXIT, id >> 32, 1);
+	if (group_dead)
+		proc_forget(id >> 32);
 	return 0;
 }

@@ -193,7 +193,7 @@ enum sockeye_stat {
 #define SOCKEYE_TLS_THREAD_ENTRIES 8192	  /* threads that made an SSL read/write call */
 #define SOCKEYE_TLS_PROC_ENTRIES 8192	  /* processes with connection state */
 
-/* Key of tls_conns. User space deletes a process's keys when it exits or execs. */
+/* Key of tls_conns. A process's keys go when it exits or execs (tls.bpf.c tp_exit, tp_exec). */
 struct sockeye_tls_conn_key {
 	__u32 tgid;
 	__u32 pad;
@@ -209,16 +209,13 @@ _Static_assert(sizeof(struct sockeye_tls_conn_key) == 16, "sockeye_tls_conn_key 
 /* Ring buffer records: rare process events user space acts on. */
 enum sockeye_tls_event_type {
 	SOCKEYE_TLS_EV_EXEC = 1, /* a process exec'd: look for libssl in its maps soon */
-	SOCKEYE_TLS_EV_EXIT = 2, /* a process with TLS connection state is gone */
 };
 
 struct sockeye_tls_event {
 	__u32 type; /* enum sockeye_tls_event_type */
 	__u32 pid;  /* tgid */
-	__u32 had_state; /* EXEC: the old image had TLS connection state (delete it) */
-	__u32 pad;
 };
-_Static_assert(sizeof(struct sockeye_tls_event) == 16, "sockeye_tls_event is ABI");
+_Static_assert(sizeof(struct sockeye_tls_event) == 8, "sockeye_tls_event is ABI");
 
 /* Index of the tls_stats per-CPU array. Sync note: also update tls_stat_names[] in
  * src/render.c. */

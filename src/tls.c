@@ -942,35 +942,6 @@ static void scan_system(struct tls *t)
 
 /* ---- process events ---------------------------------------------------------------------- */
 
-/* Deletes the connection states of a process that exited or exec'd (SSL_free did not run). */
-static void forget_process(struct tls *t, pid_t pid)
-{
-	int fd = bpf_map__fd(t->skel->maps.tls_conns);
-	struct sockeye_tls_conn_key key, next, *del = NULL, *grown;
-	size_t n = 0, cap = 0;
-	void *prev = NULL;
-
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (key.tgid != (__u32)pid)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			grown = realloc(del, cap * sizeof(*del));
-			if (!grown)
-				break;
-			del = grown;
-		}
-		del[n++] = key;
-	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &del[i]);
-	free(del);
-	if (n)
-		pr_debug("TLS: process %d gone: %zu connection states deleted", (int)pid, n);
-}
-
 static void watch_add(struct tls *t, pid_t pid)
 {
 	if (t->n_watch == WATCH_MAX) {
@@ -993,13 +964,8 @@ static int on_event(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(*e))
 		return 0;
-	if (e->type == SOCKEYE_TLS_EV_EXEC) {
-		if (e->had_state)
-			forget_process(t, e->pid);
+	if (e->type == SOCKEYE_TLS_EV_EXEC)
 		watch_add(t, e->pid);
-	} else if (e->type == SOCKEYE_TLS_EV_EXIT) {
-		forget_process(t, e->pid);
-	}
 	return 0;
 }
 
@@ -1206,6 +1172,9 @@ struct tls *tls_start(const struct sockeye_config *cfg, const struct bpf_object 
 	}
 	err = attach_tp(t->skel->progs.tp_sock_send, &t->skel->links.tp_sock_send, "tp_sock_send");
 	if (!err)
+		err = attach_tp(t->skel->progs.tp_sock_recv, &t->skel->links.tp_sock_recv,
+				"tp_sock_recv");
+	if (!err)
 		err = attach_tp(t->skel->progs.tp_exec, &t->skel->links.tp_exec, "tp_exec");
 	if (!err)
 		err = attach_tp(t->skel->progs.tp_exit, &t->skel->links.tp_exit, "tp_exit");
@@ -1318,7 +1287,8 @@ size_t tls_prog_fds(const struct tls *t, int *fds, size_t max)
 	struct bpf_program *progs[] = {
 		t->skel->progs.uprobe_ssl_rw,	t->skel->progs.uretprobe_ssl_rw,
 		t->skel->progs.uprobe_ssl_free, t->skel->progs.tp_sock_send,
-		t->skel->progs.tp_exec,		t->skel->progs.tp_exit,
+		t->skel->progs.tp_sock_recv,	t->skel->progs.tp_exec,
+		t->skel->progs.tp_exit,
 	};
 	size_t n = 0;
 

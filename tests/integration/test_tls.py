@@ -119,6 +119,24 @@ def tls_conn_keys(agent):
     return keys
 
 
+def active(scrape, role, port):
+    """Sum of http_{role}_active_requests for server_port (every method)."""
+    return scrape.value("http_%s_active_requests" % role, server_port=port)
+
+
+def check_no_requests_in_flight(agent, port):
+    """Both in-flight gauges of port settle at 0 (bounded wait: ends are counted when the
+    client or server next runs)."""
+    def idle():
+        sc = agent.scrape()
+        return all(active(sc, r, port) == 0 for r in ("server", "client"))
+
+    if not wait_until(idle, STATE_TIMEOUT, 0.1):
+        sc = agent.scrape()
+        fail("requests still in flight on port %d: server %s, client %s"
+             % (port, active(sc, "server", port), active(sc, "client", port)))
+
+
 def nginx_workers(ngx):
     with open("/proc/%d/task/%d/children" % (ngx.proc.pid, ngx.proc.pid)) as f:
         return [int(x) for x in f.read().split()]
@@ -293,6 +311,7 @@ def nginx_workload(env, agent, ngx, port):
     tr.add(reqs, "1.1", "http.client HTTPSConnection, Connection: close")
     after = scrape_after(agent, before, port, tr.expected)
     assert_counts(before, after, port, tr)
+    check_no_requests_in_flight(agent, port)
     return {role: http_delta(before, after, role, port) for role in ("server", "client")}
 
 
@@ -559,6 +578,33 @@ def killed_process_leaves_no_connection_state(env):
         for c in conns:
             c.close()
         ngx.stop()
+
+
+@T.test
+def server_killed_mid_request_leaves_nothing_in_flight(env):
+    """A connection's first request is in flight (its body never completes) when the TLS server
+    is killed: both gauges show it, then return to 0: the server's state goes with its
+    process, the client's with SSL_free."""
+    srv = TLSPyServer(env)
+    ca = certs(env)[0]
+    raw = tls_context(ca).wrap_socket(harness.connect(H, srv.port), server_hostname=H)
+    try:
+        raw.sendall(b"POST /orders/1/items HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        seen = wait_until(lambda: all(active(env.agent.scrape(), r, srv.port) == 1
+                                      for r in ("server", "client")), STATE_TIMEOUT, 0.05)
+        sc = env.agent.scrape()
+        check(seen, "test premise: the request is not in flight: server %s, client %s"
+              % (active(sc, "server", srv.port), active(sc, "client", srv.port)))
+        os.kill(srv.proc.pid, signal.SIGKILL)
+        try:
+            check(raw.recv(100) == b"", "a killed server answered")
+        except OSError:
+            pass  # a reset: as good as the end of the stream
+        raw.close()  # SSL_free
+        check_no_requests_in_flight(env.agent, srv.port)
+    finally:
+        raw.close()
+        srv.stop()
 
 
 @T.test
