@@ -96,6 +96,19 @@ static void read_port_range(volatile __u16 *lo, volatile __u16 *hi)
 	fclose(f);
 }
 
+/* The ids and levels of n configured cgroup paths (a filter list). */
+static int cgroup_ids_of(const char *root, const char *const *paths, size_t n, __u64 *ids,
+			 __u32 *levels)
+{
+	for (size_t i = 0; i < n; i++) {
+		int err = cgroup_id_of(root, paths[i], &ids[i], &levels[i]);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int configure(struct loader *l, const struct sockeye_config *cfg)
 {
 	struct sockeye_bpf *s = l->skel;
@@ -110,21 +123,17 @@ static int configure(struct loader *l, const struct sockeye_config *cfg)
 	for (size_t i = 0; i < cfg->n_exclude_ports; i++)
 		s->rodata->exclude_ports[i] = cfg->exclude_ports[i];
 	s->rodata->n_exclude_ports = cfg->n_exclude_ports;
-	for (size_t i = 0; i < cfg->n_include_cgroups; i++) {
-		err = cgroup_id_of(l->cgroup_path, cfg->include_cgroups[i],
-				   (__u64 *)&s->rodata->include_cgroups[i],
-				   (__u32 *)&s->rodata->include_cgroup_levels[i]);
-		if (err)
-			return err;
-	}
+	err = cgroup_ids_of(l->cgroup_path, cfg->include_cgroups, cfg->n_include_cgroups,
+			    (__u64 *)s->rodata->include_cgroups,
+			    (__u32 *)s->rodata->include_cgroup_levels);
+	if (err)
+		return err;
 	s->rodata->n_include_cgroups = cfg->n_include_cgroups;
-	for (size_t i = 0; i < cfg->n_exclude_cgroups; i++) {
-		err = cgroup_id_of(l->cgroup_path, cfg->exclude_cgroups[i],
-				   (__u64 *)&s->rodata->exclude_cgroups[i],
-				   (__u32 *)&s->rodata->exclude_cgroup_levels[i]);
-		if (err)
-			return err;
-	}
+	err = cgroup_ids_of(l->cgroup_path, cfg->exclude_cgroups, cfg->n_exclude_cgroups,
+			    (__u64 *)s->rodata->exclude_cgroups,
+			    (__u32 *)s->rodata->exclude_cgroup_levels);
+	if (err)
+		return err;
 	s->rodata->n_exclude_cgroups = cfg->n_exclude_cgroups;
 
 	for (size_t i = 0; i < cfg->n_size_bounds; i++)
