@@ -212,8 +212,9 @@ int uprobe_ssl_rw(struct pt_regs *ctx)
 }
 
 /* The connection's ports, once known: the server port, then the filters, then its in-flight
- * group. A server learns its port with its first response, after its first request started:
- * requests already waiting are counted as started now, so that their ends balance. */
+ * group. A connection whose first request was read without socket I/O (already buffered by
+ * OpenSSL) learns its port later: requests already waiting are counted as started now, so
+ * that their ends balance. */
 static __always_inline void conn_set_port(struct tls_conn *conn)
 {
 	struct sock_state *st = &conn->st;
