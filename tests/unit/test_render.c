@@ -740,6 +740,137 @@ static void test_case(void **state)
 	free(got);
 }
 
+/* The part of text from the line starting with from up to (not including) the line starting
+ * with to (NULL: the end). Fails when from is missing. */
+static char *block(const char *text, const char *from, const char *to)
+{
+	const char *a = strstr(text, from), *b;
+
+	if (!a)
+		fail_msg("no \"%s\" in:\n%s", from, text);
+	b = to ? strstr(a, to) : NULL;
+	return strndup(a, b ? (size_t)(b - a) : strlen(a));
+}
+
+static void test_connection_and_in_flight_families_render_exactly(void **state)
+{
+	struct sockeye_conn_series conns[2] = {
+		{ .side = SOCKEYE_ROLE_SERVER, .server_port = 8080, .opened = 5, .closed = 3,
+		  .bytes_sent = 12345, .bytes_received = 1049576, .retrans = 2, .rtt_count = 3,
+		  .rtt_sum_us = 1750, .rtt_buckets = { 1, 1, 0, 1 },
+		  .req_started = { [SOCKEYE_METHOD_GET] = 7, [SOCKEYE_METHOD_POST] = 1 },
+		  .req_ended = { [SOCKEYE_METHOD_GET] = 5, [SOCKEYE_METHOD_POST] = 1 } },
+		{ .side = SOCKEYE_ROLE_CLIENT, .server_port = 443, .opened = 1, .closed = 2,
+		  .req_started = { [SOCKEYE_METHOD_PUT] = 1 } },
+	};
+	struct sockeye_snapshot snap = {
+		.conns = conns,
+		.n_conns = 2,
+		.rtt_bounds_us = { 100, 1000, 10000 },
+		.n_rtt_bounds = 3,
+		.scrape_duration_seconds = -1,
+	};
+	char *text = render(&snap, RENDER_TEXT_004), *got;
+
+	(void)state;
+	got = block(text, "# HELP http_server_active_requests", "# HELP http_client_active");
+	expect_text("server in flight: started - ended per method, only methods seen",
+		    "# HELP http_server_active_requests HTTP server requests in flight: request "
+		    "line received, response not started yet.\n"
+		    "# TYPE http_server_active_requests gauge\n"
+		    "http_server_active_requests{http_request_method=\"GET\",server_port=\"8080\"} 2\n"
+		    "http_server_active_requests{http_request_method=\"POST\",server_port=\"8080\"} 0\n",
+		    got);
+	free(got);
+	got = block(text, "# HELP http_client_active_requests", "# HELP sockeye_tcp_connections_opened");
+	expect_text("client in flight",
+		    "# HELP http_client_active_requests HTTP client requests in flight: request "
+		    "sent, response not started yet.\n"
+		    "# TYPE http_client_active_requests gauge\n"
+		    "http_client_active_requests{http_request_method=\"PUT\",server_port=\"443\"} 1\n",
+		    got);
+	free(got);
+	got = block(text, "sockeye_tcp_connections_active{", "# HELP sockeye_tcp_bytes_sent");
+	expect_text("active is opened - closed, never below zero",
+		    "sockeye_tcp_connections_active{direction=\"inbound\",server_port=\"8080\"} 2\n"
+		    "sockeye_tcp_connections_active{direction=\"outbound\",server_port=\"443\"} 0\n",
+		    got);
+	free(got);
+	got = block(text, "sockeye_tcp_bytes_received_total{", "# HELP sockeye_tcp_retrans");
+	expect_text("bytes received",
+		    "sockeye_tcp_bytes_received_total{direction=\"inbound\",server_port=\"8080\"} "
+		    "1049576\n"
+		    "sockeye_tcp_bytes_received_total{direction=\"outbound\",server_port=\"443\"} 0\n",
+		    got);
+	free(got);
+	got = block(text, "sockeye_tcp_rtt_seconds_bucket{direction=\"inbound\"",
+		    "sockeye_tcp_rtt_seconds_bucket{direction=\"outbound\"");
+	expect_text("RTT histogram: microseconds as exact seconds, cumulative, overflow in +Inf",
+		    "sockeye_tcp_rtt_seconds_bucket{direction=\"inbound\",server_port=\"8080\","
+		    "le=\"0.0001\"} 1\n"
+		    "sockeye_tcp_rtt_seconds_bucket{direction=\"inbound\",server_port=\"8080\","
+		    "le=\"0.001\"} 2\n"
+		    "sockeye_tcp_rtt_seconds_bucket{direction=\"inbound\",server_port=\"8080\","
+		    "le=\"0.01\"} 2\n"
+		    "sockeye_tcp_rtt_seconds_bucket{direction=\"inbound\",server_port=\"8080\","
+		    "le=\"+Inf\"} 3\n"
+		    "sockeye_tcp_rtt_seconds_sum{direction=\"inbound\",server_port=\"8080\"} 0.00175\n"
+		    "sockeye_tcp_rtt_seconds_count{direction=\"inbound\",server_port=\"8080\"} 3\n",
+		    got);
+	free(got);
+	free(text);
+}
+
+static void test_body_size_families_render_exactly(void **state)
+{
+	struct sockeye_http_series http[2] = {
+		{ GET_USERS, .count = 1, .buckets = { 1 },
+		  .req_size = { .count = 2, .sum = 1003, .buckets = { 1, 1 } },
+		  .resp_size = { .count = 2, .sum = 1048576, .buckets = { 1, 0, 0, 1 } } },
+		{ .role = SOCKEYE_ROLE_CLIENT, .method = SOCKEYE_METHOD_GET, .status = 200,
+		  .server_port = 8080, .route = "/users/{id}", .count = 1, .buckets = { 1 } },
+	};
+	struct sockeye_snapshot snap = {
+		.http = http,
+		.n_http = 2,
+		.bounds_ns = { 5000000 },
+		.n_bounds = 1,
+		.size_bounds = { 64, 1024, 65536 },
+		.n_size_bounds = 3,
+		.scrape_duration_seconds = -1,
+	};
+	char *text = render(&snap, RENDER_TEXT_004), *got;
+
+	(void)state;
+	got = block(text, "# HELP http_server_request_body_size_bytes",
+		    "# HELP http_server_response_body_size_bytes");
+	expect_text("request sizes: whole bytes in le, cumulative, exact sum",
+		    "# HELP http_server_request_body_size_bytes Body size of HTTP server requests "
+		    "(Content-Length, chunk data or bytes until close).\n"
+		    "# TYPE http_server_request_body_size_bytes histogram\n"
+		    "http_server_request_body_size_bytes_bucket{" L_GET_USERS ",le=\"64\"} 1\n"
+		    "http_server_request_body_size_bytes_bucket{" L_GET_USERS ",le=\"1024\"} 2\n"
+		    "http_server_request_body_size_bytes_bucket{" L_GET_USERS ",le=\"65536\"} 2\n"
+		    "http_server_request_body_size_bytes_bucket{" L_GET_USERS ",le=\"+Inf\"} 2\n"
+		    "http_server_request_body_size_bytes_sum{" L_GET_USERS "} 1003\n"
+		    "http_server_request_body_size_bytes_count{" L_GET_USERS "} 2\n",
+		    got);
+	free(got);
+	got = block(text, "http_server_response_body_size_bytes_bucket{", "# HELP");
+	expect_text("response sizes: the overflow slot feeds only +Inf",
+		    "http_server_response_body_size_bytes_bucket{" L_GET_USERS ",le=\"64\"} 1\n"
+		    "http_server_response_body_size_bytes_bucket{" L_GET_USERS ",le=\"1024\"} 1\n"
+		    "http_server_response_body_size_bytes_bucket{" L_GET_USERS ",le=\"65536\"} 1\n"
+		    "http_server_response_body_size_bytes_bucket{" L_GET_USERS ",le=\"+Inf\"} 2\n"
+		    "http_server_response_body_size_bytes_sum{" L_GET_USERS "} 1048576\n"
+		    "http_server_response_body_size_bytes_count{" L_GET_USERS "} 2\n",
+		    got);
+	free(got);
+	/* The client series ended no response with a size yet: no client size families. */
+	assert_null(strstr(text, "http_client_request_body_size_bytes"));
+	free(text);
+}
+
 /* ---- Exact decimals, floats and escapes ---- */
 
 /* One server series on route "/" with sum_ns = ns and a single bound at ns. */
@@ -1279,6 +1410,8 @@ int main(void)
 		cmocka_unit_test(test_output_is_deterministic),
 		cmocka_unit_test(test_buffer_error_is_returned),
 		cmocka_unit_test(test_unknown_format_is_einval),
+		cmocka_unit_test(test_connection_and_in_flight_families_render_exactly),
+		cmocka_unit_test(test_body_size_families_render_exactly),
 		cmocka_unit_test(test_tls_families_list_each_library_and_every_event),
 		cmocka_unit_test(test_realistic_exposition_passes_promtool_and_prometheus_client),
 	};
