@@ -849,6 +849,23 @@ static __always_inline __u64 http_skip(struct http_parser *p, __u64 avail)
 	return n;
 }
 
+/* gap bytes of the stream were never seen (lost before the hook, reordered). Inside a body
+ * they are body bytes, which are skipped without being read anyway (TCP delivers them later,
+ * when they look like a retransmit): returns 1, framing kept. Anywhere else returns 0: the
+ * framing is lost. */
+static __always_inline int http_gap(struct http_parser *p, __u32 gap)
+{
+	if (p->state == HP_BODY_CLOSE) {
+		p->body_size += gap;
+		return 1;
+	}
+	if ((p->state == HP_BODY || p->state == HP_CHUNK_DATA) && gap < p->body_left) {
+		p->body_left -= gap;
+		return 1;
+	}
+	return p->state == HP_CLOSED; /* nothing is parsed after an upgrade: nothing to lose */
+}
+
 static __always_inline int http_is_skip_state(__u8 state)
 {
 	return state == HP_BODY || state == HP_CHUNK_DATA || state == HP_BODY_CLOSE;

@@ -100,9 +100,10 @@ static __always_inline void process(struct __sk_buff *skb, struct sock_state *st
 		if ((__s32)(seq - p->next_seq) < 0) {
 			stat_inc(SOCKEYE_STAT_RETRANSMIT);
 			ctx.pos += p->next_seq - seq;
-		} else if (seq != p->next_seq && p->state != HP_ERROR && p->state != HP_CLOSED &&
-			   p->state != HP_BODY_CLOSE) {
-			on_error(st, p, LOST_GAP);
+		} else if (seq != p->next_seq) {
+			/* Bytes we have not seen: harmless inside a body (http_gap). */
+			if (p->state != HP_ERROR && !http_gap(p, seq - p->next_seq))
+				on_error(st, p, LOST_GAP);
 			if (st->kind == KIND_IGNORE)
 				return;
 		}
@@ -180,11 +181,13 @@ static __always_inline void tcp_account(struct sock_state *st, int egress, __u32
 	if (!v)
 		return;
 	if (*valid) {
+		/* Everything up to end is new once: a gap (bytes not seen yet) is counted now,
+		 * and the bytes filling it later arrive as a retransmission. */
 		if ((__s32)(end - *hi) <= 0)
 			fresh = 0;
-		else if ((__s32)(seq - *hi) < 0)
+		else
 			fresh = end - *hi;
-		if (fresh < len && egress) {
+		if ((__s32)(seq - *hi) < 0 && egress) {
 			__sync_fetch_and_add(&v->retrans, 1);
 			st->retrans++;
 		}

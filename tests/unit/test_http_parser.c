@@ -432,6 +432,53 @@ static void test_body_sizes_and_message_ends(void **state)
 	}
 }
 
+/* A gap inside a body is absorbed (the bytes are never read); anywhere else it is not. */
+static void test_gap_inside_a_body_keeps_framing(void **state)
+{
+	const char *head = "POST /g HTTP/1.1\r\nContent-Length: 3000\r\n\r\n";
+	const char *chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\nab";
+	const char *close = "HTTP/1.0 200 OK\r\n\r\nabc";
+	struct http_parser p = {0};
+	struct route_state r = {0};
+	struct seen s = {0};
+
+	(void)state;
+	feed(&p, &r, head, strlen(head), &s, 0);
+	assert_int_equal(p.state, HP_BODY);
+	assert_int_equal(http_gap(&p, 1000), 1); /* bytes 0..999 never seen */
+	feed(&p, &r, "x", 1, &s, 0);
+	assert_int_equal(http_gap(&p, 1998), 1); /* up to the last byte */
+	feed(&p, &r, "yGET /next HTTP/1.1\r\n\r\n", 25, &s, 0);
+	assert_int_equal(s.requests, 2);
+	assert_string_equal(s.routes[1], "/next");
+	assert_int_equal(s.ends, 2);
+	assert_true(s.body_sizes[0] == 3000);
+
+	/* The gap reaches past the body: the next message's start is lost. */
+	memset(&p, 0, sizeof(p));
+	memset(&s, 0, sizeof(s));
+	feed(&p, &r, head, strlen(head), &s, 0);
+	assert_int_equal(http_gap(&p, 3000), 0);
+
+	/* In a chunk the gap must end inside the chunk's data and CRLF. */
+	memset(&p, 0, sizeof(p));
+	feed(&p, NULL, chunked, strlen(chunked), &s, 0);
+	assert_int_equal(p.state, HP_CHUNK_DATA);
+	assert_int_equal(http_gap(&p, 1000), 1);
+	assert_int_equal(http_gap(&p, 100), 0);
+
+	/* Close-delimited: the gap is counted as body. */
+	memset(&p, 0, sizeof(p));
+	feed(&p, NULL, close, strlen(close), &s, 0);
+	assert_int_equal(http_gap(&p, 10), 1);
+	assert_true(p.body_size == 13);
+
+	/* In headers: lost. */
+	memset(&p, 0, sizeof(p));
+	feed(&p, &r, "GET / HTTP/1.1\r\nHo", 19, &s, 0);
+	assert_int_equal(http_gap(&p, 5), 0);
+}
+
 static void test_message_start_time_is_first_byte(void **state)
 {
 	struct http_parser p = {0};
@@ -455,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_message_start_time_is_first_byte),
 		cmocka_unit_test(test_skip_line_word_stops_after_first_lf),
 		cmocka_unit_test(test_body_sizes_and_message_ends),
+		cmocka_unit_test(test_gap_inside_a_body_keeps_framing),
 	};
 
 	int failed;
