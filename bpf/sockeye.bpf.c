@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "driver.bpf.h"
+#include "filter.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -30,17 +31,6 @@ const volatile __u16 ephemeral_hi = 60999;
 /* Only bench/bpfcost sets this: BPF_PROG_TEST_RUN repeats one segment on one socket, which
  * would otherwise be skipped as a retransmit. The verifier drops the branch when it is 0. */
 const volatile __u8 bench_ignore_seq = 0;
-#define FILTER_MAX 64
-const volatile __u16 include_ports[FILTER_MAX] = {};
-const volatile __u32 n_include_ports = 0;
-const volatile __u16 exclude_ports[FILTER_MAX] = {};
-const volatile __u32 n_exclude_ports = 0;
-const volatile __u64 include_cgroups[FILTER_MAX] = {}; /* cgroup ids */
-const volatile __u32 include_cgroup_levels[FILTER_MAX] = {};
-const volatile __u32 n_include_cgroups = 0;
-const volatile __u64 exclude_cgroups[FILTER_MAX] = {};
-const volatile __u32 exclude_cgroup_levels[FILTER_MAX] = {};
-const volatile __u32 n_exclude_cgroups = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -48,36 +38,6 @@ struct {
 	__type(key, int);
 	__type(value, struct sock_state);
 } sk_state SEC(".maps");
-
-static __always_inline int port_wanted(__u16 port)
-{
-	__u32 i;
-
-	for (i = 0; i < FILTER_MAX && i < n_exclude_ports; i++)
-		if (exclude_ports[i] == port)
-			return 0;
-	if (n_include_ports == 0)
-		return 1;
-	for (i = 0; i < FILTER_MAX && i < n_include_ports; i++)
-		if (include_ports[i] == port)
-			return 1;
-	return 0;
-}
-
-static __always_inline int cgroup_wanted(struct __sk_buff *skb)
-{
-	__u32 i;
-
-	for (i = 0; i < FILTER_MAX && i < n_exclude_cgroups; i++)
-		if (bpf_skb_ancestor_cgroup_id(skb, exclude_cgroup_levels[i]) == exclude_cgroups[i])
-			return 0;
-	if (n_include_cgroups == 0)
-		return 1;
-	for (i = 0; i < FILTER_MAX && i < n_include_cgroups; i++)
-		if (bpf_skb_ancestor_cgroup_id(skb, include_cgroup_levels[i]) == include_cgroups[i])
-			return 1;
-	return 0;
-}
 
 DEFINE_SCAN_CB(scan_cb_skb, 0)
 
@@ -251,32 +211,6 @@ static __always_inline void tcp_close(struct sock_state *st, const struct sock *
 	}
 }
 
-/* The cgroup filters, for a socket seen from a tracepoint (no skb to ask). */
-static __always_inline int sk_cgroup_wanted(const struct sock *sk)
-{
-	struct cgroup *cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup), *anc;
-	int level = BPF_CORE_READ(cg, level);
-	__u64 off = bpf_core_field_offset(struct cgroup, ancestors);
-	__u32 i;
-
-#define ANCESTOR_ID(lvl)                                                                           \
-	((lvl) > (__u32)level ||                                                                   \
-			 bpf_probe_read_kernel(&anc, sizeof(anc),                                  \
-					       (char *)cg + off + (lvl) * sizeof(anc))             \
-		 ? 0                                                                               \
-		 : BPF_CORE_READ(anc, kn, id))
-	for (i = 0; i < FILTER_MAX && i < n_exclude_cgroups; i++)
-		if (ANCESTOR_ID(exclude_cgroup_levels[i]) == exclude_cgroups[i])
-			return 0;
-	if (n_include_cgroups == 0)
-		return 1;
-	for (i = 0; i < FILTER_MAX && i < n_include_cgroups; i++)
-		if (ANCESTOR_ID(include_cgroup_levels[i]) == include_cgroups[i])
-			return 1;
-#undef ANCESTOR_ID
-	return 0;
-}
-
 static __always_inline int established_like(int state)
 {
 	return state == TCP_ESTABLISHED || state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 ||
@@ -301,7 +235,7 @@ int BPF_PROG(tp_sock_state, const struct sock *sk, int oldstate, int newstate)
 		local = BPF_CORE_READ(sk, __sk_common.skc_num);
 		remote = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 		port = side == SOCKEYE_ROLE_CLIENT ? remote : local;
-		if (!port_wanted(port) || !sk_cgroup_wanted(sk))
+		if (!port_wanted(port) || !cgroup_wanted(FILTER_SOCK, NULL, sk))
 			return 0;
 		st = bpf_sk_storage_get(&sk_state, (void *)sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!st) {
@@ -318,7 +252,7 @@ int BPF_PROG(tp_sock_state, const struct sock *sk, int oldstate, int newstate)
 		/* First event of a connection open before the agent started. */
 		local = BPF_CORE_READ(sk, __sk_common.skc_num);
 		remote = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-		if (!sk_cgroup_wanted(sk) ||
+		if (!cgroup_wanted(FILTER_SOCK, NULL, sk) ||
 		    !port_wanted(local >= ephemeral_lo && local <= ephemeral_hi ? remote : local))
 			return 0;
 		if (!st)
@@ -385,7 +319,7 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 		__u16 local = sk->src_port, remote = bpf_ntohs(sk->dst_port);
 
 		if (!port_wanted(local >= ephemeral_lo && local <= ephemeral_hi ? remote : local) ||
-		    !cgroup_wanted(skb))
+		    !cgroup_wanted(FILTER_SKB, skb, NULL))
 			return 1;
 		st = bpf_sk_storage_get(&sk_state, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!st) {
@@ -412,7 +346,7 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 		    first[2] == 'T' && first[3] == 'P' && first[4] == '/')
 			client = !egress;
 		port = client ? bpf_ntohs(sk->dst_port) : (__u16)sk->src_port;
-		if (!port_wanted(port) || !cgroup_wanted(skb)) {
+		if (!port_wanted(port) || !cgroup_wanted(FILTER_SKB, skb, NULL)) {
 			st->kind = KIND_IGNORE;
 			return 1;
 		}

@@ -20,25 +20,12 @@
 #include <bpf/bpf_tracing.h>
 
 #include "driver.bpf.h"
+#include "filter.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define IPPROTO_TCP 6
 
-/* Filters: the same tunables as sockeye.bpf.c, copied by the loader (src/tls.c), so both paths
- * count the same ports and cgroups. Sync note: keep port_wanted/cgroup_wanted in step with
- * sockeye.bpf.c. */
-#define FILTER_MAX 64
-const volatile __u16 include_ports[FILTER_MAX] = {};
-const volatile __u32 n_include_ports = 0;
-const volatile __u16 exclude_ports[FILTER_MAX] = {};
-const volatile __u32 n_exclude_ports = 0;
-const volatile __u64 include_cgroups[FILTER_MAX] = {};
-const volatile __u32 include_cgroup_levels[FILTER_MAX] = {};
-const volatile __u32 n_include_cgroups = 0;
-const volatile __u64 exclude_cgroups[FILTER_MAX] = {};
-const volatile __u32 exclude_cgroup_levels[FILTER_MAX] = {};
-const volatile __u32 n_exclude_cgroups = 0;
 
 /* One thread's SSL call in progress, and the thread's scan scratch. Uprobe programs run with
  * preemption enabled, so two of them can interleave on one CPU in any order: the per-CPU
@@ -145,38 +132,6 @@ static __always_inline void tls_stat_inc(__u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
-static __always_inline int port_wanted(__u16 port)
-{
-	__u32 i;
-
-	for (i = 0; i < FILTER_MAX && i < n_exclude_ports; i++)
-		if (exclude_ports[i] == port)
-			return 0;
-	if (n_include_ports == 0)
-		return 1;
-	for (i = 0; i < FILTER_MAX && i < n_include_ports; i++)
-		if (include_ports[i] == port)
-			return 1;
-	return 0;
-}
-
-static __always_inline int cgroup_wanted(void)
-{
-	__u32 i;
-
-	for (i = 0; i < FILTER_MAX && i < n_exclude_cgroups; i++)
-		if (bpf_get_current_ancestor_cgroup_id(exclude_cgroup_levels[i]) ==
-		    exclude_cgroups[i])
-			return 0;
-	if (n_include_cgroups == 0)
-		return 1;
-	for (i = 0; i < FILTER_MAX && i < n_include_cgroups; i++)
-		if (bpf_get_current_ancestor_cgroup_id(include_cgroup_levels[i]) ==
-		    include_cgroups[i])
-			return 1;
-	return 0;
-}
-
 DEFINE_SCAN_CB(scan_cb_user, 1)
 
 /* Entry of SSL_read/SSL_write/_ex, or of OpenSSL's internal read/write functions. */
@@ -224,7 +179,7 @@ static __always_inline void conn_set_port(struct tls_conn *conn)
 	    st->server_port)
 		return;
 	port = st->kind == KIND_CLIENT ? conn->rport : conn->lport;
-	if (!port || !port_wanted(port) || !cgroup_wanted()) {
+	if (!port || !port_wanted(port) || !cgroup_wanted(FILTER_TASK, NULL, NULL)) {
 		st->kind = KIND_IGNORE;
 		return;
 	}

@@ -196,7 +196,7 @@ static int start_tls(struct loader *l, const struct sockeye_config *cfg)
 	struct tls_tunables tun = {};
 
 	_Static_assert(sizeof(s->rodata->include_ports) == sizeof(tun.include_ports),
-		       "TLS_FILTER_MAX matches FILTER_MAX in bpf/sockeye.bpf.c");
+		       "TLS_FILTER_MAX matches FILTER_MAX in bpf/filter.bpf.h");
 	for (size_t i = 0; i < SOCKEYE_MAX_BUCKETS; i++)
 		tun.bounds_ns[i] = s->rodata->bounds_ns[i];
 	tun.n_bounds = s->rodata->n_bounds;

@@ -15,7 +15,7 @@
 struct bpf_object;
 struct tls;
 
-/* Same size as FILTER_MAX in bpf/sockeye.bpf.c and bpf/tls.bpf.c (checked in tls.c). */
+/* Same size as FILTER_MAX in bpf/filter.bpf.h (checked in loader.c). */
 #define TLS_FILTER_MAX 64
 
 /* The socket hooks' tunables, as the loader computed them: the TLS object uses the same. */
