@@ -132,7 +132,7 @@ unit: $(UNIT_BINS)
 	$(Q)PYTHON=$(PYTHON) ./tests/run.sh unit
 
 bench: deps-test all
-	$(Q)./bench/overhead.sh
+	$(Q)./bench/run
 
 clean:
 	rm -rf build

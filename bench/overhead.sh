@@ -5,6 +5,7 @@
 #
 #   bench/overhead.sh           5 s phases (about a minute)
 #   bench/overhead.sh --smoke   1 s phases (about 10 s), to check the script itself
+#   SOCKEYE_AGENT_ARGS=... bench/overhead.sh   adds agent flags (e.g. --tls.disable)
 #   bench/overhead.sh --tls     HTTPS (nginx `ssl`, wrk over TLS): three rounds of phases without
 #                               the agent, with --tls.probe-mode=internal and =public; prints the
 #                               CPU time per request (nginx + wrk) each adds and the throughput
@@ -338,7 +339,7 @@ for pair in $(seq "$PAIRS"); do
 	read -r req_wo rps_wo <<<"$(run_wrk)"
 	printf '%-10s %12s %12s\n' "without$pair" "$req_wo" "$rps_wo"
 
-	start_agent
+	start_agent ${SOCKEYE_AGENT_ARGS:-}
 	ids=$(agent_progs "$AGENT_PID")
 	[ -n "$ids" ] || die "no BPF program found among the agent's file descriptors"
 	read -r s0 c0 <<<"$(counted "$AGENT_PORT")"
