@@ -15,7 +15,8 @@
 #define SOCKEYE_SLOTS (SOCKEYE_MAX_BUCKETS + 1)
 
 /* Map capacities. The route table's is a default the config may change before load. */
-#define SOCKEYE_HTTP_ENTRIES 16384
+#define SOCKEYE_HTTP_ENTRIES 16384 /* default; http.series_capacity up to the max */
+#define SOCKEYE_HTTP_ENTRIES_MAX (1U << 20)
 #define SOCKEYE_ROUTE_ENTRIES_DEFAULT 2048
 #define SOCKEYE_ROUTE_ENTRIES_MAX (1U << 20)
 

@@ -102,6 +102,7 @@ void config_defaults(struct sockeye_config *cfg)
 	memcpy(cfg->size_bounds, default_size_bounds, sizeof(default_size_bounds));
 	cfg->n_size_bounds = ARRAY_SIZE(default_size_bounds);
 	cfg->route_capacity = SOCKEYE_ROUTE_ENTRIES_DEFAULT;
+	cfg->series_capacity = SOCKEYE_HTTP_ENTRIES;
 	cfg->self_prefix = DEFAULT_SELF_PREFIX;
 	cfg->pods_log_dir = CONFIG_DEFAULT_PODS_LOG_DIR;
 }
@@ -765,19 +766,37 @@ static int load_bounds(struct yctx *c, const yaml_node_t *n, const char *key,
 	return 0;
 }
 
+/* A map capacity: a whole number in 1..max. */
+static int load_capacity(struct yctx *c, const yaml_node_t *v, const char *key, uint32_t max,
+			 uint32_t *out)
+{
+	uint64_t size;
+	int err = get_number(c, v, key);
+
+	if (err)
+		return err;
+	err = parse_uint(sval(v), slen(v), max, &size);
+	if (err == -EINVAL)
+		return yerr(c, v, "%s: '%s' is not a decimal integer", key, sval(v));
+	if (err || size == 0)
+		return yerr(c, v, "%s: %s is not in 1..%u", key, sval(v), max);
+	*out = (uint32_t)size;
+	return 0;
+}
+
 static int load_http(struct yctx *c, const yaml_node_t *n)
 {
 	static const char *const keys[] = { "duration_buckets", "route_table_size",
-					    "body_size_buckets" };
+					    "body_size_buckets", "series_capacity" };
 	int err;
 
 	err = check_mapping(c, n, "http", keys, ARRAY_SIZE(keys),
-			    "duration_buckets, body_size_buckets or route_table_size");
+			    "duration_buckets, body_size_buckets, route_table_size or "
+			    "series_capacity");
 	if (err)
 		return err;
 	for_each_pair (p, n) {
 		yaml_node_t *k = ynode(c, p->key), *v = ynode(c, p->value);
-		uint64_t size;
 
 		if (is_null(v))
 			continue;
@@ -788,19 +807,12 @@ static int load_http(struct yctx *c, const yaml_node_t *n)
 			err = load_bounds(c, v, "http.body_size_buckets", parse_bytes,
 					  SOCKEYE_SIZE_BOUNDS, c->cfg->size_bounds,
 					  &c->cfg->n_size_bounds);
+		} else if (strcmp(sval(k), "series_capacity") == 0) {
+			err = load_capacity(c, v, "http.series_capacity", SOCKEYE_HTTP_ENTRIES_MAX,
+					    &c->cfg->series_capacity);
 		} else {
-			err = get_number(c, v, "http.route_table_size");
-			if (err)
-				return err;
-			err = parse_uint(sval(v), slen(v), SOCKEYE_ROUTE_ENTRIES_MAX, &size);
-			if (err == -EINVAL)
-				return yerr(c, v,
-					    "http.route_table_size: '%s' is not a decimal integer",
-					    sval(v));
-			if (err || size == 0)
-				return yerr(c, v, "http.route_table_size: %s is not in 1..%u",
-					    sval(v), SOCKEYE_ROUTE_ENTRIES_MAX);
-			c->cfg->route_capacity = (uint32_t)size;
+			err = load_capacity(c, v, "http.route_table_size", SOCKEYE_ROUTE_ENTRIES_MAX,
+					    &c->cfg->route_capacity);
 		}
 		if (err)
 			return err;

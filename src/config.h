@@ -57,6 +57,7 @@ struct sockeye_config {
 	uint64_t size_bounds[SOCKEYE_SIZE_BOUNDS]; /* body size bounds (bytes), ascending */
 	size_t n_size_bounds;
 	uint32_t route_capacity;		 /* http_routes max_entries */
+	uint32_t series_capacity;		 /* http_dur and http_sizes max_entries */
 	uint16_t include_ports[CONFIG_MAX_PORTS]; /* empty = every port */
 	size_t n_include_ports;
 	uint16_t exclude_ports[CONFIG_MAX_PORTS];

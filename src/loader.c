@@ -144,6 +144,14 @@ static int configure(struct loader *l, const struct sockeye_config *cfg)
 	s->rodata->n_rtt_bounds = N_RTT_BOUNDS;
 	read_port_range(&s->rodata->ephemeral_lo, &s->rodata->ephemeral_hi);
 
+	err = bpf_map__set_max_entries(s->maps.http_dur, cfg->series_capacity);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.http_sizes, cfg->series_capacity);
+	if (err) {
+		pr_error("setting the series capacity to %u: %s", cfg->series_capacity,
+			 strerror(-err));
+		return err;
+	}
 	err = bpf_map__set_max_entries(s->maps.http_routes, cfg->route_capacity);
 	if (err) {
 		pr_error("setting the route table size to %u: %s", cfg->route_capacity,

@@ -179,6 +179,7 @@ static void test_defaults_fill_every_setting(void **state)
 	assert_int_equal(cfg.n_bounds, ARRAY_SIZE(want_bounds));
 	assert_memory_equal(cfg.bounds_ns, want_bounds, sizeof(want_bounds));
 	assert_int_equal(cfg.route_capacity, SOCKEYE_ROUTE_ENTRIES_DEFAULT);
+	assert_int_equal(cfg.series_capacity, SOCKEYE_HTTP_ENTRIES);
 	assert_int_equal(cfg.n_include_ports, 0);
 	assert_int_equal(cfg.n_exclude_ports, 0);
 	assert_int_equal(cfg.n_include_cgroups, 0);
@@ -632,6 +633,7 @@ static void test_full_config_file_parsed_exactly(void **state)
 			"http:\n"
 			"  duration_buckets: [0.000000001, 0.005, 0.01, 0.25, 1, 2.5, 10, 60]\n"
 			"  route_table_size: 4096\n"
+			"  series_capacity: 65536\n"
 			"ports:\n"
 			"  include: [8080, 80]\n"
 			"  exclude:\n"
@@ -662,6 +664,7 @@ static void test_full_config_file_parsed_exactly(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(want_bounds); i++)
 		assert_int_equal(cfg.bounds_ns[i], want_bounds[i]);
 	assert_int_equal(cfg.route_capacity, 4096);
+	assert_int_equal(cfg.series_capacity, 65536);
 	assert_int_equal(cfg.n_include_ports, 2);
 	assert_int_equal(cfg.include_ports[0], 8080);
 	assert_int_equal(cfg.include_ports[1], 80);
@@ -847,7 +850,11 @@ static void test_bad_config_files_report_file_line_column_and_reason(void **stat
 		  "'/' (relative to the cgroup2 mount)" },
 		{ "unknown http key", "http:\n  duration_bucket: [1]\n",
 		  "2:3: http: unknown key 'duration_bucket' (expected duration_buckets, "
-		  "body_size_buckets or route_table_size)" },
+		  "body_size_buckets, route_table_size or series_capacity)" },
+		{ "series capacity zero", "http:\n  series_capacity: 0\n",
+		  "2:20: http.series_capacity: 0 is not in 1..1048576" },
+		{ "series capacity too large", "http:\n  series_capacity: 1048577\n",
+		  "2:20: http.series_capacity: 1048577 is not in 1..1048576" },
 		{ "size bucket not whole bytes", "http:\n  body_size_buckets: [64, 1.5]\n",
 		  "2:27: http.body_size_buckets: bad bound '1.5': not a whole number of bytes (e.g. "
 		  "64, 1024, 1048576)" },
