@@ -193,20 +193,20 @@ static int conn_cmp(const void *a, const void *b)
 	return 0;
 }
 
-static void conn_add(struct sockeye_conn_series *acc, const struct sockeye_conn_series *s)
+static void conn_val_add(struct sockeye_conn_val *acc, const struct sockeye_conn_val *v)
 {
-	acc->opened += s->opened;
-	acc->closed += s->closed;
-	acc->bytes_sent += s->bytes_sent;
-	acc->bytes_received += s->bytes_received;
-	acc->retrans += s->retrans;
-	acc->rtt_count += s->rtt_count;
-	acc->rtt_sum_us += s->rtt_sum_us;
+	acc->opened += v->opened;
+	acc->closed += v->closed;
+	acc->bytes_sent += v->bytes_sent;
+	acc->bytes_received += v->bytes_received;
+	acc->retrans += v->retrans;
+	acc->rtt_count += v->rtt_count;
+	acc->rtt_sum_us += v->rtt_sum_us;
 	for (size_t k = 0; k < SOCKEYE_RTT_SLOTS; k++)
-		acc->rtt_buckets[k] += s->rtt_buckets[k];
+		acc->rtt_buckets[k] += v->rtt_buckets[k];
 	for (size_t k = 0; k < SOCKEYE_METHOD_MAX; k++) {
-		acc->req_started[k] += s->req_started[k];
-		acc->req_ended[k] += s->req_ended[k];
+		acc->req_started[k] += v->req_started[k];
+		acc->req_ended[k] += v->req_ended[k];
 	}
 }
 
@@ -220,7 +220,7 @@ static size_t conn_merge(struct sockeye_conn_series *s, size_t n)
 	qsort(s, n, sizeof(*s), conn_cmp);
 	for (size_t i = 1; i < n; i++) {
 		if (conn_cmp(&s[m], &s[i]) == 0)
-			conn_add(&s[m], &s[i]);
+			conn_val_add(&s[m].v, &s[i].v);
 		else
 			s[++m] = s[i];
 	}
@@ -261,23 +261,8 @@ static int collect_conns(const struct loader_fds *fds, struct sockeye_snapshot *
 		s->side = key.side;
 		s->server_port = key.server_port;
 		s->cgroup_id = key.cgroup_id;
-		for (int c = 0; c < ncpu; c++) {
-			const struct sockeye_conn_val *v = &vals[c];
-			struct sockeye_conn_series one = {
-				.opened = v->opened,
-				.closed = v->closed,
-				.bytes_sent = v->bytes_sent,
-				.bytes_received = v->bytes_received,
-				.retrans = v->retrans,
-				.rtt_count = v->rtt_count,
-				.rtt_sum_us = v->rtt_sum_us,
-			};
-
-			memcpy(one.rtt_buckets, v->rtt_buckets, sizeof(one.rtt_buckets));
-			memcpy(one.req_started, v->req_started, sizeof(one.req_started));
-			memcpy(one.req_ended, v->req_ended, sizeof(one.req_ended));
-			conn_add(s, &one);
-		}
+		for (int c = 0; c < ncpu; c++)
+			conn_val_add(&s->v, &vals[c]);
 	}
 	snap->conns = out;
 	snap->n_conns = n;

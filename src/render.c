@@ -510,53 +510,61 @@ static uint64_t conn_field_value(const struct sockeye_conn_series *s, enum conn_
 {
 	switch (f) {
 	case CONN_OPENED:
-		return s->opened;
+		return s->v.opened;
 	case CONN_CLOSED:
-		return s->closed;
+		return s->v.closed;
 	case CONN_ACTIVE:
 		/* Each close follows its open, but the two are separate per-CPU adds that a
 		 * scrape may catch half-way: never below zero. */
-		return s->opened > s->closed ? s->opened - s->closed : 0;
+		return s->v.opened > s->v.closed ? s->v.opened - s->v.closed : 0;
 	case CONN_BYTES_SENT:
-		return s->bytes_sent;
+		return s->v.bytes_sent;
 	case CONN_BYTES_RECEIVED:
-		return s->bytes_received;
+		return s->v.bytes_received;
 	case CONN_RETRANS:
 	default:
-		return s->retrans;
+		return s->v.retrans;
 	}
+}
+
+/* One sample of a connection group: direction, server_port (and identity), then le. */
+static void put_conn_sample(struct render_ctx *c, const char *name, const char *suffix,
+			    const struct sockeye_conn_series *s, const char *le, const char *value)
+{
+	char port[NUMBER_LEN];
+	const struct sockeye_label own[] = {
+		{"direction", direction_names[s->side < SOCKEYE_ROLE_MAX ? s->side : 0]},
+		{"server_port", fmt_u64(port, s->server_port)},
+	};
+	struct labels_buf lb;
+	const struct sockeye_label *labels = with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
+
+	put_sample(c, c->self_prefix, name, suffix, labels, lb.n, le, value);
 }
 
 static void put_conn_family(struct render_ctx *c, enum conn_field f)
 {
 	const struct sockeye_snapshot *snap = c->snap;
-	char port[NUMBER_LEN], value[NUMBER_LEN];
+	char value[NUMBER_LEN];
 	size_t i;
 
 	put_header(c, c->self_prefix, conn_families[f].name, conn_families[f].type,
 		   conn_families[f].help);
 	for (i = 0; i < snap->n_conns; i++) {
 		const struct sockeye_conn_series *s = &snap->conns[i];
-		const struct sockeye_label own[] = {
-			{"direction", direction_names[s->side < SOCKEYE_ROLE_MAX ? s->side : 0]},
-			{"server_port", fmt_u64(port, s->server_port)},
-		};
-		struct labels_buf lb;
-		const struct sockeye_label *labels =
-			with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
 
-		if (!s->opened)
+		if (!s->v.opened)
 			continue; /* an HTTP-only group (e.g. TLS): no TCP counts of its own */
-		put_sample(c, c->self_prefix, conn_families[f].name,
-			   conn_families[f].type == METRIC_COUNTER ? "_total" : "", labels,
-			   lb.n, NULL, fmt_u64(value, conn_field_value(s, f)));
+		put_conn_sample(c, conn_families[f].name,
+				conn_families[f].type == METRIC_COUNTER ? "_total" : "", s, NULL,
+				fmt_u64(value, conn_field_value(s, f)));
 	}
 }
 
 static void put_conn_rtt(struct render_ctx *c)
 {
 	const struct sockeye_snapshot *snap = c->snap;
-	char port[NUMBER_LEN], le[SECONDS_LEN], value[NUMBER_LEN];
+	char le[SECONDS_LEN], value[NUMBER_LEN];
 	size_t i, k, n_bounds = snap->n_rtt_bounds;
 
 	if (n_bounds > SOCKEYE_RTT_BOUNDS)
@@ -565,31 +573,22 @@ static void put_conn_rtt(struct render_ctx *c)
 		   "Smoothed round-trip time of TCP connections when they closed.");
 	for (i = 0; i < snap->n_conns; i++) {
 		const struct sockeye_conn_series *s = &snap->conns[i];
-		const struct sockeye_label own[] = {
-			{"direction", direction_names[s->side < SOCKEYE_ROLE_MAX ? s->side : 0]},
-			{"server_port", fmt_u64(port, s->server_port)},
-		};
-		struct labels_buf lb;
-		const struct sockeye_label *labels =
-			with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
 		uint64_t cum = 0;
 
-		if (!s->opened)
+		if (!s->v.opened)
 			continue;
 		for (k = 0; k < n_bounds; k++) {
-			cum += s->rtt_buckets[k];
-			put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_bucket", labels,
-				   lb.n, fmt_seconds(le, snap->rtt_bounds_us[k] * 1000),
-				   fmt_u64(value, cum));
+			cum += s->v.rtt_buckets[k];
+			put_conn_sample(c, "tcp_rtt_seconds", "_bucket", s,
+					fmt_seconds(le, snap->rtt_bounds_us[k] * 1000),
+					fmt_u64(value, cum));
 		}
-		cum += s->rtt_buckets[n_bounds];
+		cum += s->v.rtt_buckets[n_bounds];
 		fmt_u64(value, cum);
-		put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_bucket", labels,
-			   lb.n, "+Inf", value);
-		put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_sum", labels, lb.n,
-			   NULL, fmt_seconds(le, s->rtt_sum_us * 1000));
-		put_sample(c, c->self_prefix, "tcp_rtt_seconds", "_count", labels,
-			   lb.n, NULL, value);
+		put_conn_sample(c, "tcp_rtt_seconds", "_bucket", s, "+Inf", value);
+		put_conn_sample(c, "tcp_rtt_seconds", "_sum", s, NULL,
+				fmt_seconds(le, s->v.rtt_sum_us * 1000));
+		put_conn_sample(c, "tcp_rtt_seconds", "_count", s, NULL, value);
 	}
 }
 
@@ -617,7 +616,7 @@ static void put_active_requests(struct render_ctx *c, enum sockeye_role role, co
 			struct labels_buf lb;
 			const struct sockeye_label *labels =
 				with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
-			uint64_t st = s->req_started[m], en = s->req_ended[m];
+			uint64_t st = s->v.req_started[m], en = s->v.req_ended[m];
 
 			if (!st)
 				continue;

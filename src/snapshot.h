@@ -75,16 +75,7 @@ struct sockeye_conn_series {
 	uint16_t server_port;
 	uint64_t cgroup_id;
 	const struct sockeye_identity *identity; /* NULL: no identity labels */
-	uint64_t opened;
-	uint64_t closed;
-	uint64_t bytes_sent;
-	uint64_t bytes_received;
-	uint64_t retrans;
-	uint64_t rtt_count;
-	uint64_t rtt_sum_us;
-	uint64_t rtt_buckets[SOCKEYE_RTT_SLOTS]; /* per bucket; [n_rtt_bounds] is overflow */
-	uint64_t req_started[SOCKEYE_METHOD_MAX];
-	uint64_t req_ended[SOCKEYE_METHOD_MAX];
+	struct sockeye_conn_val v; /* per-CPU values summed; rtt_buckets[n_rtt_bounds] overflow */
 };
 
 /* A BPF program's run statistics (from kernel.bpf_stats_enabled). */

@@ -755,13 +755,14 @@ static char *block(const char *text, const char *from, const char *to)
 static void test_connection_and_in_flight_families_render_exactly(void **state)
 {
 	struct sockeye_conn_series conns[2] = {
-		{ .side = SOCKEYE_ROLE_SERVER, .server_port = 8080, .opened = 5, .closed = 3,
-		  .bytes_sent = 12345, .bytes_received = 1049576, .retrans = 2, .rtt_count = 3,
-		  .rtt_sum_us = 1750, .rtt_buckets = { 1, 1, 0, 1 },
-		  .req_started = { [SOCKEYE_METHOD_GET] = 7, [SOCKEYE_METHOD_POST] = 1 },
-		  .req_ended = { [SOCKEYE_METHOD_GET] = 5, [SOCKEYE_METHOD_POST] = 1 } },
-		{ .side = SOCKEYE_ROLE_CLIENT, .server_port = 443, .opened = 1, .closed = 2,
-		  .req_started = { [SOCKEYE_METHOD_PUT] = 1 } },
+		{ .side = SOCKEYE_ROLE_SERVER, .server_port = 8080,
+		  .v = { .opened = 5, .closed = 3, .bytes_sent = 12345, .bytes_received = 1049576,
+			 .retrans = 2, .rtt_count = 3, .rtt_sum_us = 1750,
+			 .rtt_buckets = { 1, 1, 0, 1 },
+			 .req_started = { [SOCKEYE_METHOD_GET] = 7, [SOCKEYE_METHOD_POST] = 1 },
+			 .req_ended = { [SOCKEYE_METHOD_GET] = 5, [SOCKEYE_METHOD_POST] = 1 } } },
+		{ .side = SOCKEYE_ROLE_CLIENT, .server_port = 443,
+		  .v = { .opened = 1, .closed = 2, .req_started = { [SOCKEYE_METHOD_PUT] = 1 } } },
 	};
 	struct sockeye_snapshot snap = {
 		.conns = conns,
