@@ -99,65 +99,49 @@ static __always_inline void size_add(struct sockeye_size_hist *h, __u64 v)
 
 /* The response (cur) ended: its request's and its own body sizes, under the same labels as
  * its duration. */
+/* The series of the response being received (cur): its labels. */
+static __always_inline void cur_key(struct sockeye_http_key *key, __u64 cgroup_id,
+				    const struct sock_state *st)
+{
+	key->cgroup_id = cgroup_id;
+	key->route_id = st->cur.route_id;
+	key->server_port = st->server_port;
+	key->status = st->cur.status;
+	key->role = st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT;
+	key->method = st->cur.method;
+	key->version = st->cur.version;
+}
+
+/* The response (cur) ended: its request's and its own body sizes, under the same labels as
+ * its duration. */
 static __always_inline void record_sizes(__u64 cgroup_id, struct sock_state *st,
 					 const struct sockeye_size_val *zero, __u64 resp_body)
 {
 	struct sockeye_http_key key = {};
 	struct sockeye_size_val *val;
 
-	key.cgroup_id = cgroup_id;
-	key.route_id = st->cur.route_id;
-	key.server_port = st->server_port;
-	key.status = st->cur.status;
-	key.role = st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT;
-	key.method = st->cur.method;
-	key.version = st->cur.version;
+	cur_key(&key, cgroup_id, st);
 	st->cur_valid = 0;
-	val = bpf_map_lookup_elem(&http_sizes, &key);
-	if (!val) {
-		long err = bpf_map_update_elem(&http_sizes, &key, zero, BPF_NOEXIST);
-
-		if (err && err != -17 /* EEXIST */) {
-			stat_inc(SOCKEYE_STAT_HTTP_MAP_FULL);
-			return;
-		}
-		val = bpf_map_lookup_elem(&http_sizes, &key);
-		if (!val)
-			return;
-	}
+	val = lookup_or_init(&http_sizes, &key, zero);
+	if (!val)
+		return;
 	size_add(&val->req, st->cur.req_body);
 	size_add(&val->resp, resp_body);
 }
 
+/* The response (cur) started: its duration from its request's first byte. */
 static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struct scratch *sc,
-				   const struct pending *e, __u16 status, __u64 now)
+				   __u64 now)
 {
 	struct sockeye_http_key key = {};
 	struct sockeye_http_val *val;
-	__u64 dur = now > e->start_ns ? now - e->start_ns : 0;
+	__u64 dur = now > st->cur.start_ns ? now - st->cur.start_ns : 0;
 	__u32 slot = bucket_of(dur);
 
-	key.cgroup_id = cgroup_id;
-	key.route_id = e->route_id;
-	key.server_port = st->server_port;
-	key.status = status;
-	key.role = st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT;
-	key.method = e->method;
-	key.version = e->version;
-
-	val = bpf_map_lookup_elem(&http_dur, &key);
-	if (!val) {
-		/* Another CPU may insert the same key first: -EEXIST is fine, look up again. */
-		long err = bpf_map_update_elem(&http_dur, &key, &sc->zero, BPF_NOEXIST);
-
-		if (err && err != -17 /* EEXIST */) {
-			stat_inc(SOCKEYE_STAT_HTTP_MAP_FULL);
-			return;
-		}
-		val = bpf_map_lookup_elem(&http_dur, &key);
-		if (!val)
-			return;
-	}
+	cur_key(&key, cgroup_id, st);
+	val = lookup_or_init(&http_dur, &key, &sc->zero);
+	if (!val)
+		return;
 	__sync_fetch_and_add(&val->count, 1);
 	__sync_fetch_and_add(&val->sum_ns, dur);
 	if (slot > SOCKEYE_MAX_BUCKETS)
@@ -263,7 +247,7 @@ static __always_inline void on_response(__u64 cgroup_id, struct sock_state *st,
 		p->flags |= HPF_TUNNEL;
 		st->req.state = HP_CLOSED;
 	}
-	record(cgroup_id, st, sc, e, status, now);
+	record(cgroup_id, st, sc, now);
 }
 
 /* Why a parser lost its stream. */

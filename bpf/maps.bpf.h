@@ -142,6 +142,23 @@ static __always_inline void stat_inc(__u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
+/* The value of key in a series map, created from zero on first use. Another CPU may insert the
+ * same key first: -EEXIST is fine, look up again. NULL (counted) when the map is full. */
+static __always_inline void *lookup_or_init(void *map, const void *key, const void *zero)
+{
+	void *val = bpf_map_lookup_elem(map, key);
+	long err;
+
+	if (val)
+		return val;
+	err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST */) {
+		stat_inc(SOCKEYE_STAT_HTTP_MAP_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(map, key);
+}
+
 /* The conn_stats index of a group, allocated on first use; returns index + 1, 0 when full. */
 static __always_inline __u32 conn_slot(__u64 cgroup_id, __u16 port, __u8 side)
 {
