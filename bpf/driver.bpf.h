@@ -12,6 +12,15 @@
 #ifndef SOCKEYE_DRIVER_BPF_H
 #define SOCKEYE_DRIVER_BPF_H
 
+/* The window scan calls the parser through global functions (defined below). */
+struct http_parser;
+struct route_state;
+struct words3;
+int sockeye_step(struct http_parser *p, struct route_state *r, char c, __u64 now);
+int sockeye_fast(struct http_parser *p, struct route_state *r, const struct words3 *w, __u64 now);
+#define HTTP_STEP(p, r, c, now) sockeye_step(p, r, c, now)
+#define HTTP_FAST(p, r, w, now) sockeye_fast(p, r, (const struct words3 *)(w), now)
+
 #include "http.bpf.h"
 #include "maps.bpf.h"
 
@@ -154,13 +163,17 @@ static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struc
 static __always_inline void inflight_add(struct sock_state *st, __u8 method, int started)
 {
 	struct sockeye_conn_val *v = conn_val(st->http_slot);
+	__u32 m = method;
 
-	if (!v || method >= SOCKEYE_METHOD_MAX)
+	/* The check and the index must be the same register, or the 6.1 verifier sees an index
+	 * up to 255: the barrier keeps the compiler from checking a copy. */
+	BARRIER_VAR(m);
+	if (!v || m >= SOCKEYE_METHOD_MAX)
 		return;
 	if (started)
-		__sync_fetch_and_add(&v->req_started[method], 1);
+		__sync_fetch_and_add(&v->req_started[m], 1);
 	else
-		__sync_fetch_and_add(&v->req_ended[method], 1);
+		__sync_fetch_and_add(&v->req_ended[m], 1);
 }
 
 /* Every request still waiting for its response is abandoned. */
@@ -277,8 +290,8 @@ static __always_inline void on_error(struct sock_state *st, struct http_parser *
 
 /* The parser's entry points as global functions: the verifier checks a global function once,
  * on its own, instead of once per place (and per state) it is inlined into. A BPF-to-BPF
- * call per step is cheap; verifying the parser inside every loop of the driver was not
- * (over the 1M instruction limit). Pointer arguments of global functions may be NULL. */
+ * call per unit is cheap; verifying the parser inside the scan loop was not (over the 1M
+ * instruction limit). Pointer arguments of global functions may be NULL. */
 __noinline int sockeye_step(struct http_parser *p, struct route_state *r, char c, __u64 now)
 {
 	if (!p)
@@ -286,42 +299,41 @@ __noinline int sockeye_step(struct http_parser *p, struct route_state *r, char c
 	return http_step(p, r, c, now);
 }
 
-/* Returns the bytes consumed in the low 16 bits and the event above them. */
+/* 24 bytes for the fast paths: a global function's pointer argument must name its size. */
 struct words3 {
 	__u64 w[3];
 };
 
+/* Returns the bytes consumed in the low 16 bits and the event above them. */
 __noinline int sockeye_fast(struct http_parser *p, struct route_state *r, const struct words3 *w,
 			    __u64 now)
 {
-	int ev;
-	__u32 used;
-
 	if (!p || !w)
 		return 0;
-	used = http_fast(p, r, w->w[0], w->w[1], w->w[2], now, &ev);
-	return (int)(used | (__u32)ev << 16);
+	return http_fast_packed(p, r, w->w, now);
 }
 
-/* State of one segment's scan, shared with the bpf_loop callback. */
+/* One window's worth of parsing (http_scan_window), verified once. */
+__noinline int sockeye_scan(struct http_parser *p, struct route_state *r, struct http_window *w,
+			    __u64 now)
+{
+	if (!p || !w)
+		return 0;
+	http_scan_window(p, r, w, now);
+	return 0;
+}
+
+/* The bpf_loop callback's context, on the caller's stack: pointers only, which stay the same
+ * through the loop. */
 struct scan_ctx {
 	struct __sk_buff *skb; /* the segment (socket hooks) */
 	const char *ubuf;      /* or the plaintext in user memory (TLS uprobes) */
 	struct sock_state *st;
-	struct scratch *sc;
+	struct scratch *sc; /* sc->v: struct scan_vars, sc->win: the window */
 	struct http_parser *p;
 	struct route_state *r; /* NULL on the response direction */
-	__u64 now;
-	__u32 off; /* first payload byte of the segment */
-	__u32 pos; /* next byte to look at */
-	__u32 end;
-	__u32 win_base; /* sc->buf holds [win_base, win_base + win_len) */
-	__u32 win_len;
-	__u32 windows;
-	__u32 req_dir;
 };
 
-/* Handles an event the parser returned. Returns 1 when the scan must stop. */
 /* Copies len bytes at pos of the scanned data to dst. from_user is a constant in each caller,
  * so each object only contains the helper its program type may call. */
 static __always_inline long scan_load(struct scan_ctx *c, __u32 pos, void *dst, __u32 len,
@@ -337,14 +349,15 @@ static __always_inline __u64 scan_cgroup_id(struct scan_ctx *c, const int from_u
 	return from_user ? bpf_get_current_cgroup_id() : bpf_skb_cgroup_id(c->skb);
 }
 
+/* Handles an event the parser returned. Returns 1 when the scan must stop. */
 static __always_inline int on_event(struct scan_ctx *c, int ev, const int from_user)
 {
 	if (ev == HE_REQUEST) {
 		on_request(c->st);
 		return 0;
 	}
-	if (ev == HE_RESPONSE && !c->req_dir) {
-		on_response(scan_cgroup_id(c, from_user), c->st, c->sc, c->now);
+	if (ev == HE_RESPONSE && !c->sc->v.req_dir) {
+		on_response(scan_cgroup_id(c, from_user), c->st, c->sc, c->sc->v.now);
 		return 0;
 	}
 	/* HE_ERROR, or a response where requests go */
@@ -360,7 +373,7 @@ static __always_inline void on_end(struct scan_ctx *c, const int from_user)
 	struct http_parser *p = c->p;
 
 	p->ended = 0;
-	if (c->req_dir) {
+	if (c->sc->v.req_dir) {
 		if (st->req_entry) {
 			st->fifo[(st->req_entry - 1) & (SOCKEYE_PIPELINE_DEPTH - 1)].req_body =
 				p->body_size;
@@ -371,104 +384,73 @@ static __always_inline void on_end(struct scan_ctx *c, const int from_user)
 	}
 }
 
-#define LINES_PER_CALL 4
-#define BYTES_PER_CALL 8 /* verifier cost grows with it: 8 -> ~400k insns processed */
-
-/* One unit of work per call: up to BYTES_PER_CALL bytes, a body skip, or a window load. Everything the scan
- * does happens here, so the verifier checks it once, not once per unrolled round. */
+/* One unit of work per call: a message end, a body skip, a window load and a window's worth of
+ * parsing. Everything the scan does happens here, so the verifier checks it once. */
 static __always_inline long scan_step(struct scan_ctx *c, const int from_user)
 {
 	struct http_parser *p = c->p;
+	struct scratch *sc = c->sc;
+	struct scan_vars *v = &sc->v;
+	__u32 pos = v->pos, end = v->end;
 	int ev;
 
 	if (p->ended)
 		on_end(c, from_user);
-	if (c->pos >= c->end || p->state == HP_CLOSED)
+	if (pos >= end || p->state == HP_CLOSED)
 		return 1;
 	if (p->state == HP_ERROR) {
 		/* Resynchronise only at a segment that starts like a message. */
 		char first;
 
-		if (c->pos != c->off || scan_load(c, c->pos, &first, 1, from_user) ||
-		    first < 'A' || first > 'Z')
+		if (pos != v->off || scan_load(c, pos, &first, 1, from_user) || first < 'A' ||
+		    first > 'Z')
 			return 1;
 		p->state = HP_START;
 	}
 	if (http_is_skip_state(p->state)) {
-		c->pos += http_skip(p, c->end - c->pos);
+		v->pos = pos + http_skip(p, end - pos);
 		return 0;
 	}
-	if (c->pos - c->win_base >= c->win_len) {
-		__u32 len = c->end - c->pos;
+	if (pos - v->win_base >= sc->win.n) {
+		__u32 len = end - pos;
 
-		if (c->windows >= SOCKEYE_SCAN_WINDOWS) {
+		if (v->windows >= SOCKEYE_SCAN_WINDOWS) {
 			stat_inc(SOCKEYE_STAT_HEADER_TOO_LONG);
 			on_error(c->st, p, LOST_TOO_LONG);
 			return 1;
 		}
 		if (len > SOCKEYE_SCAN_WINDOW)
 			len = SOCKEYE_SCAN_WINDOW;
-		if (len == 0 || scan_load(c, c->pos, c->sc->buf, len, from_user))
+		if (len == 0 || scan_load(c, pos, sc->win.buf, len, from_user))
 			return 1;
-		c->win_base = c->pos;
-		c->win_len = len;
-		c->windows++;
+		v->win_base = pos;
+		sc->win.n = len;
+		v->windows++;
 	}
-	{
-		__u32 i = c->pos - c->win_base, n = c->win_len, k, l;
-		const char *buf = c->sc->buf;
-		struct route_state *r = c->r;
-		__u64 now = c->now;
-
-		/* Start lines and header lines of the usual shapes, a word at a time: classify a
-		 * line from its first 24 bytes, skip what we do not need to its LF. */
-		for (l = 0; l < LINES_PER_CALL; l++) {
-			if (n - i >= 24) {
-				int res = sockeye_fast(
-					p, r, (const struct words3 *)&buf[i & (SOCKEYE_SCAN_WINDOW - 1)],
-					now);
-
-				i += res & 0xffff;
-				ev = res >> 16;
-				if (ev != HE_NONE) {
-					c->pos = c->win_base + i;
-					return on_event(c, ev, from_user);
-				}
-			}
-			if (p->state != HP_SKIP_LINE && p->state != HP_TRL_LINE)
-				break;
-			for (k = 0; k < SOCKEYE_SCAN_WINDOW / 8; k++) {
-				if (i + 8 > n)
-					break;
-				i += http_skip_line_word(
-					p, *(__u64 *)&buf[i & (SOCKEYE_SCAN_WINDOW - 1)]);
-				if (p->state != HP_SKIP_LINE && p->state != HP_TRL_LINE)
-					break;
-			}
-			if (p->state == HP_SKIP_LINE || p->state == HP_TRL_LINE)
-				break; /* fewer than 8 bytes left in the window: byte steps */
-		}
-		/* Then a few bytes one at a time, until something the paths above handle. */
-		for (k = 0; k < BYTES_PER_CALL; k++) {
-			if (i >= n)
-				break;
-			ev = sockeye_step(p, r, buf[i & (SOCKEYE_SCAN_WINDOW - 1)], now);
-			i++;
-			if (ev != HE_NONE) {
-				c->pos = c->win_base + i;
-				return on_event(c, ev, from_user);
-			}
-			if (p->ended || p->state == HP_SKIP_LINE || p->state == HP_LINE_START ||
-			    p->state == HP_START || p->state == HP_TRL_LINE || p->state == HP_VERSION ||
-			    http_is_skip_state(p->state) || p->state == HP_CLOSED)
-				break;
-		}
-		c->pos = c->win_base + i;
-	}
+	sc->win.i = pos - v->win_base;
+	sockeye_scan(p, c->r, &sc->win, v->now);
+	v->pos = v->win_base + sc->win.i;
+	ev = sc->win.ev;
+	if (ev != HE_NONE)
+		return on_event(c, ev, from_user);
 	return 0;
 }
 
-/* Upper bound of callback calls per segment: every window byte, plus skips and loads. */
+/* Starts a scan of [off, end) with the scratch's window empty. */
+static __always_inline void scan_begin(struct scratch *sc, __u32 off, __u32 end, int req_dir)
+{
+	sc->v.now = bpf_ktime_get_ns();
+	sc->v.off = off;
+	sc->v.pos = off;
+	sc->v.end = end;
+	sc->v.win_base = off;
+	sc->v.windows = 0;
+	sc->v.req_dir = req_dir;
+	sc->win.n = 0;
+}
+
+/* Upper bound of callback calls per segment: a window's worth of parsing stops at most every
+ * HTTP_SCAN_UNITS bytes, plus skips, message ends and loads. */
 #define SCAN_STEPS (SOCKEYE_SCAN_WINDOWS * SOCKEYE_SCAN_WINDOW + 256)
 
 /* The bpf_loop callbacks; an object defines only the one its programs use. */
@@ -478,25 +460,34 @@ static __always_inline long scan_step(struct scan_ctx *c, const int from_user)
 		return scan_step(arg, from_user);                                                  \
 	}
 
-
-/* Records the current process as the owner of this connection's series (once per connection,
- * from process context: the first request a client sends, the first response a server
- * sends). A tgid of 0 is interrupt context on an idle CPU: not an owner. */
-static __always_inline void record_owner(struct sock_state *st, __u64 cgroup_id)
+/* The current process as the owner of a series' sockets (sock_owner). A tgid of 0 is
+ * interrupt context on an idle CPU: not an owner. */
+static __always_inline void owner_put(__u64 cgroup_id, __u16 server_port, __u8 role)
 {
 	struct sockeye_owner_key k = {};
 	struct sockeye_owner v = {};
 	__u64 id = bpf_get_current_pid_tgid();
 
-	if (st->owner_seen || (id >> 32) == 0)
+	if ((id >> 32) == 0)
 		return;
-	st->owner_seen = 1;
 	k.cgroup_id = cgroup_id;
-	k.server_port = st->server_port;
-	k.role = st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT;
+	k.server_port = server_port;
+	k.role = role;
 	v.tgid = id >> 32;
 	bpf_get_current_comm(v.comm, sizeof(v.comm));
 	bpf_map_update_elem(&sock_owner, &k, &v, BPF_ANY);
+}
+
+/* Records the sending process as the owner of this connection's series (once per connection,
+ * from process context: the first request a client sends, the first response a server
+ * sends). */
+static __always_inline void record_owner(struct sock_state *st, __u64 cgroup_id)
+{
+	if (st->owner_seen || (bpf_get_current_pid_tgid() >> 32) == 0)
+		return;
+	st->owner_seen = 1;
+	owner_put(cgroup_id, st->server_port,
+		  st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT);
 }
 
 #endif /* SOCKEYE_DRIVER_BPF_H */

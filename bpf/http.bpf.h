@@ -827,6 +827,82 @@ static __always_inline __u32 http_skip_line_word(struct http_parser *p, __u64 w)
 	return (__u32)((m * 0x0001020304050607ULL) >> 56) + 1;
 }
 
+static __always_inline int http_is_skip_state(__u8 state)
+{
+	return state == HP_BODY || state == HP_CHUNK_DATA || state == HP_BODY_CLOSE;
+}
+
+/* A window of payload bytes and the scan's cursor in it. In the kernel it lives in a map value:
+ * the verifier takes what it loads from there as unknown, so the loop in http_scan_window is
+ * checked once per unit, not once per distinct cursor value a path could have. */
+struct http_window {
+	char buf[SOCKEYE_SCAN_WINDOW + 24]; /* word loads at any masked index stay inside */
+	__u32 i;			     /* next byte to look at */
+	__u32 n;			     /* bytes in buf */
+	__s32 ev;			     /* enum http_event that stopped the scan, or HE_NONE */
+	__u32 pad;
+};
+
+#define HTTP_WIN_MASK (SOCKEYE_SCAN_WINDOW - 1)
+_Static_assert((SOCKEYE_SCAN_WINDOW & HTTP_WIN_MASK) == 0, "window index masks");
+/* Units of work (a fast path, a word of a skipped line, or one byte) per http_scan_window. */
+#define HTTP_SCAN_UNITS 32
+
+/* The fast path's result packed in one int: bytes consumed, event above them. */
+static __always_inline int http_fast_packed(struct http_parser *p, struct route_state *r,
+					    const __u64 *w, __u64 now)
+{
+	int ev;
+	__u32 used = http_fast(p, r, w[0], w[1], w[2], now, &ev);
+
+	return (int)(used | (__u32)ev << 16);
+}
+
+/* How a unit calls the parser. The kernel build replaces both with global functions
+ * (driver.bpf.h), which the verifier checks once instead of once per call site. */
+#ifndef HTTP_STEP
+#define HTTP_STEP(p, r, c, now) http_step(p, r, c, now)
+#define HTTP_FAST(p, r, w, now) http_fast_packed(p, r, w, now)
+#endif
+
+/* Parses w->buf from w->i towards w->n, a unit at a time: the word fast paths where 24 bytes
+ * (a line start) or 8 bytes (a skipped line) remain, else one byte. Stops at an event
+ * (w->ev), at the end of the window, when a message ends or a body starts (the driver acts on
+ * those), or after HTTP_SCAN_UNITS units. The cursor is reloaded from w each unit on purpose
+ * (see struct http_window). */
+static __always_inline void http_scan_window(struct http_parser *p, struct route_state *r,
+					     struct http_window *w, __u64 now)
+{
+	w->ev = HE_NONE;
+	for (__u32 u = 0; u < HTTP_SCAN_UNITS; u++) {
+		__u32 i = *(volatile __u32 *)&w->i, n = *(volatile __u32 *)&w->n, used = 0;
+		__u8 s = p->state;
+		int ev = HE_NONE;
+
+		if (i >= n || p->ended || http_is_skip_state(s) || s == HP_CLOSED || s == HP_ERROR)
+			return;
+		if (s == HP_SKIP_LINE || s == HP_TRL_LINE) {
+			if (n - i >= 8)
+				used = http_skip_line_word(
+					p, *(const __u64 *)&w->buf[i & HTTP_WIN_MASK]);
+		} else if (n - i >= 24 && (s == HP_START || s == HP_VERSION || s == HP_LINE_START)) {
+			int res = HTTP_FAST(p, r, (const __u64 *)&w->buf[i & HTTP_WIN_MASK], now);
+
+			used = res & 0xffff;
+			ev = res >> 16;
+		}
+		if (!used) {
+			ev = HTTP_STEP(p, r, w->buf[i & HTTP_WIN_MASK], now);
+			used = 1;
+		}
+		*(volatile __u32 *)&w->i = i + used;
+		if (ev != HE_NONE) {
+			w->ev = ev;
+			return;
+		}
+	}
+}
+
 /* Skip states are advanced by the driver without looking at the bytes. Returns the bytes
  * consumed of avail. */
 static __always_inline __u64 http_skip(struct http_parser *p, __u64 avail)
@@ -864,11 +940,6 @@ static __always_inline int http_gap(struct http_parser *p, __u32 gap)
 		return 1;
 	}
 	return p->state == HP_CLOSED; /* nothing is parsed after an upgrade: nothing to lose */
-}
-
-static __always_inline int http_is_skip_state(__u8 state)
-{
-	return state == HP_BODY || state == HP_CHUNK_DATA || state == HP_BODY_CLOSE;
 }
 
 /* FNV-1a over the route's eight words: the route table key. Never SOCKEYE_ROUTE_OTHER. */

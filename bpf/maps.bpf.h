@@ -82,14 +82,30 @@ struct {
 	__type(value, __u32);
 } conn_next SEC(".maps");
 
-/* Per-CPU scratch: the payload window and a zeroed histogram value (the stack is 512 B).
- * A program can be interrupted on its CPU by another one (task-context egress by softirq
- * ingress or egress), so each nesting level has its own slot: see scratch_get. */
+/* What a scan knows about the segment or SSL call it walks, and where it is. Like the window,
+ * it lives in the scratch map value: kept on the stack, these counters would be tracked
+ * exactly by the verifier, which then follows the bpf_loop callback once per value they can
+ * take (kernels from 6.8 on check callbacks until their state converges). */
+struct scan_vars {
+	__u64 now;
+	__u32 off;	/* first payload byte of the segment */
+	__u32 pos;	/* next byte to look at */
+	__u32 end;	/* end of the payload */
+	__u32 win_base; /* the window holds [win_base, win_base + win.n) */
+	__u32 windows;	/* windows loaded so far */
+	__u32 req_dir;	/* 1: the request direction */
+};
+
+/* Per-CPU scratch: a scan's window and variables, and zeroed values to create series from
+ * (the stack is 512 B). A program can be interrupted on its CPU by another one (task-context
+ * egress by softirq ingress or egress), so each nesting level has its own slot: see
+ * scratch_get. struct http_window comes from http.bpf.h, included before this file. */
 #define SCRATCH_SLOTS 4
 
 struct scratch {
-	char buf[SOCKEYE_SCAN_WINDOW + 24]; /* word loads at any masked index stay inside */
-	struct sockeye_http_val zero;	    /* never written: the initial value of new keys */
+	struct http_window win;
+	struct scan_vars v;
+	struct sockeye_http_val zero; /* never written: the initial value of new keys */
 	struct sockeye_size_val zero_sizes;
 };
 

@@ -28,6 +28,11 @@ const volatile __u32 n_rtt_bounds = 0;
  * established is outbound when its local port is in it. */
 const volatile __u16 ephemeral_lo = 32768;
 const volatile __u16 ephemeral_hi = 60999;
+/* Whether cgroup_skb programs may ask for the current task (bpf_get_current_pid_tgid and
+ * bpf_get_current_comm: not on 6.1, not comm on 6.12). The loader sets it after probing; when
+ * 0 the verifier drops the branch that calls them, and a client's owner is recorded when it
+ * connects (tp_sock_state) instead of when it first sends. */
+const volatile __u8 owner_on_send = 0;
 /* Only bench/bpfcost sets this: BPF_PROG_TEST_RUN repeats one segment on one socket, which
  * would otherwise be skipped as a retransmit. The verifier drops the branch when it is 0. */
 const volatile __u8 bench_ignore_seq = 0;
@@ -48,8 +53,8 @@ static __always_inline void process(struct __sk_buff *skb, struct sock_state *st
 	struct http_parser *p = req_dir ? &st->req : &st->resp;
 	struct scan_ctx ctx = {};
 	__u32 end = skb->len, end_seq, *depth = NULL;
+	struct scratch *sc;
 
-	ctx.pos = off;
 	/* Sequence numbers: skip what was processed already (retransmits), resync after gaps. */
 	end_seq = seq + (end - off);
 	if (p->seq_valid && !bench_ignore_seq) {
@@ -59,7 +64,7 @@ static __always_inline void process(struct __sk_buff *skb, struct sock_state *st
 		}
 		if ((__s32)(seq - p->next_seq) < 0) {
 			stat_inc(SOCKEYE_STAT_RETRANSMIT);
-			ctx.pos += p->next_seq - seq;
+			off += p->next_seq - seq;
 		} else if (seq != p->next_seq) {
 			/* Bytes we have not seen: harmless inside a body (http_gap). */
 			if (p->state != HP_ERROR && !http_gap(p, seq - p->next_seq))
@@ -71,19 +76,17 @@ static __always_inline void process(struct __sk_buff *skb, struct sock_state *st
 	p->next_seq = end_seq;
 	p->seq_valid = 1;
 
-	ctx.sc = scratch_get(&depth);
-	if (!ctx.sc) {
+	sc = scratch_get(&depth);
+	if (!sc) {
 		scratch_put(depth);
 		return;
 	}
+	scan_begin(sc, off, end, req_dir);
 	ctx.skb = skb;
 	ctx.st = st;
+	ctx.sc = sc;
 	ctx.p = p;
 	ctx.r = req_dir ? &st->route : NULL;
-	ctx.now = bpf_ktime_get_ns();
-	ctx.off = off;
-	ctx.end = end;
-	ctx.req_dir = req_dir;
 	bpf_loop(SCAN_STEPS, scan_cb_skb, &ctx, 0);
 	if (p->ended)
 		on_end(&ctx, 0);
@@ -228,6 +231,13 @@ int BPF_PROG(tp_sock_state, const struct sock *sk, int oldstate, int newstate)
 
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
+	if (newstate == TCP_SYN_SENT && !owner_on_send) {
+		/* connect(): the caller's process context. */
+		remote = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		if (port_wanted(remote) && cgroup_wanted(FILTER_SOCK, NULL, sk))
+			owner_put(sk_cgroup_id(sk), remote, SOCKEYE_ROLE_CLIENT);
+		return 0;
+	}
 	if (newstate == TCP_ESTABLISHED && (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)) {
 		__u8 side = oldstate == TCP_SYN_SENT ? SOCKEYE_ROLE_CLIENT : SOCKEYE_ROLE_SERVER;
 		__u16 port;
@@ -357,7 +367,7 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 	if (st->kind != KIND_SERVER && st->kind != KIND_CLIENT)
 		return 1;
 	req_dir = (st->kind == KIND_SERVER) != egress;
-	if (egress && !st->owner_seen)
+	if (owner_on_send && egress && !st->owner_seen)
 		record_owner(st, bpf_skb_cgroup_id(skb));
 	process(skb, st, req_dir, off, seq);
 	return 1; /* a verdict: always allow */

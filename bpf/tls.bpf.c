@@ -15,6 +15,7 @@
  * is keyed by (tgid, SSL *) and deleted by an SSL_free probe, because SSL objects are reused.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -293,14 +294,12 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 
 	if (n > 0x7fffffff)
 		n = 0x7fffffff;
+	scan_begin(&c->sc, 0, n, req_dir);
 	ctx.ubuf = (const char *)c->buf;
 	ctx.st = st;
 	ctx.sc = &c->sc;
 	ctx.p = req_dir ? &st->req : &st->resp;
 	ctx.r = req_dir ? &st->route : NULL;
-	ctx.now = bpf_ktime_get_ns();
-	ctx.end = n;
-	ctx.req_dir = req_dir;
 	bpf_loop(SCAN_STEPS, scan_cb_user, &ctx, 0);
 }
 
@@ -436,16 +435,19 @@ int BPF_PROG(tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	return 0;
 }
 
-/* A thread's entry goes with it; a process's connection states with the process. */
+/* A thread's entry goes with it; a process's connection states with the process. The
+ * tracepoint's second argument (group_dead) is recent (6.18 has it, 6.1 and 6.12 do not):
+ * the last thread is recognised instead by its signal struct's live count, which do_exit
+ * has already decremented when the tracepoint fires. */
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(tp_exit, struct task_struct *p, bool group_dead)
+int BPF_PROG(tp_exit, struct task_struct *p)
 {
 	__u64 id = bpf_get_current_pid_tgid(), bit, *w = active_word((__u32)id, &bit);
 
 	if (w && (*w & bit))
 		__sync_fetch_and_and(w, ~bit); /* died inside an SSL call */
 	bpf_map_delete_elem(&tls_calls, &id);
-	if (group_dead)
+	if (BPF_CORE_READ(p, signal, live.counter) == 0)
 		proc_forget(id >> 32);
 	return 0;
 }

@@ -22,8 +22,9 @@ struct seen {
 	__u16 statuses[16];
 };
 
-/* 1: take the word-at-a-time fast paths where 24 bytes remain, as the BPF driver does.
- * Every table runs both ways: the two paths must agree. */
+/* 1: scan in windows with http_scan_window, as the BPF driver does (word-at-a-time fast
+ * paths where they apply); 0: one byte step at a time. Every table runs both ways: the two
+ * must agree. */
 static int use_fast;
 
 static __u64 word_at(const char *s, size_t i)
@@ -34,59 +35,100 @@ static __u64 word_at(const char *s, size_t i)
 	return w;
 }
 
-/* Feeds len bytes through p like the BPF driver: skip states are skipped, events recorded.
- * head_next marks the next response as one to a HEAD request. */
-static void feed(struct http_parser *p, struct route_state *r, const char *s, size_t len,
-		 struct seen *out, int head_next)
+/* What the driver does when a message ends. */
+static void note_end(struct http_parser *p, struct seen *out)
+{
+	p->ended = 0;
+	if (out->ends < 16)
+		out->body_sizes[out->ends] = p->body_size;
+	out->ends++;
+}
+
+/* What the driver does with an event; returns 1 when the stream is lost. */
+static int note_event(struct http_parser *p, struct route_state *r, int ev, struct seen *out,
+		      int head_next)
+{
+	if (ev == HE_REQUEST && out->requests < 16) {
+		memcpy(out->routes[out->requests], r->out, SOCKEYE_ROUTE_LEN);
+		out->methods[out->requests] = p->method;
+		out->versions[out->requests] = p->version;
+		out->requests++;
+	} else if (ev == HE_RESPONSE && out->responses < 16) {
+		out->statuses[out->responses++] = p->status;
+		if (head_next)
+			p->flags |= HPF_NO_BODY;
+	} else if (ev == HE_ERROR) {
+		out->errors++;
+		return 1;
+	}
+	return 0;
+}
+
+/* Feeds len bytes through p one byte step at a time; skip states are skipped. */
+static void feed_bytes(struct http_parser *p, struct route_state *r, const char *s, size_t len,
+		       struct seen *out, int head_next)
 {
 	size_t i = 0;
 
 	while (i < len) {
 		if (http_is_skip_state(p->state)) {
 			i += http_skip(p, len - i);
-			if (p->ended) {
-				p->ended = 0;
-				if (out->ends < 16)
-					out->body_sizes[out->ends] = p->body_size;
-				out->ends++;
-			}
+		} else {
+			int ev = http_step(p, r, s[i], 1000 + i);
+
+			i++;
+			if (p->ended)
+				note_end(p, out);
+			if (note_event(p, r, ev, out, head_next))
+				return;
+		}
+		if (p->ended)
+			note_end(p, out);
+	}
+}
+
+/* Feeds len bytes as the BPF driver's scan does: SOCKEYE_SCAN_WINDOW-byte windows, each
+ * parsed by http_scan_window (fast paths where they apply), skip states skipped. */
+static void feed_windows(struct http_parser *p, struct route_state *r, const char *s, size_t len,
+			 struct seen *out, int head_next)
+{
+	struct http_window w = {0};
+	size_t pos = 0, base = 0;
+
+	while (pos < len) {
+		if (p->ended)
+			note_end(p, out);
+		if (p->state == HP_CLOSED || p->state == HP_ERROR)
+			return;
+		if (http_is_skip_state(p->state)) {
+			pos += http_skip(p, len - pos);
 			continue;
 		}
-		int ev = HE_NONE;
-		__u32 used = 0;
-
-		if (use_fast && len - i >= 8 &&
-		    (p->state == HP_SKIP_LINE || p->state == HP_TRL_LINE))
-			used = http_skip_line_word(p, word_at(s, i));
-		else if (use_fast && len - i >= 24)
-			used = http_fast(p, r, word_at(s, i), word_at(s, i + 8), word_at(s, i + 16),
-					 1000 + i, &ev);
-		if (used) {
-			i += used;
-		} else {
-			ev = http_step(p, r, s[i], 1000 + i);
-			i++;
+		if (pos - base >= w.n) {
+			w.n = len - pos < SOCKEYE_SCAN_WINDOW ? len - pos : SOCKEYE_SCAN_WINDOW;
+			memset(w.buf, 0, sizeof(w.buf));
+			memcpy(w.buf, s + pos, w.n);
+			base = pos;
 		}
-		if (p->ended) {
-			p->ended = 0;
-			if (out->ends < 16)
-				out->body_sizes[out->ends] = p->body_size;
-			out->ends++;
-		}
-		if (ev == HE_REQUEST && out->requests < 16) {
-			memcpy(out->routes[out->requests], r->out, SOCKEYE_ROUTE_LEN);
-			out->methods[out->requests] = p->method;
-			out->versions[out->requests] = p->version;
-			out->requests++;
-		} else if (ev == HE_RESPONSE && out->responses < 16) {
-			out->statuses[out->responses++] = p->status;
-			if (head_next)
-				p->flags |= HPF_NO_BODY;
-		} else if (ev == HE_ERROR) {
-			out->errors++;
+		w.i = pos - base;
+		http_scan_window(p, r, &w, 1000 + pos);
+		pos = base + w.i;
+		if (note_event(p, r, w.ev, out, head_next))
 			return;
-		}
 	}
+	if (p->ended)
+		note_end(p, out);
+}
+
+/* Feeds len bytes through p like the BPF driver: skip states are skipped, events recorded.
+ * head_next marks the next response as one to a HEAD request. */
+static void feed(struct http_parser *p, struct route_state *r, const char *s, size_t len,
+		 struct seen *out, int head_next)
+{
+	if (use_fast)
+		feed_windows(p, r, s, len, out, head_next);
+	else
+		feed_bytes(p, r, s, len, out, head_next);
 }
 
 static void route_of(const char *target, char *out)
