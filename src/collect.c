@@ -475,6 +475,8 @@ static void collect_tls(const struct loader_fds *fds, struct sockeye_snapshot *s
 
 static void collect_objects(const struct loader_fds *fds, struct sockeye_snapshot *snap)
 {
+	snap->features = fds->features;
+	snap->n_features = fds->n_features;
 	snap->progs = calloc(fds->n_progs, sizeof(*snap->progs));
 	snap->maps = calloc(fds->n_maps, sizeof(*snap->maps));
 	if (!snap->progs || !snap->maps)
@@ -490,6 +492,7 @@ static void collect_objects(const struct loader_fds *fds, struct sockeye_snapsho
 		snprintf(p->name, sizeof(p->name), "%s", info.name);
 		p->run_cnt = info.run_cnt;
 		p->run_time_ns = info.run_time_ns;
+		p->verified_insns = info.verified_insns;
 	}
 	for (size_t i = 0; i < fds->n_maps; i++) {
 		struct bpf_map_info info = {};

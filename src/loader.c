@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* loader.c - the one place that opens, configures, loads and attaches BPF programs. */
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <linux/bpf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "loader.h"
 #include "log.h"
+#include "progload.h"
 #include "sockeye.skel.h"
 #include "tls.h"
 
@@ -22,6 +27,9 @@ struct loader {
 	int cgroup_fd;
 	int stats_fd; /* keeps kernel.bpf_stats run-time accounting on while we run */
 	char cgroup_path[PATH_MAX];
+	char release[128]; /* uname -r */
+	struct progload_report report;
+	struct sockeye_feature_state features[SOCKEYE_FEATURE_MAX];
 	struct bpf_link *links[LOADER_MAX_PROGS];
 	const char *link_names[LOADER_MAX_PROGS];
 	size_t n_links;
@@ -197,6 +205,109 @@ static int attach_tracepoint(struct loader *l, struct bpf_program *prog, const c
 	return 0;
 }
 
+/* Sync note: enum sockeye_feature in src/snapshot.h. */
+static const char *const feature_names[SOCKEYE_FEATURE_MAX] = {
+	[SOCKEYE_FEATURE_HTTP] = "http",
+	[SOCKEYE_FEATURE_TCP] = "tcp_connections",
+	[SOCKEYE_FEATURE_HTTPS] = "https",
+	[SOCKEYE_FEATURE_OWNER_ON_SEND] = "owner_on_send",
+	[SOCKEYE_FEATURE_BPF_STATS] = "bpf_stats",
+};
+
+/* Turns a feature off and says so once, naming the kernel. */
+__attribute__((format(printf, 3, 4))) static void feature_off(struct loader *l,
+							      enum sockeye_feature f,
+							      const char *fmt, ...)
+{
+	struct sockeye_feature_state *e = &l->features[f];
+	va_list ap;
+
+	e->enabled = 0;
+	va_start(ap, fmt);
+	vsnprintf(e->why, sizeof(e->why), fmt, ap);
+	va_end(ap);
+	pr_warn("feature %s off on kernel %s: %s", e->name, l->release, e->why);
+}
+
+/* Whether the running kernel's BTF has a tracepoint (its btf_trace_<name> typedef). */
+static bool have_tracepoint(const struct btf *btf, const char *name)
+{
+	char type[128];
+
+	snprintf(type, sizeof(type), "btf_trace_%s", name);
+	return btf && btf__find_by_name_kind(btf, type, BTF_KIND_TYPEDEF) > 0;
+}
+
+/* What this kernel offers, decided before anything loads: helpers by loading a probe program
+ * that calls them (libbpf), hooks by the kernel's BTF. */
+static void probe_features(struct loader *l, const struct sockeye_config *cfg)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+
+	for (int f = 0; f < SOCKEYE_FEATURE_MAX; f++) {
+		snprintf(l->features[f].name, sizeof(l->features[f].name), "%s", feature_names[f]);
+		l->features[f].enabled = 1;
+	}
+	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_current_pid_tgid,
+				    NULL) != 1 ||
+	    libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_current_comm, NULL) != 1)
+		feature_off(l, SOCKEYE_FEATURE_OWNER_ON_SEND,
+			    "cgroup_skb programs may not read the current task; a client's process "
+			    "is taken when it connects");
+	if (!have_tracepoint(btf, "inet_sock_set_state"))
+		feature_off(l, SOCKEYE_FEATURE_TCP, "no inet_sock_set_state tracepoint");
+	if (cfg->tls_disable) {
+		l->features[SOCKEYE_FEATURE_HTTPS].enabled = 0;
+		snprintf(l->features[SOCKEYE_FEATURE_HTTPS].why,
+			 sizeof(l->features[SOCKEYE_FEATURE_HTTPS].why), "--tls.disable");
+	} else if (!have_tracepoint(btf, "sock_send_length") ||
+		   !have_tracepoint(btf, "sock_recv_length")) {
+		feature_off(l, SOCKEYE_FEATURE_HTTPS,
+			    "no sock_send_length/sock_recv_length tracepoints to attribute SSL calls "
+			    "to their sockets");
+	}
+	btf__free(btf);
+}
+
+/* Opens, configures and loads the socket hooks' object. A refused optional program turns its
+ * feature off and the object is loaded again without it; a refused core program is fatal. */
+static int load_main(struct loader *l, const struct sockeye_config *cfg)
+{
+	for (;;) {
+		int failed, err;
+		const struct progload_prog *f;
+
+		l->skel = sockeye_bpf__open();
+		if (!l->skel) {
+			err = -errno;
+			pr_error("opening the BPF object: %s", strerror(-err));
+			return err;
+		}
+		err = configure(l, cfg);
+		if (err)
+			return err;
+		l->skel->rodata->owner_on_send = l->features[SOCKEYE_FEATURE_OWNER_ON_SEND].enabled;
+		bpf_program__set_autoload(l->skel->progs.tp_sock_state,
+					  l->features[SOCKEYE_FEATURE_TCP].enabled);
+		err = progload_object(l->skel->obj, "sockeye",
+				      l->features[SOCKEYE_FEATURE_TCP].why, &l->report, &failed);
+		if (!err)
+			return 0;
+		f = failed >= 0 ? &l->report.progs[failed] : NULL;
+		if (f && strcmp(f->name, "tp_sock_state") == 0) {
+			feature_off(l, SOCKEYE_FEATURE_TCP, "program %s refused: %s", f->name,
+				    f->why);
+			progload_forget(&l->report, "sockeye");
+			sockeye_bpf__destroy(l->skel);
+			l->skel = NULL;
+			continue;
+		}
+		pr_error("loading BPF program %s on kernel %s: %s: %s", f ? f->name : "(none)",
+			 l->release, strerror(-err), f ? f->why : "");
+		return err;
+	}
+}
+
 /* The TLS object (tls.c) shares this object's maps and gets the tunables computed above. */
 static int start_tls(struct loader *l, const struct sockeye_config *cfg)
 {
@@ -221,7 +332,7 @@ static int start_tls(struct loader *l, const struct sockeye_config *cfg)
 	tun.n_include_cgroups = s->rodata->n_include_cgroups;
 	tun.n_exclude_cgroups = s->rodata->n_exclude_cgroups;
 
-	l->tls = tls_start(cfg, l->skel->obj, &tun);
+	l->tls = tls_start(cfg, l->skel->obj, &tun, &l->report);
 	if (!l->tls)
 		return -errno; /* tls_start logged why */
 	l->fds.tls = l->tls;
@@ -236,12 +347,15 @@ static int start_tls(struct loader *l, const struct sockeye_config *cfg)
 struct loader *loader_start(const struct sockeye_config *cfg)
 {
 	struct loader *l = calloc(1, sizeof(*l));
+	struct utsname u;
 	int err;
 
 	if (!l)
 		return NULL;
 	l->cgroup_fd = -1;
 	l->stats_fd = -1;
+	if (uname(&u) == 0)
+		snprintf(l->release, sizeof(l->release), "%s", u.release);
 
 	err = loader_find_cgroup2(l->cgroup_path, sizeof(l->cgroup_path));
 	if (err) {
@@ -255,36 +369,28 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 		goto cleanup;
 	}
 
-	l->skel = sockeye_bpf__open();
-	if (!l->skel) {
-		err = -errno;
-		pr_error("opening the BPF object: %s", strerror(-err));
-		goto cleanup;
-	}
-	err = configure(l, cfg);
+	probe_features(l, cfg);
+	err = load_main(l, cfg);
 	if (err)
 		goto cleanup;
-	err = sockeye_bpf__load(l->skel);
-	if (err) {
-		pr_error("loading BPF programs: %s (run with --log.level=debug for the verifier log)",
-			 strerror(-err));
-		goto cleanup;
-	}
 	err = attach(l, l->skel->progs.cgskb_ingress, "cgskb_ingress");
 	if (err)
 		goto cleanup;
 	err = attach(l, l->skel->progs.cgskb_egress, "cgskb_egress");
 	if (err)
 		goto cleanup;
-	err = attach_tracepoint(l, l->skel->progs.tp_sock_state, "tp_sock_state");
-	if (err)
-		goto cleanup;
+	if (l->features[SOCKEYE_FEATURE_TCP].enabled) {
+		err = attach_tracepoint(l, l->skel->progs.tp_sock_state, "tp_sock_state");
+		if (err)
+			goto cleanup;
+	}
 
 	/* Run counts and run time per program, for the self metrics. Not fatal: older kernels
 	 * or a sysctl policy may refuse, and the families then stay at 0. */
 	l->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (l->stats_fd < 0)
-		pr_warn("BPF run-time statistics unavailable: %s", strerror(errno));
+		feature_off(l, SOCKEYE_FEATURE_BPF_STATS, "BPF run-time statistics unavailable: %s",
+			    strerror(errno));
 
 	l->fds.http_dur = bpf_map__fd(l->skel->maps.http_dur);
 	l->fds.http_routes = bpf_map__fd(l->skel->maps.http_routes);
@@ -298,11 +404,11 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_dur;
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_routes;
 	l->fds.maps[l->fds.n_maps++] = l->fds.conn_slots;
-	if (!cfg->tls_disable) {
-		err = start_tls(l, cfg);
-		if (err)
-			goto cleanup;
-	}
+	if (l->features[SOCKEYE_FEATURE_HTTPS].enabled && start_tls(l, cfg))
+		feature_off(l, SOCKEYE_FEATURE_HTTPS,
+			    "HTTPS is not measured: the OpenSSL probes did not start (see above)");
+	l->fds.features = l->features;
+	l->fds.n_features = SOCKEYE_FEATURE_MAX;
 	return l;
 
 cleanup:
@@ -318,6 +424,21 @@ const struct loader_fds *loader_fds(const struct loader *l)
 
 void loader_report(const struct loader *l, FILE *out)
 {
+	for (size_t i = 0; i < l->report.n; i++) {
+		const struct progload_prog *p = &l->report.progs[i];
+
+		pr_info("program=%s object=%s loaded=%s verified_insns=%u", p->name, p->object,
+			p->state == PROGLOAD_LOADED ? "true" : "false", p->insns);
+	}
+	if (out) {
+		fprintf(out, "kernel %s\n", l->release);
+		progload_print(&l->report, out);
+		for (int f = 0; f < SOCKEYE_FEATURE_MAX; f++)
+			fprintf(out, "feature %s %s%s%s%s\n", l->features[f].name,
+				l->features[f].enabled ? "on" : "off",
+				l->features[f].why[0] ? " reason=\"" : "", l->features[f].why,
+				l->features[f].why[0] ? "\"" : "");
+	}
 	for (size_t i = 0; i < l->n_links; i++) {
 		const char *where = strncmp(l->link_names[i], "tp_", 3) == 0
 					    ? "tracepoint sock:inet_sock_set_state"

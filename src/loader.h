@@ -7,8 +7,9 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "snapshot.h"
 
-#define LOADER_MAX_PROGS 16
+#define LOADER_MAX_PROGS 32
 #define LOADER_MAX_MAPS 16
 
 struct tls;
@@ -28,6 +29,8 @@ struct loader_fds {
 	size_t n_maps;
 	const __u64 *rtt_bounds_us; /* the RTT histogram bounds the programs were loaded with */
 	size_t n_rtt_bounds;
+	const struct sockeye_feature_state *features; /* what this kernel runs, enum sockeye_feature */
+	size_t n_features;
 	struct tls *tls; /* attached OpenSSL libraries (tls.c); NULL: TLS disabled */
 	int tls_stats;	 /* SOCKEYE_MAP_TLS_STATS, when tls is set */
 };

@@ -759,6 +759,34 @@ static void put_progs(struct render_ctx *c)
 		put_sample(c, c->self_prefix, "bpf_program_run_seconds", "_total", &label, 1, NULL,
 			   fmt_seconds(value, snap->progs[i].run_time_ns));
 	}
+	put_header(c, c->self_prefix, "bpf_program_verified_instructions", METRIC_GAUGE,
+		   "Instructions the kernel's verifier processed to load each sockeye BPF "
+		   "program (its verification cost; the limit is 1000000).");
+	for (i = 0; i < snap->n_progs; i++) {
+		bounded(name, snap->progs[i].name, sizeof(snap->progs[i].name));
+		put_sample(c, c->self_prefix, "bpf_program_verified_instructions", "", &label, 1,
+			   NULL, fmt_u64(value, snap->progs[i].verified_insns));
+	}
+}
+
+/* What this kernel runs of sockeye: 1 on, 0 off (the log says why, once, at start). */
+static void put_features(struct render_ctx *c)
+{
+	const struct sockeye_snapshot *snap = c->snap;
+	char value[NUMBER_LEN];
+	size_t i;
+
+	if (!snap->n_features)
+		return;
+	put_header(c, c->self_prefix, "feature_enabled", METRIC_GAUGE,
+		   "Whether a part of sockeye runs on this kernel (1) or is off (0; the log says "
+		   "why at start).");
+	for (i = 0; i < snap->n_features; i++) {
+		const struct sockeye_label label = { "feature", snap->features[i].name };
+
+		put_sample(c, c->self_prefix, "feature_enabled", "", &label, 1, NULL,
+			   fmt_u64(value, snap->features[i].enabled));
+	}
 }
 
 static void put_maps(struct render_ctx *c)
@@ -890,6 +918,7 @@ int render_text(const struct sockeye_snapshot *snap, enum render_format fmt,
 	put_build_info(&c);
 	put_parser_events(&c);
 	put_progs(&c);
+	put_features(&c);
 	put_maps(&c);
 	put_tls(&c);
 	put_id_cache(&c);

@@ -78,11 +78,29 @@ struct sockeye_conn_series {
 	struct sockeye_conn_val v; /* per-CPU values summed; rtt_buckets[n_rtt_bounds] overflow */
 };
 
+/* Parts of sockeye a kernel may lack (sockeye_feature_enabled{feature}): the loader decides at
+ * start, by probing. Sync note: also update feature_names[] in src/loader.c. */
+enum sockeye_feature {
+	SOCKEYE_FEATURE_HTTP = 0,	   /* plain HTTP from the socket hooks: the core */
+	SOCKEYE_FEATURE_TCP,		   /* sockeye_tcp_* (tp_btf/inet_sock_set_state) */
+	SOCKEYE_FEATURE_HTTPS,		   /* OpenSSL probes */
+	SOCKEYE_FEATURE_OWNER_ON_SEND,	   /* a socket's process taken when it sends */
+	SOCKEYE_FEATURE_BPF_STATS,	   /* sockeye_bpf_program_run* (kernel.bpf_stats) */
+	SOCKEYE_FEATURE_MAX,
+};
+
+struct sockeye_feature_state {
+	char name[32];
+	uint8_t enabled;
+	char why[512]; /* when off: why, as logged */
+};
+
 /* A BPF program's run statistics (from kernel.bpf_stats_enabled). */
 struct sockeye_prog_stat {
 	char name[32];
 	uint64_t run_cnt;
 	uint64_t run_time_ns;
+	uint32_t verified_insns; /* instructions the verifier processed to load it */
 };
 
 /* A BPF map's fill. */
@@ -138,6 +156,8 @@ struct sockeye_snapshot {
 	size_t n_progs;
 	struct sockeye_map_stat *maps;
 	size_t n_maps;
+	const struct sockeye_feature_state *features; /* not owned: the loader's; may be NULL */
+	size_t n_features;
 
 	const struct sockeye_label *static_labels; /* may be NULL */
 	size_t n_static_labels;

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "progload.h"
 #include "tls.h"
 #include "tls.skel.h"
 
@@ -1138,10 +1139,10 @@ static int attach_tp(struct bpf_program *prog, struct bpf_link **link, const cha
 }
 
 struct tls *tls_start(const struct sockeye_config *cfg, const struct bpf_object *main_obj,
-		      const struct tls_tunables *tun)
+		      const struct tls_tunables *tun, struct progload_report *report)
 {
 	struct tls *t = calloc(1, sizeof(*t));
-	int err;
+	int err, failed;
 
 	if (!t)
 		return NULL;
@@ -1163,11 +1164,11 @@ struct tls *tls_start(const struct sockeye_config *cfg, const struct bpf_object 
 	err = share_maps(t->skel, main_obj);
 	if (err)
 		goto cleanup;
-	err = tls_bpf__load(t->skel);
+	err = progload_object(t->skel->obj, "tls", NULL, report, &failed);
 	if (err) {
-		pr_error("TLS: loading BPF programs: %s (--log.level=debug shows the verifier log; "
-			 "--tls.disable runs without HTTPS)",
-			 strerror(-err));
+		pr_error("TLS: loading BPF program %s: %s: %s",
+			 failed >= 0 ? report->progs[failed].name : "(none)", strerror(-err),
+			 failed >= 0 ? report->progs[failed].why : "");
 		goto cleanup;
 	}
 	err = attach_tp(t->skel->progs.tp_sock_send, &t->skel->links.tp_sock_send, "tp_sock_send");

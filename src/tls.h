@@ -13,6 +13,7 @@
 #include "snapshot.h"
 
 struct bpf_object;
+struct progload_report;
 struct tls;
 
 /* Same size as FILTER_MAX in bpf/filter.bpf.h (checked in loader.c). */
@@ -36,10 +37,11 @@ struct tls_tunables {
 
 /* Loads the TLS object sharing main_obj's maps (every map of the same name, except the
  * per-object scratch maps), attaches its tracepoints and the uprobes of every libssl found
- * (system library directories, /proc/PID/maps), then follows processes in a thread. Returns
+ * (system library directories, /proc/PID/maps), then follows processes in a thread. Each
+ * program's verifier figures are appended to report. Returns
  * NULL with errno set after logging what failed. */
 struct tls *tls_start(const struct sockeye_config *cfg, const struct bpf_object *main_obj,
-		      const struct tls_tunables *tun);
+		      const struct tls_tunables *tun, struct progload_report *report);
 /* Detaches everything and frees (NULL-safe). */
 void tls_stop(struct tls *t);
 /* Logs (and prints to out when not NULL) which library is probed how. */

@@ -141,6 +141,8 @@ struct render_case {
 	uint64_t stats[SOCKEYE_STAT_MAX];
 	struct sockeye_prog_stat progs[2];
 	size_t n_progs;
+	struct sockeye_feature_state features[2];
+	size_t n_features;
 	struct sockeye_map_stat maps[2];
 	size_t n_maps;
 	struct sockeye_label labels[2];
@@ -477,7 +479,7 @@ static const struct render_case cases[] = {
 		.name = "custom prefix names sockeye's own families, not the HTTP or process ones",
 		.prefix = "acme_",
 		.stats = { 1, 2, 3, 4, 5, 6, 7, 8, 9 },
-		.progs = { { "cgskb_ingress", 1, 1 } },
+		.progs = { { "cgskb_ingress", 1, 1, 7 } },
 		.n_progs = 1,
 		.maps = { { "http_dur", 1, 2 } },
 		.n_maps = 1,
@@ -504,6 +506,11 @@ static const struct render_case cases[] = {
 		"program in seconds (counted while kernel.bpf_stats_enabled=1).\n"
 		"# TYPE acme_bpf_program_run_seconds_total counter\n"
 		"acme_bpf_program_run_seconds_total{program=\"cgskb_ingress\"} 0.000000001\n"
+		"# HELP acme_bpf_program_verified_instructions Instructions the kernel's verifier "
+		"processed to load each sockeye BPF program (its verification cost; the limit is "
+		"1000000).\n"
+		"# TYPE acme_bpf_program_verified_instructions gauge\n"
+		"acme_bpf_program_verified_instructions{program=\"cgskb_ingress\"} 7\n"
 		"# HELP acme_bpf_map_entries Entries currently in each sockeye BPF map.\n"
 		"# TYPE acme_bpf_map_entries gauge\n"
 		"acme_bpf_map_entries{map=\"http_dur\"} 1\n"
@@ -535,8 +542,10 @@ static const struct render_case cases[] = {
 	},
 	{
 		.name = "prog and map families, run time as exact seconds",
-		.progs = { { "cgskb_ingress", 10, 2500 }, { "sockops_track", 3, 1000000000 } },
+		.progs = { { "cgskb_ingress", 10, 2500, 41234 }, { "sockops_track", 3, 1000000000 } },
 		.n_progs = 2,
+		.features = { { "http", 1, "" }, { "https", 0, "--tls.disable" } },
+		.n_features = 2,
 		.maps = { { "http_dur", 3, 16384 }, { "http_routes", 0, 2048 } },
 		.n_maps = 2,
 		.want = HTTP_EMPTY SELF_TEXT
@@ -550,6 +559,17 @@ static const struct render_case cases[] = {
 		"# TYPE sockeye_bpf_program_run_seconds_total counter\n"
 		"sockeye_bpf_program_run_seconds_total{program=\"cgskb_ingress\"} 0.0000025\n"
 		"sockeye_bpf_program_run_seconds_total{program=\"sockops_track\"} 1\n"
+		"# HELP sockeye_bpf_program_verified_instructions Instructions the kernel's verifier "
+		"processed to load each sockeye BPF program (its verification cost; the limit is "
+		"1000000).\n"
+		"# TYPE sockeye_bpf_program_verified_instructions gauge\n"
+		"sockeye_bpf_program_verified_instructions{program=\"cgskb_ingress\"} 41234\n"
+		"sockeye_bpf_program_verified_instructions{program=\"sockops_track\"} 0\n"
+		"# HELP sockeye_feature_enabled Whether a part of sockeye runs on this kernel (1) or "
+		"is off (0; the log says why at start).\n"
+		"# TYPE sockeye_feature_enabled gauge\n"
+		"sockeye_feature_enabled{feature=\"http\"} 1\n"
+		"sockeye_feature_enabled{feature=\"https\"} 0\n"
 		"# HELP sockeye_bpf_map_entries Entries currently in each sockeye BPF map.\n"
 		"# TYPE sockeye_bpf_map_entries gauge\n"
 		"sockeye_bpf_map_entries{map=\"http_dur\"} 3\n"
@@ -592,7 +612,7 @@ static const struct render_case cases[] = {
 		.http = { { GET_USERS, .count = 2, .sum_ns = 7000000, .buckets = { 1, 1 } } },
 		.n_http = 1,
 		.stats = { [SOCKEYE_STAT_DESYNC] = 4 },
-		.progs = { { "cgskb_ingress", 10, 2500 } },
+		.progs = { { "cgskb_ingress", 10, 2500, 99 } },
 		.n_progs = 1,
 		.maps = { { "http_dur", 3, 16384 } },
 		.n_maps = 1,
@@ -626,6 +646,11 @@ static const struct render_case cases[] = {
 		"program in seconds (counted while kernel.bpf_stats_enabled=1).\n"
 		"# TYPE sockeye_bpf_program_run_seconds counter\n"
 		"sockeye_bpf_program_run_seconds_total{program=\"cgskb_ingress\"} 0.0000025\n"
+		"# HELP sockeye_bpf_program_verified_instructions Instructions the kernel's verifier "
+		"processed to load each sockeye BPF program (its verification cost; the limit is "
+		"1000000).\n"
+		"# TYPE sockeye_bpf_program_verified_instructions gauge\n"
+		"sockeye_bpf_program_verified_instructions{program=\"cgskb_ingress\"} 99\n"
 		"# HELP sockeye_bpf_map_entries Entries currently in each sockeye BPF map.\n"
 		"# TYPE sockeye_bpf_map_entries gauge\n"
 		"sockeye_bpf_map_entries{map=\"http_dur\"} 3\n"
@@ -674,6 +699,8 @@ static void snapshot_from_case(struct sockeye_snapshot *snap, struct render_case
 	memcpy(snap->stats, c->stats, sizeof(snap->stats));
 	snap->progs = c->progs;
 	snap->n_progs = c->n_progs;
+	snap->features = c->features;
+	snap->n_features = c->n_features;
 	snap->maps = c->maps;
 	snap->n_maps = c->n_maps;
 	snap->static_labels = c->n_labels ? c->labels : NULL;
@@ -1139,8 +1166,8 @@ static void realistic_snapshot(struct sockeye_snapshot *snap)
 		{ &ID_SHOP, 0.75, 8388608 },
 	};
 	static struct sockeye_prog_stat progs[] = {
-		{ "cgskb_ingress", 100000, 12345678 },
-		{ "sockops_track", 2000, 999 },
+		{ "cgskb_ingress", 100000, 12345678, 41000 },
+		{ "sockops_track", 2000, 999, 800 },
 	};
 	static struct sockeye_map_stat maps[] = {
 		{ "http_dur", 5, 16384 },
@@ -1280,12 +1307,13 @@ static void test_realistic_exposition_passes_promtool_and_prometheus_client(void
 		fail_msg("promtool check metrics rejected the OpenMetrics exposition");
 	}
 
-	/* 15 families: 2 HTTP, build_info, events, 2 prog, 2 map, scrape, 6 process. Samples:
-	 * 3 server series (GET of cgroups 7 and 9 merged) and 1 client series of 6 + 3 lines
-	 * each, 1 build_info, one per event, 4 prog, 4 map, 1 scrape, 6 process. */
+	/* 20 families: 2 HTTP, build_info, events, 3 prog, 2 map, scrape, 6 process and more
+	 * of the realistic snapshot. Samples: 3 server series (GET of cgroups 7 and 9 merged)
+	 * and 1 client series of 6 + 3 lines each, 1 build_info, one per event, 6 prog, 4 map,
+	 * 1 scrape, 6 process and the rest. */
 	char want[64];
 
-	snprintf(want, sizeof(want), "families=19 samples=%d\n", 62 + SOCKEYE_STAT_MAX);
+	snprintf(want, sizeof(want), "families=20 samples=%d\n", 64 + SOCKEYE_STAT_MAX);
 	assert_true(asprintf(&cmd, "%s -c '%s' %s text 2>&1", SYSTEM_PYTHON, PY_CHECK,
 			     text_path) > 0);
 	rc = run(cmd, out, sizeof(out));
