@@ -95,19 +95,36 @@ static __always_inline __u32 size_bucket(__u64 v)
 	return i > SOCKEYE_SIZE_BOUNDS ? SOCKEYE_SIZE_BOUNDS : i;
 }
 
-static __always_inline void size_add(struct sockeye_size_hist *h, __u64 v)
+/* The histogram updates are global functions: the bucket search branches once per bound, and
+ * inlined, each branch would carry the rest of its caller through the verifier again. */
+__noinline int sockeye_size_add(struct sockeye_size_hist *h, __u64 v)
 {
 	__u32 slot = size_bucket(v);
 
+	if (!h)
+		return 0;
 	__sync_fetch_and_add(&h->count, 1);
 	__sync_fetch_and_add(&h->sum, v);
 	if (slot > SOCKEYE_SIZE_BOUNDS)
 		slot = SOCKEYE_SIZE_BOUNDS;
 	__sync_fetch_and_add(&h->buckets[slot], 1);
+	return 0;
 }
 
-/* The response (cur) ended: its request's and its own body sizes, under the same labels as
- * its duration. */
+__noinline int sockeye_dur_add(struct sockeye_http_val *h, __u64 v)
+{
+	__u32 slot = bucket_of(v);
+
+	if (!h)
+		return 0;
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum_ns, v);
+	if (slot > SOCKEYE_MAX_BUCKETS)
+		slot = SOCKEYE_MAX_BUCKETS;
+	__sync_fetch_and_add(&h->buckets[slot], 1);
+	return 0;
+}
+
 /* The series of the response being received (cur): its labels. */
 static __always_inline void cur_key(struct sockeye_http_key *key, __u64 cgroup_id,
 				    const struct sock_state *st)
@@ -134,8 +151,8 @@ static __always_inline void record_sizes(__u64 cgroup_id, struct sock_state *st,
 	val = lookup_or_init(&http_sizes, &key, zero);
 	if (!val)
 		return;
-	size_add(&val->req, st->cur.req_body);
-	size_add(&val->resp, resp_body);
+	sockeye_size_add(&val->req, st->cur.req_body);
+	sockeye_size_add(&val->resp, resp_body);
 }
 
 /* The response (cur) started: its duration from its request's first byte. */
@@ -144,18 +161,11 @@ static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struc
 {
 	struct sockeye_http_key key = {};
 	struct sockeye_http_val *val;
-	__u64 dur = now > st->cur.start_ns ? now - st->cur.start_ns : 0;
-	__u32 slot = bucket_of(dur);
 
 	cur_key(&key, cgroup_id, st);
 	val = lookup_or_init(&http_dur, &key, &sc->zero);
-	if (!val)
-		return;
-	__sync_fetch_and_add(&val->count, 1);
-	__sync_fetch_and_add(&val->sum_ns, dur);
-	if (slot > SOCKEYE_MAX_BUCKETS)
-		slot = SOCKEYE_MAX_BUCKETS;
-	__sync_fetch_and_add(&val->buckets[slot], 1);
+	if (val)
+		sockeye_dur_add(val, now > st->cur.start_ns ? now - st->cur.start_ns : 0);
 }
 
 /* http_*_active_requests: +1 started when a request line completes, +1 ended when its
@@ -449,8 +459,8 @@ static __always_inline void scan_begin(struct scratch *sc, __u32 off, __u32 end,
 	sc->win.n = 0;
 }
 
-/* Upper bound of callback calls per segment: a window's worth of parsing stops at most every
- * HTTP_SCAN_UNITS bytes, plus skips, message ends and loads. */
+/* Upper bound of callback calls per segment: a window's worth of parsing stops at most after
+ * HTTP_SCAN_UNITS units of a byte or more, plus skips, message ends and loads. */
 #define SCAN_STEPS (SOCKEYE_SCAN_WINDOWS * SOCKEYE_SCAN_WINDOW + 256)
 
 /* The bpf_loop callbacks; an object defines only the one its programs use. */
