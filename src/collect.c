@@ -489,7 +489,8 @@ static void collect_objects(const struct loader_fds *fds, struct sockeye_snapsho
 			continue;
 		struct sockeye_prog_stat *p = &snap->progs[snap->n_progs++];
 
-		snprintf(p->name, sizeof(p->name), "%s", info.name);
+		snprintf(p->name, sizeof(p->name), "%s",
+			 fds->prog_names[i] ? fds->prog_names[i] : (const char *)info.name);
 		p->run_cnt = info.run_cnt;
 		p->run_time_ns = info.run_time_ns;
 		p->verified_insns = info.verified_insns;

@@ -183,6 +183,7 @@ static int attach(struct loader *l, struct bpf_program *prog, const char *name)
 	l->links[l->n_links] = link;
 	l->link_names[l->n_links] = name;
 	l->n_links++;
+	l->fds.prog_names[l->fds.n_progs] = bpf_program__name(prog);
 	l->fds.progs[l->fds.n_progs++] = bpf_program__fd(prog);
 	return 0;
 }
@@ -201,6 +202,7 @@ static int attach_tracepoint(struct loader *l, struct bpf_program *prog, const c
 	l->links[l->n_links] = link;
 	l->link_names[l->n_links] = name;
 	l->n_links++;
+	l->fds.prog_names[l->fds.n_progs] = bpf_program__name(prog);
 	l->fds.progs[l->fds.n_progs++] = bpf_program__fd(prog);
 	return 0;
 }
@@ -338,6 +340,7 @@ static int start_tls(struct loader *l, const struct sockeye_config *cfg)
 	l->fds.tls = l->tls;
 	l->fds.tls_stats = tls_stats_fd(l->tls);
 	l->fds.n_progs += tls_prog_fds(l->tls, l->fds.progs + l->fds.n_progs,
+				       l->fds.prog_names + l->fds.n_progs,
 				       LOADER_MAX_PROGS - l->fds.n_progs);
 	l->fds.n_maps += tls_map_fds(l->tls, l->fds.maps + l->fds.n_maps,
 				     LOADER_MAX_MAPS - l->fds.n_maps);

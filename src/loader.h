@@ -24,6 +24,7 @@ struct loader_fds {
 	int conn_stats;	 /* SOCKEYE_MAP_CONN_STATS */
 	int sock_owner;	 /* SOCKEYE_MAP_OWNER */
 	int progs[LOADER_MAX_PROGS];
+	const char *prog_names[LOADER_MAX_PROGS]; /* full names (the kernel keeps 15 bytes) */
 	size_t n_progs;
 	int maps[LOADER_MAX_MAPS]; /* maps whose fill is exported */
 	size_t n_maps;

@@ -1283,7 +1283,7 @@ int tls_stats_fd(const struct tls *t)
 	return bpf_map__fd(t->skel->maps.tls_stats);
 }
 
-size_t tls_prog_fds(const struct tls *t, int *fds, size_t max)
+size_t tls_prog_fds(const struct tls *t, int *fds, const char **names, size_t max)
 {
 	struct bpf_program *progs[] = {
 		t->skel->progs.uprobe_ssl_rw,	t->skel->progs.uretprobe_ssl_rw,
@@ -1293,8 +1293,10 @@ size_t tls_prog_fds(const struct tls *t, int *fds, size_t max)
 	};
 	size_t n = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(progs) && n < max; i++)
+	for (size_t i = 0; i < ARRAY_SIZE(progs) && n < max; i++) {
+		names[n] = bpf_program__name(progs[i]);
 		fds[n++] = bpf_program__fd(progs[i]);
+	}
 	return n;
 }
 

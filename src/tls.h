@@ -51,7 +51,7 @@ void tls_report(struct tls *t, FILE *out);
  * NULL when none), and file descriptors of the TLS maps and programs. */
 struct sockeye_tls_library *tls_libraries(struct tls *t, size_t *n);
 int tls_stats_fd(const struct tls *t);
-size_t tls_prog_fds(const struct tls *t, int *fds, size_t max);
+size_t tls_prog_fds(const struct tls *t, int *fds, const char **names, size_t max);
 size_t tls_map_fds(const struct tls *t, int *fds, size_t max);
 
 /* x86-64 prologue analysis, exposed for tests/unit/test_tls.c. Each returns 0 or -ENOEXEC
