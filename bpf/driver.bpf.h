@@ -431,7 +431,12 @@ static __always_inline long scan_step(struct scan_ctx *c, const int from_user)
 		}
 		if (len > SOCKEYE_SCAN_WINDOW)
 			len = SOCKEYE_SCAN_WINDOW;
-		if (len == 0 || scan_load(c, pos, sc->win.buf, len, from_user))
+		/* len is 1..256 here (pos < end). The 6.1 verifier learns no lower bound from a
+		 * "len != 0" test, and bpf_skb_load_bytes refuses a size that may be 0: say it
+		 * with arithmetic it follows (the barrier keeps the compiler from dropping it). */
+		BARRIER_VAR(len);
+		len = ((len - 1) & (SOCKEYE_SCAN_WINDOW - 1)) + 1;
+		if (scan_load(c, pos, sc->win.buf, len, from_user))
 			return 1;
 		v->win_base = pos;
 		sc->win.n = len;

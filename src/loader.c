@@ -240,8 +240,33 @@ static bool have_tracepoint(const struct btf *btf, const char *name)
 	return btf && btf__find_by_name_kind(btf, type, BTF_KIND_TYPEDEF) > 0;
 }
 
+/* Whether a cgroup_skb program may call a helper taking (buffer on the stack, its size) or no
+ * argument: a two-instruction probe program that calls it must load. libbpf's own helper probe
+ * guesses from the verifier's words and says yes on 6.12 for bpf_get_current_comm ("program
+ * of this type cannot use helper"), so any refusal counts as no here. */
+static bool skb_helper_allowed(enum bpf_func_id func)
+{
+	const struct bpf_insn insns[] = {
+		/* r1 = r10 - 16; r2 = 16 (ignored by helpers without arguments) */
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_10 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_1, .imm = -16 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2, .imm = 16 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = func },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = BPF_CGROUP_INET_EGRESS);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SKB, "sockeye_probe", "GPL", insns,
+			       sizeof(insns) / sizeof(insns[0]), &o);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* What this kernel offers, decided before anything loads: helpers by loading a probe program
- * that calls them (libbpf), hooks by the kernel's BTF. */
+ * that calls them, hooks by the kernel's BTF. */
 static void probe_features(struct loader *l, const struct sockeye_config *cfg)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
@@ -250,9 +275,8 @@ static void probe_features(struct loader *l, const struct sockeye_config *cfg)
 		snprintf(l->features[f].name, sizeof(l->features[f].name), "%s", feature_names[f]);
 		l->features[f].enabled = 1;
 	}
-	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_current_pid_tgid,
-				    NULL) != 1 ||
-	    libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_current_comm, NULL) != 1)
+	if (!skb_helper_allowed(BPF_FUNC_get_current_pid_tgid) ||
+	    !skb_helper_allowed(BPF_FUNC_get_current_comm))
 		feature_off(l, SOCKEYE_FEATURE_OWNER_ON_SEND,
 			    "cgroup_skb programs may not read the current task; a client's process "
 			    "is taken when it connects");
