@@ -6,6 +6,9 @@
 #   bench/overhead.sh           5 s phases (about a minute)
 #   bench/overhead.sh --smoke   1 s phases (about 10 s), to check the script itself
 #   SOCKEYE_AGENT_ARGS=... bench/overhead.sh   adds agent flags (e.g. --tls.disable)
+#   SOCKEYE_AGENT_B=PATH bench/overhead.sh     a second agent binary (e.g. an older build) in
+#                               every round too: without, with the agent, with B, side by side
+#                               (SOCKEYE_AGENT_B_ARGS: its flags)
 #   bench/overhead.sh --tls     HTTPS (nginx `ssl`, wrk over TLS): three rounds of phases without
 #                               the agent, with --tls.probe-mode=internal and =public; prints the
 #                               CPU time per request (nginx + wrk) each adds and the throughput
@@ -36,6 +39,7 @@ done
 CONNS=16
 PAIRS=3
 AGENT=${SOCKEYE_AGENT:-build/sockeye}
+AGENT_B=${SOCKEYE_AGENT_B:-}
 PY=/usr/bin/python3
 
 die() { echo "overhead.sh: $*" >&2; exit 1; }
@@ -45,6 +49,7 @@ for t in /usr/sbin/nginx wrk bpftool curl openssl "$PY"; do
 	command -v "$t" >/dev/null || die "$t not found (make deps-test installs it)"
 done
 [ -x "$AGENT" ] || die "$AGENT missing: run 'make all' first"
+[ -z "$AGENT_B" ] || [ -x "$AGENT_B" ] || die "SOCKEYE_AGENT_B=$AGENT_B is not an executable"
 
 TMP=$(mktemp -d /tmp/sockeye-bench.XXXXXX)
 NGINX_PID=
@@ -191,9 +196,10 @@ for line in sys.stdin:
 print("%d %d" % (tot["server"], tot["client"]))' || die "scrape of the agent failed"
 }
 
+# start_agent [ARGS...]: starts $CUR_AGENT (default $AGENT)
 start_agent() {
 	AGENT_PORT=$(free_port)
-	"$AGENT" --web.listen-address=127.0.0.1:"$AGENT_PORT" "$@" </dev/null >"$TMP/agent.log" 2>&1 &
+	"${CUR_AGENT:-$AGENT}" --web.listen-address=127.0.0.1:"$AGENT_PORT" "$@" </dev/null >"$TMP/agent.log" 2>&1 &
 	AGENT_PID=$!
 	for i in $(seq 300); do
 		if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
@@ -327,6 +333,7 @@ fi
 # --- phases -----------------------------------------------------------------------------------
 sysctl -q -w kernel.bpf_stats_enabled=1
 echo "nginx 127.0.0.1:$NGINX_PORT (1 worker, return 200); wrk -t1 -c$CONNS -d${DUR}s; $PAIRS pairs"
+[ -z "$AGENT_B" ] || echo "each pair also runs B = $AGENT_B ${SOCKEYE_AGENT_B_ARGS:-}"
 f=$(foreign_progs "")
 [ -z "$f" ] || echo "warning: other programs named like the agent's are loaded (another agent?):" \
 	"$f; they run in both phases and blur the comparison"
@@ -335,11 +342,14 @@ printf '%-10s %12s %12s %14s %14s %10s %12s\n' phase requests req/s agent-server
 	runs/req bpf-ns/req
 fail=0
 ratios=()
-for pair in $(seq "$PAIRS"); do
-	read -r req_wo rps_wo <<<"$(run_wrk)"
-	printf '%-10s %12s %12s\n' "without$pair" "$req_wo" "$rps_wo"
+ratios_b=()
 
-	start_agent ${SOCKEYE_AGENT_ARGS:-}
+# with_phase LABEL BINARY ARGS: one phase with an agent; sets W_RPS
+with_phase() {
+	local label=$1 ids s0 c0 n0 t0 req_w rps_w n1 t1 s1 c1 ds dc runs nsreq n
+	CUR_AGENT=$2
+	# shellcheck disable=SC2086 # the args are words
+	start_agent $3
 	ids=$(agent_progs "$AGENT_PID")
 	[ -n "$ids" ] || die "no BPF program found among the agent's file descriptors"
 	read -r s0 c0 <<<"$(counted "$AGENT_PORT")"
@@ -348,25 +358,42 @@ for pair in $(seq "$PAIRS"); do
 	read -r n1 t1 <<<"$(prog_stats "$ids")"
 	read -r s1 c1 <<<"$(counted "$AGENT_PORT")"
 	stop_agent
+	CUR_AGENT=
 
 	ds=$((s1 - s0)) dc=$((c1 - c0))
 	read -r runs nsreq <<<"$("$PY" -c "print('%.2f %.0f' % (($n1-$n0)/$req_w, ($t1-$t0)/$req_w/2))")"
-	printf '%-10s %12s %12s %14s %14s %10s %12s\n' "with$pair" "$req_w" "$rps_w" "$ds" "$dc" \
+	printf '%-10s %12s %12s %14s %14s %10s %12s\n' "$label" "$req_w" "$rps_w" "$ds" "$dc" \
 		"$runs" "$nsreq"
 	for pair_count in "server:$ds" "client:$dc"; do
 		n=${pair_count#*:}
 		if [ "$n" -lt "$req_w" ] || [ "$n" -gt $((req_w + CONNS)) ]; then
-			echo "COUNT MISMATCH with$pair ${pair_count%%:*}: agent counted $n," \
+			echo "COUNT MISMATCH $label ${pair_count%%:*}: agent counted $n," \
 				"wrk completed $req_w (allowed: $req_w..$((req_w + CONNS)))"
 			fail=1
 		fi
 	done
-	ratios+=("$("$PY" -c "print('%.3f' % ($rps_w / $rps_wo))")")
+	W_RPS=$rps_w
+}
+
+for pair in $(seq "$PAIRS"); do
+	read -r req_wo rps_wo <<<"$(run_wrk)"
+	printf '%-10s %12s %12s\n' "without$pair" "$req_wo" "$rps_wo"
+	with_phase "with$pair" "$AGENT" "${SOCKEYE_AGENT_ARGS:-}"
+	ratios+=("$("$PY" -c "print('%.3f' % ($W_RPS / $rps_wo))")")
+	if [ -n "$AGENT_B" ]; then
+		with_phase "B$pair" "$AGENT_B" "${SOCKEYE_AGENT_B_ARGS:-}"
+		ratios_b+=("$("$PY" -c "print('%.3f' % ($W_RPS / $rps_wo))")")
+	fi
 done
 
 echo
 echo "throughput with/without per pair: ${ratios[*]}"
-echo "mean ratio: $("$PY" -c "import sys; r=[float(x) for x in sys.argv[1:]]; print('%.3f' % (sum(r)/len(r)))" "${ratios[@]}")"
+mean() { "$PY" -c "import sys; r=[float(x) for x in sys.argv[1:]]; print('%.3f' % (sum(r)/len(r)))" "$@"; }
+echo "mean ratio: $(mean "${ratios[@]}")"
+if [ -n "$AGENT_B" ]; then
+	echo "B: throughput with/without per pair: ${ratios_b[*]}"
+	echo "B: mean ratio: $(mean "${ratios_b[@]}")"
+fi
 echo "(bpf-ns/req = run_time_ns of the agent's programs / wrk requests / 2 sides;" \
 	"bpf_stats itself adds ~20-25 ns per run)"
 exit "$fail"
