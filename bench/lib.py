@@ -266,11 +266,11 @@ def delta_counts(before, after):
 # The agent.
 
 class Agent:
-    def __init__(self, procs, binary, tmpdir, config=None, name="agent"):
+    def __init__(self, procs, binary, tmpdir, config=None, name="agent", args=()):
         self.procs, self.binary = procs, binary
         self.port = free_port()
         self.logpath = os.path.join(tmpdir, "%s-%d.log" % (name, self.port))
-        argv = [binary, "--web.listen-address=127.0.0.1:%d" % self.port]
+        argv = [binary, "--web.listen-address=127.0.0.1:%d" % self.port] + list(args)
         if config:
             cpath = os.path.join(tmpdir, "%s-%d.yml" % (name, self.port))
             with open(cpath, "w") as f:
@@ -790,6 +790,45 @@ def drive_mix(port, mix, conns, per_conn, timeout):
     if errs:
         raise BenchError("clean client: %s" % "; ".join(errs[:3]))
     return done
+
+
+def paced(port, path, rate, duration, conns=4):
+    """A service at its own pace: rate requests per second in all, spread over conns keep-alive
+    connections, for duration seconds, every response read. Returns the requests completed."""
+    import http.client
+    done = [0] * conns
+    errs = []
+    t0 = time.monotonic()
+
+    def run(k):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        period = conns / rate
+        nxt = t0 + k * period / conns
+        try:
+            while True:
+                now = time.monotonic()
+                if now - t0 >= duration:
+                    break
+                if nxt > now:
+                    time.sleep(nxt - now)
+                nxt += period
+                conn.request("GET", path)
+                r = conn.getresponse()
+                r.read()
+                done[k] += 1
+        except OSError as e:
+            errs.append(str(e))
+        finally:
+            conn.close()
+
+    ts = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(conns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(duration + 30)
+    if errs:
+        raise BenchError("paced client: %s" % "; ".join(errs[:3]))
+    return sum(done)
 
 
 # ---------------------------------------------------------------------------------------------

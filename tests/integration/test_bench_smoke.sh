@@ -41,7 +41,7 @@ section() {
 	awk -v n="$1" '/^## / { on = index($0, "## " n ". ") == 1 } on' "$MD" 2>/dev/null
 }
 for s in "1. Overhead" "2. Against in-app instrumentation" "3. Per-request BPF cost" \
-	"4. Scrape cost at scale" "5. Accuracy under load"; do
+	"4. Scrape cost at scale" "5. Accuracy under load" "6. A typical service at its own pace"; do
 	n=${s%%.*}
 	name=$(echo "${s#*. }" | tr 'A-Z -' 'a-z__' | tr -cd 'a-z_')
 	check "section_${n}_${name}_has_heading" "no '## $s' heading" grep -sq "^## $s" "$MD"
@@ -50,6 +50,12 @@ for s in "1. Overhead" "2. Against in-app instrumentation" "3. Per-request BPF c
 			printf "%s\n" "$1" | grep -sEq "^_[0-9]+ cores .*kernel "' _ "$(section "$n")"
 done
 
+check summary_table_has_the_goal_rows "no Summary table with throughput, BPF ns, HTTPS and typical service rows" \
+	bash -c 't=$(awk "/^## Summary/ { on = 1; next } /^## / { on = 0 } on" "$1");
+		for k in "throughput kept, defaults" "--tls.disable" "BPF ns per request per side" \
+			"agent CPU" "typical service"; do
+			printf "%s\n" "$t" | grep -q -- "$k" || exit 1
+		done' _ "$MD"
 check in_app_and_sockeye_counts_are_equal "section 2 does not say 'equal' for both apps" \
 	bash -c '[ "$(grep -sc "^| [a-z]* | \*\*all\*\* .*| \*\*equal\*\* |$" "$1")" -eq 2 ]' _ "$MD"
 check accuracy_rows_all_ok "a section 5 row is not 'ok'" \
