@@ -284,6 +284,7 @@ enum flag_id {
 	FLAG_WEB_DISABLE,
 	FLAG_TLS_DISABLE,
 	FLAG_TLS_PROBE_MODE,
+	FLAG_BPF_RUN_TIME_STATS,
 	FLAG_TEXTFILE,
 	FLAG_INTERVAL,
 	FLAG_CONFIG_FILE,
@@ -319,6 +320,9 @@ static const struct flag_def flags[] = {
 	{ "tls.probe-mode", FLAG_TLS_PROBE_MODE, "MODE", "auto",
 	  "Where to probe OpenSSL: auto, internal (its internal read/write functions) or public "
 	  "(SSL_read/SSL_write; slower)." },
+	{ "bpf.run-time-stats", FLAG_BPF_RUN_TIME_STATS, NULL, NULL,
+	  "Count run time per BPF program (sockeye_bpf_program_run_seconds_total): every "
+	  "program run then reads the clock twice." },
 	{ "output.textfile", FLAG_TEXTFILE, "PATH", NULL,
 	  "Also write the metrics to this file for node_exporter's textfile collector." },
 	{ "output.interval", FLAG_INTERVAL, "DURATION", "15s",
@@ -445,6 +449,9 @@ static int apply_flag(struct sockeye_config *cfg, const struct flag_def *f, cons
 		return 0;
 	case FLAG_TLS_DISABLE:
 		cfg->tls_disable = true;
+		return 0;
+	case FLAG_BPF_RUN_TIME_STATS:
+		cfg->bpf_run_time_stats = true;
 		return 0;
 	case FLAG_TLS_PROBE_MODE:
 		if (strcmp(value, "auto") == 0)

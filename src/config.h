@@ -43,6 +43,7 @@ struct sockeye_config {
 	const char *web_config_file; /* --web.config.file, NULL = plain HTTP, no auth */
 	bool web_disable;	     /* --web.disable */
 	bool tls_disable;	     /* --tls.disable: no OpenSSL uprobes */
+	bool bpf_run_time_stats;     /* --bpf.run-time-stats: kernel.bpf_stats while running */
 	int tls_probe_mode;	     /* --tls.probe-mode: enum config_tls_mode */
 	const char *textfile;	     /* --output.textfile, NULL = none */
 	unsigned interval_ms;	     /* --output.interval */

@@ -1141,6 +1141,33 @@ static void test_tls_flags_choose_probes_or_none(void **state)
 	config_free(&cfg);
 }
 
+static void test_bpf_run_time_stats_is_off_unless_asked(void **state)
+{
+	static const char *const none[] = { NULL };
+	static const char *const on[] = { "--bpf.run-time-stats", NULL };
+	static const char *const valued[] = { "--bpf.run-time-stats=true", NULL };
+	struct sockeye_config cfg;
+	char *out, *err;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, none, &out, &err), 0);
+	assert_false(cfg.bpf_run_time_stats);
+	free(out);
+	free(err);
+	config_free(&cfg);
+	assert_int_equal(parse(&cfg, on, &out, &err), 0);
+	assert_true(cfg.bpf_run_time_stats);
+	free(out);
+	free(err);
+	config_free(&cfg);
+	assert_int_equal(parse(&cfg, valued, &out, &err), -EINVAL);
+	expect_str("valued", err,
+		   "sockeye: flag '--bpf.run-time-stats' takes no value (see --help)\n");
+	free(out);
+	free(err);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1149,6 +1176,7 @@ int main(void)
 		cmocka_unit_test(test_each_value_flag_accepted_with_equals_and_as_next_argument),
 		cmocka_unit_test(test_switch_flags_set_their_field),
 		cmocka_unit_test(test_tls_flags_choose_probes_or_none),
+		cmocka_unit_test(test_bpf_run_time_stats_is_off_unless_asked),
 		cmocka_unit_test(test_listen_address_repeats_and_replaces_the_default),
 		cmocka_unit_test(test_listen_address_forms_accepted),
 		cmocka_unit_test(test_output_interval_takes_prometheus_durations),
