@@ -45,6 +45,9 @@ TESTBPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(TESTBPF_SRCS)
 # Test-only tools the integration tests run (e.g. cgdrop attaches drop_once.bpf.o).
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,build/tests/tools/%,$(TOOL_SRCS))
+# The kernel matrix (tests/kernels/): a static HTTP server/client for the VMs' busybox
+# userland.
+KERNEL_BINS := build/tests/kernels/vmhttp
 
 ifeq ($(V),1)
 Q =
@@ -104,7 +107,11 @@ build/tests/tools/%: tests/tools/%.c $(SKELS) Makefile | build/tests/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
 
-build build/src build/tests build/tests/tools:
+build/tests/kernels/vmhttp: tests/kernels/vmhttp.c Makefile | build/tests/kernels
+	$(call msg,CC,$@)
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static $< -o $@
+
+build build/src build/tests build/tests/tools build/tests/kernels:
 	$(Q)mkdir -p $@
 
 check-root:
@@ -125,7 +132,8 @@ run: deps
 
 # The README's second command: install what is missing, build, run every test.
 test: deps-test
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFTEST_BINS) $(TESTBPF_OBJS) $(TOOL_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFTEST_BINS) $(TESTBPF_OBJS) $(TOOL_BINS) \
+		$(KERNEL_BINS)
 	$(Q)PYTHON=$(PYTHON) ./tests/run.sh
 
 unit: $(UNIT_BINS)
