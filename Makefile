@@ -57,7 +57,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all run test check-root deps deps-test unit bpf-tests integration bench clean
+.PHONY: all run test test-kernels check-root deps deps-test unit bpf-tests integration bench clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -139,6 +139,12 @@ test: deps-test
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFTEST_BINS) $(TESTBPF_OBJS) $(TOOL_BINS) \
 		$(KERNEL_BINS)
 	$(Q)PYTHON=$(PYTHON) ./tests/run.sh
+
+# The kernel matrix alone: this kernel natively, then Debian's kernels under QEMU
+# (tests/kernels/run.sh; SOCKEYE_KERNELS="bookworm trixie sid" chooses the VMs).
+test-kernels: deps-test
+	$(Q)$(MAKE) --no-print-directory all $(KERNEL_BINS)
+	$(Q)PYTHON=$(PYTHON) ./tests/kernels/run.sh
 
 unit: $(UNIT_BINS)
 	$(Q)PYTHON=$(PYTHON) ./tests/run.sh unit
