@@ -58,8 +58,15 @@ fetch_one() {
 	fi
 	mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/sources.list.d" "$out"
 	echo "deb [signed-by=$KEYRING] $MIRROR $suite main" > "$d/sources.list"
-	apt_private "$suite" apt-get update >"$d/update.log" 2>&1 ||
-		{ cat "$d/update.log" >&2; die "$name: apt-get update failed (offline and no cached kernel?)"; }
+	if ! apt_private "$suite" apt-get update --error-on=any >"$d/update.log" 2>&1; then
+		cat "$d/update.log" >&2
+		if [ -s "$out/vmlinuz" ] && [ -s "$out/release" ]; then
+			echo "fetch.sh: $name: mirror unreachable, keeping the cached kernel" >&2
+			echo "$name $(cat "$out/release") $(cat "$out/pkgversion") $out/vmlinuz"
+			return 0
+		fi
+		die "$name: apt-get update failed (offline, and no cached kernel)"
+	fi
 
 	# The metapackage depends on linux-image-<abi>-<flavour>. Up to trixie that package holds
 	# /boot/vmlinuz-<abi>; from forky on it is an empty shell depending on linux-binary-<abi>
@@ -67,6 +74,12 @@ fetch_one() {
 	local image pkgs=() p
 	image=$(depends_of "$suite" "$META" | grep -E '^linux-image-[0-9]' | head -n 1) ||
 		die "$name: $META has no linux-image-<version> dependency"
+	local version
+	version=$(apt_private "$suite" apt-cache show --no-all-versions "$image" | sed -n 's/^Version: //p' | head -n 1)
+	if [ -s "$out/vmlinuz" ] && [ "$(cat "$out/image" 2>/dev/null)" = "$image $version" ]; then
+		echo "$name $(cat "$out/release") $(cat "$out/pkgversion") $out/vmlinuz"
+		return 0
+	fi
 	pkgs=("$image")
 	for p in $(depends_of "$suite" "$image" | grep -E '^linux-binary-(unsigned-)?[0-9]'); do
 		pkgs+=("$p")
@@ -97,6 +110,7 @@ fetch_one() {
 	echo "$release" > "$out/release"
 	dpkg-deb -f "$deb" Version > "$out/pkgversion"
 	echo "$(basename "$deb")" > "$out/package"
+	echo "$image $version" > "$out/image"
 	rm -rf "$x" "$dl"
 	echo "$name $release $(cat "$out/pkgversion") $out/vmlinuz"
 }
