@@ -59,14 +59,26 @@ if [ ${#vm_rows[@]} -gt 0 ]; then
 	tests/kernels/initramfs.sh "$TOP/initramfs.cpio" || fail_early "initramfs build failed"
 fi
 
-pids=()
+# On SIGINT/SIGTERM (e.g. tests/run.sh's suite timeout): stop each row's `timeout`, which
+# passes the signal on to its qemu or scenario.sh (and that stops its agent and server).
 cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null
+	local f
+	for f in "$TOP"/*/timeout.pid; do
+		[ -e "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null
 	done
 }
-trap 'cleanup; exit 1' INT TERM
+trap 'cleanup; wait; exit 1' INT TERM
+
+# Runs "$@" under timeout in the background, its PID in $1/timeout.pid while it runs.
+timed() {
+	local d=$1; shift
+	timeout -k 10 "$VM_TIMEOUT" "$@" &
+	echo $! > "$d/timeout.pid"
+	wait $!
+	local rc=$?
+	rm -f "$d/timeout.pid"
+	return $rc
+}
 
 free_port() {
 	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -86,7 +98,7 @@ run_host() {
 		SOCKEYE=$PWD/build/sockeye VMHTTP=$PWD/build/tests/kernels/vmhttp \
 			VSHIM=$PWD/build/tests/kernels/vshim.so CONFIG=$PWD/$d/sockeye.yml \
 			SERVER_PORT=$sp SCRAPE_PORT=$cp WORK=$PWD/$d/work READY_TIMEOUT=120 \
-			timeout -k 10 "$VM_TIMEOUT" sh tests/kernels/scenario.sh 2>&1
+			timed "$d" sh tests/kernels/scenario.sh 2>&1
 		echo "@@kernels done"
 	} > "$d/console.log" 2>&1
 }
@@ -95,7 +107,7 @@ run_vm() {
 	local k=$1 d=$TOP/$1
 	echo 8080 > "$d/server_port"
 	# -nic none: no NIC, so no iPXE option ROM to wait for; lo is all the scenario uses.
-	timeout -k 10 "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2 \
+	timed "$d" qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2 \
 		-nographic -no-reboot -nic none \
 		-kernel "$d/vmlinuz" -initrd "$TOP/initramfs.cpio" \
 		-append "console=ttyS0 panic=-1 quiet" \
@@ -122,7 +134,6 @@ for r in "${all_rows[@]}"; do
 		wait -n
 	done
 	run_row "$r" &
-	pids+=($!)
 done
 wait
 
