@@ -45,6 +45,9 @@ TESTBPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(TESTBPF_SRCS)
 # Test-only tools the integration tests run (e.g. cgdrop attaches drop_once.bpf.o).
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,build/tests/tools/%,$(TOOL_SRCS))
+# The kernel matrix (tests/kernels/): a static HTTP server/client for the VMs' busybox
+# userland, and the LD_PRELOAD shim that reports what the verifier said.
+KERNEL_BINS := build/tests/kernels/vmhttp build/tests/kernels/vshim.so
 
 ifeq ($(V),1)
 Q =
@@ -54,7 +57,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all run test check-root deps deps-test unit bpf-tests integration bench clean
+.PHONY: all run test test-kernels check-root deps deps-test unit bpf-tests integration bench clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -104,7 +107,15 @@ build/tests/tools/%: tests/tools/%.c $(SKELS) Makefile | build/tests/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
 
-build build/src build/tests build/tests/tools:
+build/tests/kernels/vmhttp: tests/kernels/vmhttp.c Makefile | build/tests/kernels
+	$(call msg,CC,$@)
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static $< -o $@
+
+build/tests/kernels/vshim.so: tests/kernels/vshim.c Makefile | build/tests/kernels
+	$(call msg,CC,$@)
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -shared -fPIC $< -lbpf -ldl -o $@
+
+build build/src build/tests build/tests/tools build/tests/kernels:
 	$(Q)mkdir -p $@
 
 check-root:
@@ -125,8 +136,15 @@ run: deps
 
 # The README's second command: install what is missing, build, run every test.
 test: deps-test
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFTEST_BINS) $(TESTBPF_OBJS) $(TOOL_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFTEST_BINS) $(TESTBPF_OBJS) $(TOOL_BINS) \
+		$(KERNEL_BINS)
 	$(Q)PYTHON=$(PYTHON) ./tests/run.sh
+
+# The kernel matrix alone: this kernel natively, then Debian's kernels under QEMU
+# (tests/kernels/run.sh; SOCKEYE_KERNELS="bookworm trixie sid" chooses the VMs).
+test-kernels: deps-test
+	$(Q)$(MAKE) --no-print-directory all $(KERNEL_BINS)
+	$(Q)PYTHON=$(PYTHON) ./tests/kernels/run.sh
 
 unit: $(UNIT_BINS)
 	$(Q)PYTHON=$(PYTHON) ./tests/run.sh unit

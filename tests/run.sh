@@ -2,6 +2,7 @@
 # run.sh - runs every test suite and ends with one line "N passed, N failed".
 #   tests/run.sh            everything (needs root: BPF tests and integration tests load programs)
 #   tests/run.sh unit       unit tests only (no root)
+#   tests/run.sh kernels    unit tests and the kernel matrix (tests/kernels/run.sh)
 # A suite is a build/tests/test_* binary (cmocka) or a tests/integration/test_*.py|.sh script
 # that prints its own "N passed, N failed" line. A suite that crashes or prints no count is one
 # failure; a suite exiting non-zero with no failure counted is one failure too.
@@ -75,6 +76,12 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 		*.sh) run_suite "integration/$(basename "$t")" bash "$t" ;;
 		esac
 	done
+fi
+
+if [ "$what" = all ] || [ "$what" = kernels ]; then
+	# This kernel natively and Debian's under QEMU (tests/kernels/run.sh). Its own time limit:
+	# the verifier runs 10-25x slower under TCG than natively.
+	SUITE_TIMEOUT=${KERNELS_TIMEOUT:-900} run_suite kernels tests/kernels/run.sh
 fi
 
 echo
