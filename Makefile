@@ -45,9 +45,8 @@ TESTBPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(TESTBPF_SRCS)
 # Test-only tools the integration tests run (e.g. cgdrop attaches drop_once.bpf.o).
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,build/tests/tools/%,$(TOOL_SRCS))
-# The kernel matrix (tests/kernels/): a static HTTP server/client for the VMs' busybox
-# userland, and the LD_PRELOAD shim that reports what the verifier said.
-KERNEL_BINS := build/tests/kernels/vmhttp build/tests/kernels/vshim.so
+# The kernel matrix (tests/kernels/): a static HTTP server/client for the VMs' busybox userland.
+KERNEL_BINS := build/tests/kernels/vmhttp
 
 ifeq ($(V),1)
 Q =
@@ -110,10 +109,6 @@ build/tests/tools/%: tests/tools/%.c $(SKELS) Makefile | build/tests/tools
 build/tests/kernels/vmhttp: tests/kernels/vmhttp.c Makefile | build/tests/kernels
 	$(call msg,CC,$@)
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static $< -o $@
-
-build/tests/kernels/vshim.so: tests/kernels/vshim.c Makefile | build/tests/kernels
-	$(call msg,CC,$@)
-	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -shared -fPIC $< -lbpf -ldl -o $@
 
 build build/src build/tests build/tests/tools build/tests/kernels:
 	$(Q)mkdir -p $@

@@ -370,6 +370,18 @@ static int start_tls(struct loader *l, const struct sockeye_config *cfg)
 	return 0;
 }
 
+/* --check's report: the kernel, every program tried, every feature. */
+static void print_check(const struct loader *l, FILE *out)
+{
+	fprintf(out, "kernel %s\n", l->release);
+	progload_print(&l->report, out);
+	for (int f = 0; f < SOCKEYE_FEATURE_MAX; f++)
+		fprintf(out, "feature %s %s%s%s%s\n", l->features[f].name,
+			l->features[f].enabled ? "on" : "off",
+			l->features[f].why[0] ? " reason=\"" : "", l->features[f].why,
+			l->features[f].why[0] ? "\"" : "");
+}
+
 struct loader *loader_start(const struct sockeye_config *cfg)
 {
 	struct loader *l = calloc(1, sizeof(*l));
@@ -434,7 +446,9 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_dur;
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_routes;
 	l->fds.maps[l->fds.n_maps++] = l->fds.conn_slots;
-	if (l->features[SOCKEYE_FEATURE_HTTPS].enabled && start_tls(l, cfg))
+	if (!l->features[SOCKEYE_FEATURE_HTTPS].enabled)
+		tls_report_off(&l->report, l->features[SOCKEYE_FEATURE_HTTPS].why);
+	else if (start_tls(l, cfg))
 		feature_off(l, SOCKEYE_FEATURE_HTTPS,
 			    "HTTPS is not measured: the OpenSSL probes did not start (see above)");
 	l->fds.features = l->features;
@@ -442,6 +456,8 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	return l;
 
 cleanup:
+	if (cfg->check)
+		print_check(l, stdout); /* what loaded and what did not, before the error exit */
 	loader_stop(l);
 	errno = -err;
 	return NULL;
@@ -460,15 +476,8 @@ void loader_report(const struct loader *l, FILE *out)
 		pr_info("program=%s object=%s loaded=%s verified_insns=%u", p->name, p->object,
 			p->state == PROGLOAD_LOADED ? "true" : "false", p->insns);
 	}
-	if (out) {
-		fprintf(out, "kernel %s\n", l->release);
-		progload_print(&l->report, out);
-		for (int f = 0; f < SOCKEYE_FEATURE_MAX; f++)
-			fprintf(out, "feature %s %s%s%s%s\n", l->features[f].name,
-				l->features[f].enabled ? "on" : "off",
-				l->features[f].why[0] ? " reason=\"" : "", l->features[f].why,
-				l->features[f].why[0] ? "\"" : "");
-	}
+	if (out)
+		print_check(l, out);
 	for (size_t i = 0; i < l->n_links; i++) {
 		const char *where = strncmp(l->link_names[i], "tp_", 3) == 0
 					    ? "tracepoint sock:inet_sock_set_state"

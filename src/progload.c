@@ -164,6 +164,26 @@ cleanup:
 	return err;
 }
 
+void progload_list_off(struct bpf_object *obj, const char *object, const char *why,
+		       struct progload_report *rep)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, obj)
+	{
+		struct progload_prog *e;
+
+		if (rep->n >= PROGLOAD_MAX)
+			return;
+		e = &rep->progs[rep->n++];
+		memset(e, 0, sizeof(*e));
+		snprintf(e->name, sizeof(e->name), "%s", bpf_program__name(prog));
+		snprintf(e->object, sizeof(e->object), "%s", object);
+		e->state = PROGLOAD_OFF;
+		snprintf(e->why, sizeof(e->why), "%s", why);
+	}
+}
+
 void progload_forget(struct progload_report *rep, const char *object)
 {
 	size_t out = 0;

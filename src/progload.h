@@ -39,6 +39,10 @@ struct progload_report {
 int progload_object(struct bpf_object *obj, const char *object, const char *off_why,
 		    struct progload_report *rep, int *failed);
 
+/* Appends every program of obj (opened, not loaded) to rep as PROGLOAD_OFF with why. */
+void progload_list_off(struct bpf_object *obj, const char *object, const char *why,
+		       struct progload_report *rep);
+
 /* Drops the entries of object from rep (before a retry of that object). */
 void progload_forget(struct progload_report *rep, const char *object);
 

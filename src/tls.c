@@ -1209,6 +1209,16 @@ cleanup:
 	return NULL;
 }
 
+void tls_report_off(struct progload_report *report, const char *why)
+{
+	struct tls_bpf *s = tls_bpf__open();
+
+	if (!s)
+		return;
+	progload_list_off(s->obj, "tls", why, report);
+	tls_bpf__destroy(s);
+}
+
 void tls_stop(struct tls *t)
 {
 	if (!t)

@@ -44,6 +44,8 @@ struct tls *tls_start(const struct sockeye_config *cfg, const struct bpf_object 
 		      const struct tls_tunables *tun, struct progload_report *report);
 /* Detaches everything and frees (NULL-safe). */
 void tls_stop(struct tls *t);
+/* Lists the TLS object's programs in report as off, with why (HTTPS not started). */
+void tls_report_off(struct progload_report *report, const char *why);
 /* Logs (and prints to out when not NULL) which library is probed how. */
 void tls_report(struct tls *t, FILE *out);
 

@@ -17,7 +17,7 @@ mount -t tracefs tracefs /sys/kernel/tracing
 ip link set lo up
 
 echo "@@kernels boot release=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
-SOCKEYE=/bin/sockeye VMHTTP=/bin/vmhttp VSHIM=/lib/vshim.so CONFIG=/etc/sockeye.yml \
+SOCKEYE=/bin/sockeye VMHTTP=/bin/vmhttp CONFIG=/etc/sockeye.yml \
 	SERVER_PORT=8080 SCRAPE_PORT=9810 WORK=/tmp sh /scenario.sh 2>&1
 echo "@@kernels done uptime=$(cut -d' ' -f1 /proc/uptime)"
 sync

@@ -3,9 +3,9 @@
 # newc, so no kernel spends TCG time decompressing it).
 #   tests/kernels/initramfs.sh [OUT]
 # Contents: busybox-static, build/sockeye with every library ldd lists and the dynamic loader,
-# the static vmhttp tool, the vshim.so shim, libssl.so.3 (so the TLS probes attach), the
+# the static vmhttp tool, libssl.so.3 (so the TLS probes attach), the
 # agent's config, tests/kernels/init.sh as /init and scenario.sh. Needs build/sockeye,
-# build/tests/kernels/vmhttp and build/tests/kernels/vshim.so (tests/kernels/run.sh builds them).
+# build/tests/kernels/vmhttp (tests/kernels/run.sh builds them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,7 +14,7 @@ root=build/kernels/initramfs
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 
 die() { echo "initramfs.sh: $*" >&2; exit 1; }
-for f in build/sockeye build/tests/kernels/vmhttp build/tests/kernels/vshim.so "$BUSYBOX"; do
+for f in build/sockeye build/tests/kernels/vmhttp "$BUSYBOX"; do
 	[ -x "$f" ] || [ -f "$f" ] || die "missing $f"
 done
 file -L "$BUSYBOX" | grep -q 'statically linked' || die "$BUSYBOX is not static (busybox-static)"
@@ -31,13 +31,12 @@ copy_abs() {
 cp "$BUSYBOX" "$root/bin/busybox"
 cp build/sockeye "$root/bin/sockeye"
 cp build/tests/kernels/vmhttp "$root/bin/vmhttp"
-cp build/tests/kernels/vshim.so "$root/lib/vshim.so"
 cp tests/kernels/init.sh "$root/init"
 cp tests/kernels/scenario.sh "$root/scenario.sh"
 chmod 755 "$root/init" "$root/scenario.sh"
 
 # "libX.so => /path (addr)" and the loader's "/lib64/ld-linux-x86-64.so.2 (addr)"; vdso has no path.
-libs=$(ldd build/sockeye build/tests/kernels/vshim.so | awk '$1 ~ /^\// { print $1 } $3 ~ /^\// { print $3 }' | sort -u)
+libs=$(ldd build/sockeye | awk '$1 ~ /^\// { print $1 } $3 ~ /^\// { print $3 }' | sort -u)
 for l in $libs; do
 	copy_abs "$l"
 done

@@ -28,7 +28,7 @@ fail_early() {
 
 [ "$(id -u)" -eq 0 ] || fail_early "must run as root (loads BPF programs)"
 command -v qemu-system-x86_64 >/dev/null || fail_early "qemu-system-x86_64 missing (make deps-test)"
-make --no-print-directory -s all build/tests/kernels/vmhttp build/tests/kernels/vshim.so ||
+make --no-print-directory -s all build/tests/kernels/vmhttp ||
 	fail_early "build failed"
 
 t_start=$(date +%s.%N)
@@ -96,7 +96,7 @@ run_host() {
 	{
 		echo "@@kernels boot release=$(uname -r)"
 		SOCKEYE=$PWD/build/sockeye VMHTTP=$PWD/build/tests/kernels/vmhttp \
-			VSHIM=$PWD/build/tests/kernels/vshim.so CONFIG=$PWD/$d/sockeye.yml \
+			CONFIG=$PWD/$d/sockeye.yml \
 			SERVER_PORT=$sp SCRAPE_PORT=$cp WORK=$PWD/$d/work READY_TIMEOUT=120 \
 			timed "$d" sh tests/kernels/scenario.sh 2>&1
 		echo "@@kernels done"

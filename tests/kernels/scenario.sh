@@ -1,17 +1,17 @@
 #!/bin/sh
 # scenario.sh - one row of the kernel matrix, in a VM (/scenario.sh, run by /init) or on the
 # host (tests/kernels/run.sh). POSIX sh: busybox runs it in the VMs.
-#   1. sockeye --check, with the vshim.so shim preloaded (loaded programs' instruction counts,
-#      the tail of a refused program's verifier log);
+#   1. sockeye --check (each program's processed instructions, or the verifier's last lines
+#      for a refused one);
 #   2. if that passed: a vmhttp server, the agent, the vmhttp client scenario once /readyz
 #      answers, and one scrape of the metrics.
 # Output sections are delimited by lines "@@kernels begin NAME" and
 # "@@kernels end NAME rc=N seconds=S" (tests/kernels/report.py parses them).
-# Environment: SOCKEYE VMHTTP VSHIM CONFIG (paths), SERVER_PORT SCRAPE_PORT, WORK (a scratch
+# Environment: SOCKEYE VMHTTP CONFIG (paths), SERVER_PORT SCRAPE_PORT, WORK (a scratch
 # directory), READY_TIMEOUT (seconds for /readyz). Processes started here are stopped here,
 # by PID.
 set -u
-: "${SOCKEYE:?}" "${VMHTTP:?}" "${VSHIM:?}" "${CONFIG:?}" "${WORK:?}"
+: "${SOCKEYE:?}" "${VMHTTP:?}" "${CONFIG:?}" "${WORK:?}"
 SERVER_PORT=${SERVER_PORT:-8080}
 SCRAPE_PORT=${SCRAPE_PORT:-9810}
 READY_TIMEOUT=${READY_TIMEOUT:-900}
@@ -41,7 +41,7 @@ trap cleanup EXIT
 trap 'cleanup; exit 1' INT TERM
 
 begin check
-LD_PRELOAD=$VSHIM "$SOCKEYE" --check --log.level=debug >"$WORK/check.out" 2>"$WORK/check.err"
+"$SOCKEYE" --check --log.level=debug >"$WORK/check.out" 2>"$WORK/check.err"
 rc=$?
 cat "$WORK/check.out"
 agent_lines "$WORK/check.err"
