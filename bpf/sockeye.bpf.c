@@ -259,10 +259,13 @@ int BPF_PROG(tp_sock_state, const struct sock *sk, int oldstate, int newstate)
 		return 0; /* listeners, failed connects, SYN_RECV children that never completed */
 	st = bpf_sk_storage_get(&sk_state, (void *)sk, NULL, 0);
 	if (!st || (!st->tcp_tracked && st->kind != KIND_IGNORE && !st->tcp_slot)) {
-		/* First event of a connection open before the agent started. */
+		/* First event of a connection open before the agent started. A socket whose
+		 * local port is already released (its last transitions to CLOSE) can no longer
+		 * be told apart: such a connection, never seen before, is left alone (it was
+		 * filtered out while it had its port). */
 		local = BPF_CORE_READ(sk, __sk_common.skc_num);
 		remote = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-		if (!cgroup_wanted(FILTER_SOCK, NULL, sk) ||
+		if (!local || !remote || !cgroup_wanted(FILTER_SOCK, NULL, sk) ||
 		    !port_wanted(local >= ephemeral_lo && local <= ephemeral_hi ? remote : local))
 			return 0;
 		if (!st)

@@ -571,6 +571,34 @@ def connection_open_before_the_agent_counts_from_its_first_event(env):
         srv.stop()
 
 
+@T.test
+def connections_to_an_excluded_port_are_counted_nowhere(env):
+    """ports.exclude: neither the port nor anything else (server_port="0" once was: the last
+    transition of a closing socket comes after its port is released) gains a TCP series."""
+    srv = PlainServer(exchange(10, 10))
+    agent = None
+    try:
+        agent = env.start_agent(config="ports:\n  exclude: [%d]\n" % srv.port)
+        before = agent.scrape()
+        for _ in range(3):
+            s = connect(H, srv.port)
+            s.sendall(b"u" * 10)
+            check(len(recv_exact(s, 10)) == 10, "test premise: no answer from the server")
+            s.close()
+        srv.wait(finished=3)
+        time.sleep(0.3)
+        after = agent.scrape()
+        grew = ["%s%s %s -> %s" % (n, ls, fmt_num(before.value(n, **ls)), fmt_num(v))
+                for n, ls, v in after.samples
+                if n == COUNTERS["opened"] and v > before.value(n, **ls)
+                and ls.get("server_port") in ("0", str(srv.port))]
+        check(not grew, "connections to excluded port %d were counted" % srv.port, grew)
+    finally:
+        if agent is not None:
+            agent.stop()
+        srv.stop()
+
+
 class _Empty:
     samples = []
 
