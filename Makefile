@@ -13,7 +13,7 @@ PYTHON ?= /usr/bin/python3
 VERSION := 0.1.0
 REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
-CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -Ibuild \
+CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -Ibpf -Ibuild \
 	-DSOCKEYE_VERSION='"$(VERSION)"' -DSOCKEYE_REVISION='"$(REVISION)"' $(EXTRA_CFLAGS)
 LDLIBS := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lyaml -lcrypt -lpthread -lm
 

@@ -41,6 +41,51 @@ struct {
 	__type(value, struct sockeye_route);
 } http_routes SEC(".maps");
 
+/* http.routes: the patterns' segment trie and the route configuration (loader.c fills them,
+ * a reload rewrites them). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SOCKEYE_ROUTE_TRIE_ENTRIES);
+	__type(key, struct sockeye_route_edge);
+	__type(value, struct sockeye_route_node);
+} route_trie SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sockeye_route_cfg);
+} route_cfg SEC(".maps");
+
+/* http.routes.unmatched: low_cardinality: literal values seen per (prefix, value), and how
+ * many per prefix. LRU: junk that was never admitted does not stay. */
+struct route_value_key {
+	__u64 prefix;
+	__u64 value;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SOCKEYE_ROUTE_LEARN_ENTRIES);
+	__type(key, struct route_value_key);
+	__type(value, __u8);
+} route_values SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SOCKEYE_ROUTE_LEARN_ENTRIES);
+	__type(key, __u64);
+	__type(value, __u32);
+} route_prefixes SEC(".maps");
+
+/* Keys of http_dur created so far, against http.series_budget. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} http_series_n SEC(".maps");
+
 /* sockeye_parser_events_total{event} */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -191,7 +191,7 @@ static __always_inline void conn_set_port(struct tls_conn *conn)
 
 		if (idx == st->fifo_tail)
 			break;
-		inflight_add(st, st->fifo[idx & (SOCKEYE_PIPELINE_DEPTH - 1)].method, 1);
+		inflight_add(st, &st->fifo[idx & (SOCKEYE_PIPELINE_DEPTH - 1)], 1);
 	}
 }
 

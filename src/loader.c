@@ -19,6 +19,7 @@
 #include "loader.h"
 #include "log.h"
 #include "progload.h"
+#include "routes.h"
 #include "sockeye.skel.h"
 #include "tls.h"
 
@@ -35,6 +36,9 @@ struct loader {
 	size_t n_links;
 	struct loader_fds fds;
 	struct tls *tls; /* the OpenSSL probes (tls.c); NULL with --tls.disable */
+	struct routes_trie routes; /* the trie in route_trie now (http.routes) */
+	__u32 routes_base;	   /* its node ids' generation: 0 or SOCKEYE_ROUTE_GEN_BIT */
+	uint32_t series_capacity;  /* http_dur's max_entries */
 };
 
 int loader_find_cgroup2(char *buf, size_t len)
@@ -370,6 +374,70 @@ static int start_tls(struct loader *l, const struct sockeye_config *cfg)
 	return 0;
 }
 
+int loader_set_routes(struct loader *l, const struct sockeye_config *cfg)
+{
+	int trie_fd = bpf_map__fd(l->skel->maps.route_trie);
+	int cfg_fd = bpf_map__fd(l->skel->maps.route_cfg);
+	int names_fd = bpf_map__fd(l->skel->maps.http_routes);
+	__u32 base = l->routes.n_edges || l->routes.root.flags
+			     ? l->routes_base ^ SOCKEYE_ROUTE_GEN_BIT
+			     : l->routes_base;
+	struct sockeye_route_cfg rc = {};
+	struct routes_trie t;
+	__u32 zero = 0;
+	int err;
+
+	err = routes_build(cfg->route_patterns, cfg->n_route_patterns, cfg->route_ignore,
+			   cfg->n_route_ignore, base, &t);
+	if (err) {
+		pr_error("http.routes: building the patterns' trie: %s", strerror(-err));
+		return err;
+	}
+	/* The new generation's edges and names first; then its root; then the old edges go.
+	 * A request parsed meanwhile finishes on whichever generation it started with. */
+	for (size_t i = 0; i < t.n_edges; i++) {
+		if (bpf_map_update_elem(trie_fd, &t.edges[i].key, &t.edges[i].child, BPF_ANY)) {
+			err = -errno;
+			pr_error("http.routes: writing the trie: %s", strerror(-err));
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < t.n_names; i++)
+		if (bpf_map_update_elem(names_fd, &t.names[i].route_id, t.names[i].text,
+					BPF_NOEXIST) &&
+		    errno != EEXIST)
+			pr_warn("http.routes: no room in the route table for pattern %s",
+				t.names[i].text);
+	rc.root = t.root;
+	rc.unmatched = cfg->route_unmatched;
+	rc.max_segment_values = cfg->route_max_values;
+	/* Default: all but a sixteenth of the series map, which holds the {other} series. */
+	rc.series_budget = l->series_capacity - l->series_capacity / 16;
+	if (cfg->series_budget && cfg->series_budget < l->series_capacity)
+		rc.series_budget = cfg->series_budget;
+	else if (cfg->series_budget)
+		pr_warn("http.series_budget %llu does not fit the series map of %u loaded at start "
+			"(restart the agent to resize it): the budget is %llu",
+			(unsigned long long)cfg->series_budget, l->series_capacity,
+			(unsigned long long)rc.series_budget);
+	if (bpf_map_update_elem(cfg_fd, &zero, &rc, BPF_ANY)) {
+		err = -errno;
+		pr_error("http.routes: writing the route configuration: %s", strerror(-err));
+		goto fail;
+	}
+	for (size_t i = 0; i < l->routes.n_edges; i++)
+		bpf_map_delete_elem(trie_fd, &l->routes.edges[i].key);
+	routes_free(&l->routes);
+	l->routes = t;
+	l->routes_base = base;
+	return 0;
+fail:
+	for (size_t i = 0; i < t.n_edges; i++)
+		bpf_map_delete_elem(trie_fd, &t.edges[i].key);
+	routes_free(&t);
+	return err;
+}
+
 /* --check's report: the kernel, every program tried, every feature. */
 static void print_check(const struct loader *l, FILE *out)
 {
@@ -409,6 +477,10 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 
 	probe_features(l, cfg);
 	err = load_main(l, cfg);
+	if (err)
+		goto cleanup;
+	l->series_capacity = cfg->series_capacity;
+	err = loader_set_routes(l, cfg);
 	if (err)
 		goto cleanup;
 	err = attach(l, l->skel->progs.cgskb_ingress, "cgskb_ingress");
@@ -496,6 +568,7 @@ void loader_stop(struct loader *l)
 	if (!l)
 		return;
 	tls_stop(l->tls);
+	routes_free(&l->routes);
 	for (size_t i = 0; i < l->n_links; i++)
 		bpf_link__destroy(l->links[i]);
 	sockeye_bpf__destroy(l->skel);

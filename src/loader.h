@@ -47,6 +47,10 @@ struct loader *loader_start(const struct sockeye_config *cfg);
 const struct loader_fds *loader_fds(const struct loader *l);
 /* Logs (and prints to out when not NULL) which program is attached where. */
 void loader_report(const struct loader *l, FILE *out);
+/* Writes cfg's http.routes (patterns, ignored paths, unmatched mode) and series budget into
+ * the kernel's route maps; on a reload, as a new generation that replaces the old one without
+ * a gap. Counters of unchanged series go on. Returns 0 or a negative errno (logged). */
+int loader_set_routes(struct loader *l, const struct sockeye_config *cfg);
 /* Detaches everything and frees (NULL-safe). */
 void loader_stop(struct loader *l);
 

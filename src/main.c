@@ -127,6 +127,26 @@ static int start_identity(struct agent *a)
 	return 0;
 }
 
+/* SIGHUP: http.routes from the config file again. A file that no longer parses is reported
+ * (file:line:col) and changes nothing. */
+static void reload_routes(struct agent *a)
+{
+	struct sockeye_config fresh;
+
+	if (!a->cfg->config_file)
+		return;
+	config_defaults(&fresh);
+	fresh.config_file = a->cfg->config_file;
+	if (config_load_file(&fresh)) {
+		pr_error("SIGHUP: %s not reloaded: see the error above; the routes stay as they were",
+			 a->cfg->config_file);
+	} else if (loader_set_routes(a->loader, &fresh) == 0) {
+		pr_info("SIGHUP: routes reloaded from %s: patterns=%zu ignored=%zu",
+			a->cfg->config_file, fresh.n_route_patterns, fresh.n_route_ignore);
+	}
+	config_free(&fresh);
+}
+
 static int run(struct sockeye_config *cfg)
 {
 	struct agent a = {.cfg = cfg};
@@ -175,6 +195,7 @@ static int run(struct sockeye_config *cfg)
 	while (!stop_signal) {
 		if (reload_requested) {
 			reload_requested = 0;
+			reload_routes(&a);
 			pr_info("SIGHUP: reloading the web config");
 			if (h)
 				httpd_reload(h);

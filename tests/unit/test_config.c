@@ -850,7 +850,28 @@ static void test_bad_config_files_report_file_line_column_and_reason(void **stat
 		  "'/' (relative to the cgroup2 mount)" },
 		{ "unknown http key", "http:\n  duration_bucket: [1]\n",
 		  "2:3: http: unknown key 'duration_bucket' (expected duration_buckets, "
-		  "body_size_buckets, route_table_size or series_capacity)" },
+		  "body_size_buckets, route_table_size, series_capacity, series_budget or routes)" },
+		{ "route pattern with an unclosed brace",
+		  "http:\n  routes:\n    patterns:\n      - /ok\n      - /users/{id\n",
+		  "5:19: http.routes.patterns: bad pattern '/users/{id': '{' is not closed by '}' "
+		  "in its segment" },
+		{ "route pattern with two {x...}",
+		  "http:\n  routes:\n    patterns:\n      - \"/v2/{a...}/x/{b...}\"\n",
+		  "4:23: http.routes.patterns: bad pattern '/v2/{a...}/x/{b...}': a pattern may "
+		  "have only one {name...}" },
+		{ "route pattern not starting with a slash",
+		  "http:\n  routes:\n    ignore:\n      - healthz\n",
+		  "4:9: http.routes.ignore: bad pattern 'healthz': a pattern starts with '/'" },
+		{ "unknown unmatched mode", "http:\n  routes:\n    unmatched: literal\n",
+		  "3:16: http.routes.unmatched: 'literal' is not heuristic, path, low_cardinality "
+		  "or wildcard" },
+		{ "unknown routes key", "http:\n  routes:\n    pattern: [/a]\n",
+		  "3:5: http.routes: unknown key 'pattern' (expected patterns, ignore, unmatched or "
+		  "max_segment_values)" },
+		{ "series budget over the given capacity",
+		  "http:\n  series_capacity: 100\n  series_budget: 100\n",
+		  "2:3: http.series_budget (100) must be below http.series_capacity (100): the rest "
+		  "holds the {other} series past the budget" },
 		{ "series capacity zero", "http:\n  series_capacity: 0\n",
 		  "2:20: http.series_capacity: 0 is not in 1..1048576" },
 		{ "series capacity too large", "http:\n  series_capacity: 1048577\n",
