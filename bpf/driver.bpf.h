@@ -240,6 +240,9 @@ static __always_inline void fifo_abandon(struct sock_state *st)
 /* A connection became HTTP (server or client): its in-flight counter group. */
 static __always_inline void http_conn_init(struct sock_state *st, __u64 cgroup_id)
 {
+	/* low_cardinality learns per service: (cgroup, port, role) starts its prefixes. */
+	st->route.seed = route_chain(route_chain(ROUTE_FNV_OFFSET, cgroup_id),
+				     (__u64)st->server_port << 8 | st->kind);
 	st->http_slot = conn_slot(cgroup_id, st->server_port,
 				  st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT);
 }

@@ -131,9 +131,10 @@ struct route_state {
 	__u8 n_states;	   /* trie positions in states[] */
 	__u8 unmatched;	   /* enum sockeye_route_unmatched, from route_cfg */
 	__u32 max_values;  /* low_cardinality: literals per position before {*} */
+	__u64 seed;	   /* the service's start of prefix_hash (set by the driver, kept) */
 	struct sockeye_route_node states[SOCKEYE_ROUTE_STATES];
 };
-_Static_assert(sizeof(struct route_state) == SOCKEYE_ROUTE_LEN + 48 + 16 * SOCKEYE_ROUTE_STATES,
+_Static_assert(sizeof(struct route_state) == SOCKEYE_ROUTE_LEN + 56 + 16 * SOCKEYE_ROUTE_STATES,
 	       "route_state layout");
 
 /* What the route code asks of its surroundings (route_cfg, route_trie, the learning maps): the
@@ -238,7 +239,7 @@ static __always_inline void route_reset(struct route_state *r)
 	r->slashes = 0;
 	r->target_len = 0;
 	r->seg_hash = ROUTE_FNV_OFFSET;
-	r->prefix_hash = ROUTE_FNV_OFFSET;
+	r->prefix_hash = r->seed ? r->seed : ROUTE_FNV_OFFSET; /* each service learns alone */
 	r->match_id = 0;
 	r->match_prio = 0xffff;
 	r->n_states = 0;
