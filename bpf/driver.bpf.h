@@ -155,14 +155,17 @@ static __always_inline void cur_key(struct sockeye_http_key *key, __u64 cgroup_i
 /* The response (cur) ended: its request's and its own body sizes, under the same labels as
  * its duration. */
 static __always_inline void record_sizes(__u64 cgroup_id, struct sock_state *st,
-					 const struct sockeye_size_val *zero, __u64 resp_body)
+					 __u64 resp_body)
 {
+	const struct zero_vals *z = zeros();
 	struct sockeye_http_key key = {};
 	struct sockeye_size_val *val;
 
 	cur_key(&key, cgroup_id, st);
 	st->cur_valid = 0;
-	val = lookup_or_init(&http_sizes, &key, zero);
+	if (!z)
+		return;
+	val = lookup_or_init(&http_sizes, &http_size_spill, &key, &z->sizes);
 	if (!val)
 		return;
 	sockeye_size_add(&val->req, st->cur.req_body);
@@ -193,7 +196,9 @@ static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struc
 			val = bpf_map_lookup_elem(&http_dur, &key);
 		}
 		if (!val) {
-			val = lookup_or_init(&http_dur, &key, &sc->zero);
+			const struct zero_vals *z = zeros();
+
+			val = z ? lookup_or_init(&http_dur, &http_dur_spill, &key, &z->dur) : NULL;
 			if (val && n)
 				__sync_fetch_and_add(n, 1);
 		}
@@ -267,7 +272,13 @@ static __always_inline void on_request(struct sock_state *st)
 			if (id == SOCKEYE_ROUTE_OTHER)
 				stat_inc(SOCKEYE_STAT_ROUTE_TABLE_FULL);
 		} else if (!bpf_map_lookup_elem(&http_routes, &id)) {
-			long err = bpf_map_update_elem(&http_routes, &id, r->out, BPF_NOEXIST);
+			/* Through the stack: 6.1 takes no memory that came into a global function
+			 * as an argument as a map value to insert. */
+			struct sockeye_route name;
+			long err;
+
+			__builtin_memcpy(&name, r->out, sizeof(name));
+			err = bpf_map_update_elem(&http_routes, &id, &name, BPF_NOEXIST);
 
 			if (err && err != -17 /* EEXIST */) {
 				stat_inc(SOCKEYE_STAT_ROUTE_TABLE_FULL);
@@ -367,11 +378,10 @@ __noinline int sockeye_on_response(struct sock_state *st, struct scratch *sc, __
 	return 0;
 }
 
-__noinline int sockeye_record_sizes(struct sock_state *st, const struct sockeye_size_val *zero,
-				    __u64 cgroup_id, __u64 resp_body)
+__noinline int sockeye_record_sizes(struct sock_state *st, __u64 cgroup_id, __u64 resp_body)
 {
-	if (st && zero)
-		record_sizes(cgroup_id, st, zero, resp_body);
+	if (st)
+		record_sizes(cgroup_id, st, resp_body);
 	return 0;
 }
 
@@ -531,8 +541,7 @@ static __always_inline void on_end(struct scan_ctx *c, const int from_user)
 			st->req_entry = 0;
 		}
 	} else if (st->cur_valid) {
-		sockeye_record_sizes(st, &c->sc->zero_sizes, scan_cgroup_id(c, from_user),
-				     p->body_size);
+		sockeye_record_sizes(st, scan_cgroup_id(c, from_user), p->body_size);
 	}
 }
 

@@ -329,7 +329,7 @@ static __always_inline void route_add_state(struct route_state *r,
 					    struct sockeye_route_node *next, __u32 *n,
 					    const struct sockeye_route_node *node)
 {
-	struct sockeye_route_node rest;
+	struct sockeye_route_node rest = {}; /* initialised: 6.1 checks what a call may read */
 
 	if (node->flags & SOCKEYE_NODE_REST &&
 	    ROUTE_EDGE(node->id, SOCKEYE_EDGE_REST, 0, &rest))
@@ -348,7 +348,7 @@ static __always_inline void route_add_state(struct route_state *r,
 /* A path segment ended: every trie position follows the edges the segment takes. */
 static __always_inline void route_match_seg(struct route_state *r)
 {
-	struct sockeye_route_node next[SOCKEYE_ROUTE_STATES], child;
+	struct sockeye_route_node next[SOCKEYE_ROUTE_STATES] = {}, child = {};
 	__u32 n = 0;
 
 	for (__u32 i = 0; i < SOCKEYE_ROUTE_STATES; i++) {

@@ -511,11 +511,14 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	l->fds.stats = bpf_map__fd(l->skel->maps.sockeye_stats);
 	l->fds.sock_owner = bpf_map__fd(l->skel->maps.sock_owner);
 	l->fds.http_sizes = bpf_map__fd(l->skel->maps.http_sizes);
+	l->fds.http_dur_spill = bpf_map__fd(l->skel->maps.http_dur_spill);
+	l->fds.http_size_spill = bpf_map__fd(l->skel->maps.http_size_spill);
 	l->fds.rtt_bounds_us = rtt_bounds_us;
 	l->fds.n_rtt_bounds = N_RTT_BOUNDS;
 	l->fds.conn_slots = bpf_map__fd(l->skel->maps.conn_slots);
 	l->fds.conn_stats = bpf_map__fd(l->skel->maps.conn_stats);
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_dur;
+	l->fds.maps[l->fds.n_maps++] = l->fds.http_dur_spill;
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_routes;
 	l->fds.maps[l->fds.n_maps++] = l->fds.conn_slots;
 	if (!l->features[SOCKEYE_FEATURE_HTTPS].enabled)

@@ -19,6 +19,8 @@ struct loader_fds {
 	int http_dur;	 /* SOCKEYE_MAP_HTTP */
 	int http_routes; /* SOCKEYE_MAP_ROUTES */
 	int http_sizes;	 /* SOCKEYE_MAP_SIZES */
+	int http_dur_spill;  /* SOCKEYE_MAP_HTTP_SPILL */
+	int http_size_spill; /* SOCKEYE_MAP_SIZES_SPILL */
 	int stats;	 /* SOCKEYE_MAP_STATS */
 	int conn_slots;	 /* SOCKEYE_MAP_CONN_SLOTS */
 	int conn_stats;	 /* SOCKEYE_MAP_CONN_STATS */

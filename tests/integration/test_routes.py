@@ -237,6 +237,9 @@ def cardinality_bomb_stays_in_the_budget_and_known_routes_stay_exact(env):
             probs.append("%d label sets besides {other}, budget %d" % (len(sets) - others,
                                                                         BUDGET))
         over = after.value("sockeye_parser_events_total", event="series_budget")
+        print("NOTE parser events: %s" % {ls["event"]: v for n, ls, v in after.samples
+                                          if n == "sockeye_parser_events_total" and v},
+              flush=True)
         if over <= 0:
             probs.append("series_budget events: %s" % fmt_num(over))
         if rss1 - rss0 > 16 * 1024:
@@ -249,6 +252,34 @@ def cardinality_bomb_stays_in_the_budget_and_known_routes_stay_exact(env):
         agent.stop()
         bomb_srv.stop()
         known_srv.stop()
+
+
+@T.test
+def a_full_series_map_spills_and_loses_no_request(env):
+    """http.series_capacity 8: 20 routes from both ends make 40 keys. The budget (all of the
+    map) sends the later ones to {other}, whose keys no longer fit the map: they are counted in
+    the preallocated spill map (also where 6.1's allocator has nothing left for a moment)."""
+    ngx = env.nginx()
+    agent = env.start_agent(config="http:\n  series_capacity: 8\n")
+    try:
+        before = agent.scrape()
+        paths = ["/r/page-%s" % w for w in words(20)] * 2
+        client(ngx.port, paths)
+        after = settle(agent, lambda s: s.value(SRV + "_count", server_port=ngx.port) >= 40)
+        probs = []
+        for role in ("server", "client"):
+            d = routes_of(http_delta(before, after, role, ngx.port))
+            if sum(d.values()) != 40 or d.get("{other}", 0) <= 0:
+                probs.append("%s: %s" % (role, d))
+        spill = after.value("sockeye_bpf_map_entries", map="http_dur_spill")
+        full = after.value("sockeye_parser_events_total", event="http_map_full")
+        if spill <= 0 or full != 0:
+            probs.append("http_dur_spill entries %s, http_map_full %s" % (fmt_num(spill),
+                                                                       fmt_num(full)))
+        check(not probs, "a request was lost when the series map was full", probs)
+    finally:
+        agent.stop()
+        ngx.stop()
 
 
 _QS = re.compile(r'="[^"]*[?#][^"]*"')
