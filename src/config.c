@@ -12,6 +12,7 @@
 
 #include <linux/types.h> /* before config.h: sockeye.h needs __u64 */
 
+#include "caps.h"
 #include "config.h"
 #include "routes.h"
 #include "log.h"
@@ -108,6 +109,7 @@ void config_defaults(struct sockeye_config *cfg)
 	cfg->route_max_values = CONFIG_DEFAULT_MAX_SEGMENT_VALUES;
 	cfg->self_prefix = DEFAULT_SELF_PREFIX;
 	cfg->pods_log_dir = CONFIG_DEFAULT_PODS_LOG_DIR;
+	cfg->caps_keep = CAPS_KEEP_DEFAULT;
 }
 
 void config_free(struct sockeye_config *cfg)
@@ -294,6 +296,7 @@ enum flag_id {
 	FLAG_LOG_LEVEL,
 	FLAG_CHECK,
 	FLAG_PODS_LOG_DIR,
+	FLAG_CAPS_KEEP,
 	FLAG_VERSION,
 	FLAG_HELP,
 	FLAG_MAX,
@@ -338,6 +341,9 @@ static const struct flag_def flags[] = {
 	{ "kubernetes.pods-log-dir", FLAG_PODS_LOG_DIR, "PATH", CONFIG_DEFAULT_PODS_LOG_DIR,
 	  "The kubelet's pod log directory: k8s_* labels come from its <namespace>_<pod>_<uid> "
 	  "names." },
+	{ "capabilities.keep", FLAG_CAPS_KEEP, "CAPS", CAPS_KEEP_DEFAULT,
+	  "Capabilities kept after attaching: auto (what the running agent uses), all, none, or "
+	  "a list (cap_sys_ptrace,cap_dac_read_search)." },
 	{ "version", FLAG_VERSION, NULL, NULL, "Print the version and exit." },
 	{ "help", FLAG_HELP, NULL, NULL, "Print this help and exit (also -h)." },
 };
@@ -436,6 +442,11 @@ static int apply_flag(struct sockeye_config *cfg, const struct flag_def *f, cons
 		if (!*value)
 			return bad_value(f, value, "empty path");
 		return own_flag_value(cfg, value, &cfg->pods_log_dir);
+	case FLAG_CAPS_KEEP:
+		why = caps_parse_keep(value, &(struct caps_keep){ 0 });
+		if (why)
+			return bad_value(f, value, why);
+		return own_flag_value(cfg, value, &cfg->caps_keep);
 	case FLAG_INTERVAL:
 		why = parse_duration_ms(value, &cfg->interval_ms);
 		if (why)

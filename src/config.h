@@ -52,6 +52,7 @@ struct sockeye_config {
 	int log_level;		     /* enum log_level */
 	bool check;		     /* --check: load, attach, report, exit */
 	const char *pods_log_dir;    /* --kubernetes.pods-log-dir */
+	const char *caps_keep;	     /* --capabilities.keep: auto, all, none or a list (caps.h) */
 
 	/* Agent config file. Every field has a default (config_defaults). */
 	uint64_t bounds_ns[SOCKEYE_MAX_BUCKETS]; /* histogram bounds, ascending */

@@ -12,6 +12,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "caps.h"
 #include "collect.h"
 #include "config.h"
 #include "httpd.h"
@@ -150,6 +151,7 @@ static void reload_routes(struct agent *a)
 static int run(struct sockeye_config *cfg)
 {
 	struct agent a = {.cfg = cfg};
+	struct caps_keep keep;
 	struct httpd *h = NULL;
 	struct utsname u;
 	double next_write = 0;
@@ -160,6 +162,9 @@ static int run(struct sockeye_config *cfg)
 	pr_info("Starting sockeye version=%s revision=%s kernel=%s libbpf=%s", SOCKEYE_VERSION,
 		SOCKEYE_REVISION, u.release, libbpf_version_string());
 
+	err = caps_check(!cfg->tls_disable);
+	if (err)
+		return err;
 	a.loader = loader_start(cfg);
 	if (!a.loader)
 		return -errno;
@@ -191,6 +196,11 @@ static int run(struct sockeye_config *cfg)
 			goto cleanup;
 		}
 	}
+	/* Attached and bound: keep only what the running agent uses (docs/deploy.md). */
+	caps_parse_keep(cfg->caps_keep, &keep); /* config.c validated it */
+	err = caps_reduce(&keep, loader_fds(a.loader)->tls != NULL);
+	if (err)
+		goto cleanup;
 
 	while (!stop_signal) {
 		if (reload_requested) {

@@ -187,6 +187,7 @@ static void test_defaults_fill_every_setting(void **state)
 	assert_int_equal(cfg.n_labels, 0);
 	assert_string_equal(cfg.self_prefix, "sockeye_");
 	assert_string_equal(cfg.pods_log_dir, "/var/log/pods");
+	assert_string_equal(cfg.caps_keep, "auto");
 	assert_int_equal(cfg.n_rules, 0);
 	assert_null(cfg.owned);
 	config_free(&cfg);
@@ -232,6 +233,8 @@ static void field_text(const struct sockeye_config *cfg, const char *flag, char 
 		snprintf(buf, n, "%d", cfg->log_level);
 	else if (strcmp(flag, "--kubernetes.pods-log-dir") == 0)
 		s = cfg->pods_log_dir;
+	else if (strcmp(flag, "--capabilities.keep") == 0)
+		s = cfg->caps_keep;
 	else
 		fail_msg("no field for %s", flag);
 	if (s)
@@ -252,6 +255,9 @@ static void test_each_value_flag_accepted_with_equals_and_as_next_argument(void 
 		{ "--log.level", "debug", "0" },
 		{ "--log.level", "error", "3" },
 		{ "--kubernetes.pods-log-dir", "/tmp/pods", "/tmp/pods" },
+		{ "--capabilities.keep", "cap_sys_ptrace,cap_dac_read_search",
+		  "cap_sys_ptrace,cap_dac_read_search" },
+		{ "--capabilities.keep", "none", "none" },
 	};
 
 	(void)state;
@@ -440,6 +446,10 @@ static void test_bad_flags_return_einval_with_one_clear_line(void **state)
 		  { "--web.listen-address=9810" },
 		  "sockeye: invalid value '9810' for --web.listen-address: expected host:port, "
 		  ":port or [v6addr]:port (see --help)\n" },
+		{ "unknown capability",
+		  { "--capabilities.keep=cap_sys_ptrace,cap_nope" },
+		  "sockeye: invalid value 'cap_sys_ptrace,cap_nope' for --capabilities.keep: unknown "
+		  "capability (names as in capabilities(7), e.g. cap_sys_ptrace) (see --help)\n" },
 		{ "IPv6 without brackets",
 		  { "--web.listen-address=::1:9810" },
 		  "sockeye: invalid value '::1:9810' for --web.listen-address: an IPv6 address "
