@@ -245,8 +245,6 @@ int main(int argc, char **argv)
 	}
 	log_set_level(cfg.log_level);
 	log_setup_libbpf();
-	if (geteuid() != 0)
-		pr_warn("not running as root: loading BPF programs will probably fail");
 	install_signals();
 
 	err = run(&cfg);
