@@ -46,8 +46,9 @@ manifest=$ROOTFS/usr/share/sockeye/packages.txt
 for lib in $(ldd "$BIN" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
 	dir=$(realpath "$(dirname "$lib")")
 	mkdir -p "$ROOTFS$dir"
-	cp -L "$lib" "$ROOTFS$dir/$(basename "$lib")"
-	chmod 0644 "$ROOTFS$dir/$(basename "$lib")"
+	# Modes as the package installed them: the interpreter needs its x bit (open_exec), and
+	# without CAP_DAC_OVERRIDE root in the container gets no exception.
+	cp -L --preserve=mode "$lib" "$ROOTFS$dir/$(basename "$lib")"
 	real=$(realpath "$lib")
 	pkg=$(dpkg-query -S "$real" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
 	[ -n "$pkg" ] || pkg=$(dpkg-query -S "$lib" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
