@@ -15,6 +15,7 @@ every capability of the set is shown to be needed: without it the agent exits 1 
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -399,6 +400,39 @@ def without_https_and_sys_admin_the_bpf_capabilities_are_named(env):
     named = re.findall(r"missing capability (cap_[a-z_]+)", p.stderr)
     check(p.returncode == 1 and named == ["cap_bpf", "cap_perfmon"],
           "exit %d, named %s" % (p.returncode, named), p.stderr.splitlines()[-4:])
+
+
+@T.test
+def docker_command_in_the_docs_runs(env):
+    d = need_image(env)
+    with open(os.path.join(ROOT, "docs", "deploy.md")) as f:
+        doc = f.read()
+    m = re.search(r"### docker\n\n```sh\n(docker run .*?)\ncurl", doc, re.S)
+    check(m, "no docker run command under '### docker' in docs/deploy.md")
+    argv = shlex.split(m.group(1).replace("\\\n", " "))[1:]
+    port = free_port()
+    check("--web.listen-address=:9810" in argv, "docs: %s" % argv)
+    # Loopback and a free port instead of :9810; no fixed name, no restart policy.
+    argv[argv.index("--web.listen-address=:9810")] = "--web.listen-address=127.0.0.1:%d" % port
+    i = argv.index("--name")
+    del argv[i:i + 2]
+    i = argv.index("--restart")
+    del argv[i:i + 2]
+    cid = d.docker(*argv).stdout.strip()
+    try:
+        ok = wait_until(lambda: _get_status(port, "/readyz") == 200, 30, 0.2)
+        check(ok, "the documented container is not ready",
+              d.docker("logs", cid, check_rc=False).stderr.splitlines()[-5:])
+        check(_get_status(port, "/metrics") == 200, "no metrics from the documented container")
+    finally:
+        d.docker("rm", "-f", cid, check_rc=False)
+
+
+def _get_status(port, path):
+    try:
+        return http_get("127.0.0.1", port, path, 2)[0]
+    except OSError:
+        return None
 
 
 @T.test
