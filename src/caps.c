@@ -373,6 +373,9 @@ int caps_reduce(const struct caps_keep *keep, bool https)
 		if (err == 0 || (err < 0 && err != -ETIMEDOUT))
 			break;
 	}
+	/* A signal still pending somewhere must not find the default action (terminate). */
+	if (old.sa_handler == SIG_DFL)
+		old.sa_handler = SIG_IGN;
 	sigaction(sig, &old, NULL);
 	if (err == 0 && atomic_load(&bcast.failed))
 		err = -EPERM;

@@ -289,6 +289,14 @@ def every_dashboard_variable_and_panel_query_returns_finite_data(env):
             problems.append("variable %s: values %s, want %s among them" % (v["name"], got, want))
         values[v["name"]] = picks[v["name"]]
     panels = [p for p in dash["panels"] if p["type"] != "row"]
+    ids = [p["id"] for p in dash["panels"]]
+    check(len(ids) == len(set(ids)), "panel ids repeat: %s" % ids)
+    check(dash.get("uid") and dash.get("title") and dash.get("schemaVersion"),
+          "dashboard uid, title, schemaVersion")
+    for p in dash["panels"]:
+        g = p.get("gridPos", {})
+        check(set(g) == {"h", "w", "x", "y"} and g["x"] + g["w"] <= 24,
+              "panel %r gridPos %s" % (p["title"], g))
     n = 0
     for p in panels:
         check(p["datasource"] == {"type": "prometheus", "uid": "${datasource}"},
