@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ROOT, Procs, Req, Suite, check, curl_session, fail, free_port,  # noqa: E402
                      wait_until)
 
-T = Suite("prometheus")
+T = Suite("prometheus", agent=False)
 PROMTOOL = "/usr/bin/promtool"
 PROMETHEUS = "/usr/bin/prometheus"
 PROMDIR = os.path.join(ROOT, "deploy", "prometheus")
@@ -240,6 +240,8 @@ _live = {}
 def live(env):
     """The Prometheus scraping the agent while traffic flows, set up once for the tests below."""
     if "prom" not in _live:
+        # Run-time statistics on, or the dashboard's BPF cost panel has nothing to show.
+        env.agent = env.start_agent(args=["--bpf.run-time-stats"])
         srv = env.pyserver("1.1")
         prom = Prometheus(env, env.agent.port)
         traffic = Traffic(srv.port)
