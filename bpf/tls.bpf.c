@@ -1,4 +1,3 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* tls.bpf.c - uprobes on OpenSSL's read and write functions: the plaintext of each call goes
  * through the same parser, pairing and maps as plain HTTP (driver.bpf.h), so an HTTPS request
  * produces the same series as a plain one.
@@ -7,12 +6,15 @@
  * both paths count into the same series. Ciphertext never reaches the socket hooks' parser:
  * a TLS record starts with a byte below 'A', which they skip before creating any state.
  *
- * Per call: the entry probe saves the arguments in the thread's tls_calls entry; while the
- * call runs, the sock_send_length/sock_recv_length tracepoints note the TCP socket it uses
- * (that is how a connection learns its ports: OpenSSL's socket BIO, and curl's own BIO, send
- * and receive from inside the SSL call); the return probe reads the byte count and scans the
- * plaintext. Connection state
- * is keyed by (tgid, SSL *) and deleted by an SSL_free probe, because SSL objects are reused.
+ * Per call: the entry probe saves the arguments in the thread's tls_calls entry and finds the
+ * SSL object's socket BIO (SSL -> rbio -> BIO num: the file descriptor; offsets derived per
+ * library build by user space, the BIO's method checked against the library's socket method);
+ * the return probe reads the byte count, walks the process's descriptor table to the TCP
+ * socket (its ports) and scans the plaintext. A BIO that is not a socket BIO (curl's own) is
+ * attributed by the I/O its write calls do: the one TCP socket of the process whose send
+ * sequence advanced by about the call's bytes. Nothing here runs outside SSL calls: plain
+ * traffic pays nothing for HTTPS. Connection state is keyed by (tgid, SSL *) and deleted by
+ * an SSL_free probe, because SSL objects are reused.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -26,7 +28,32 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define IPPROTO_TCP 6
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
 
+/* The I/O scan of a call on a connection whose BIO is not a socket BIO: at most SNAP_SOCKS TCP
+ * sockets among the first SNAP_FDS descriptors of the process. */
+#define SNAP_SOCKS 16
+#define SNAP_FDS 1024
+_Static_assert((SNAP_SOCKS & (SNAP_SOCKS - 1)) == 0, "snapshot index mask");
+
+/* How a call's SSL object reaches its socket. */
+enum call_bio {
+	BIO_UNKNOWN = 0,
+	BIO_SOCKET, /* a socket BIO: fd is its descriptor */
+	BIO_OTHER,  /* another BIO (or offsets unknown): the I/O scan, on write calls */
+};
+
+/* A TCP socket of the process, as the I/O scan saw it at the entry of a write call. */
+struct snap_sock {
+	__u64 sk; /* struct sock * */
+	__u64 ino;
+	__u32 wseq; /* tcp_sock.write_seq at entry */
+	__u16 lport;
+	__u16 rport;
+};
 
 /* One thread's SSL call in progress, and the thread's scan scratch. Uprobe programs run with
  * preemption enabled, so two of them can interleave on one CPU in any order: the per-CPU
@@ -39,39 +66,38 @@ struct tls_call {
 	__u64 buf;
 	__u64 done; /* size_t * of the _ex signature */
 	__u64 sp;   /* stack pointer at entry: the return probe of this call sees sp + 8 */
-	__u64 sk;   /* socket cookie of the first TCP socket used in the call, 0 none */
+	__u64 sk;   /* inode number of the call's TCP socket, 0 not known */
 	__u16 lport;
 	__u16 rport; /* host order */
 	__u8 active;
-	__u8 cookie; /* SOCKEYE_TLS_COOKIE_* */
-	__u8 pad[2];
+	__u8 cookie; /* SOCKEYE_TLS_COOKIE_* flags */
+	__u8 bio;    /* enum call_bio */
+	__u8 n_snap;
+	__s32 fd;      /* BIO_SOCKET: the socket BIO's descriptor */
+	__u8 snap_over; /* the scan saw more TCP sockets or descriptors than it keeps */
+	__u8 pad[3];
+	/* The I/O scan's walk over the descriptor table (bpf_loop state: kept here, not on the
+	 * stack, so the verifier checks the callback once). */
+	__u64 scan_files; /* struct file ** */
+	__u64 scan_bits;  /* open_fds bitmap */
+	__u64 scan_word;  /* the bitmap word of the descriptor being looked at */
+	__u32 scan_max;
+	__u32 pad2;
+	struct snap_sock snap[SNAP_SOCKS];
 };
-
-/* A bit per thread id, set while the thread is inside a probed SSL call. The socket tracepoints
- * run for every send and receive on the host: for threads outside SSL calls this array lookup
- * (inlined by the verifier: no hashing) and a bit test is all they do. Sized for the kernel's
- * PID_MAX_LIMIT on 64-bit (4M ids: 512 KiB). */
-#define TID_LIMIT (4U << 20)
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, TID_LIMIT / 64);
-	__type(key, __u32);
-	__type(value, __u64);
-} tls_active SEC(".maps");
 
 /* One SSL object's connection state. */
 struct tls_conn {
 	struct sock_state st;
-	__u64 sk; /* cookie of the socket the state belongs to, 0 before its first socket I/O */
+	__u64 sk; /* inode of the socket the state belongs to, 0 before it is known */
 	__u16 lport;
 	__u16 rport;
 	__u8 attributed;
 	__u8 pad[3];
 };
 
-/* Not an LRU: every socket send on the host looks a thread up here, and an LRU lookup also
- * writes the entry's reference bit. Entries go when their thread exits (tp_exit); memory is
- * allocated per thread that makes SSL calls, not for max_entries. */
+/* Entries go when their thread exits (tp_exit); memory is allocated per thread that makes SSL
+ * calls, not for max_entries. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -87,6 +113,15 @@ struct {
 	__type(key, struct sockeye_tls_conn_key);
 	__type(value, struct tls_conn);
 } tls_conns SEC(".maps");
+
+/* Per library slot (the probe's cookie): the struct offsets that lead from an SSL object to
+ * its socket's descriptor. Written by user space before the library's probes attach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SOCKEYE_TLS_LIB_SLOTS);
+	__type(key, __u32);
+	__type(value, struct sockeye_tls_lib);
+} tls_libs SEC(".maps");
 
 /* tgid -> connection states created minus freed: only these processes' exits and execs walk
  * tls_conns for what SSL_free did not delete. */
@@ -105,6 +140,22 @@ struct {
 	__type(value, __u64);
 } tls_stats SEC(".maps");
 
+/* sockeye_tls_probe_hits_total{probe} */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SOCKEYE_TLS_PROBE_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} tls_hits SEC(".maps");
+
+/* sockeye_tls_attributions_total{method} */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SOCKEYE_TLS_ATTR_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} tls_attr SEC(".maps");
+
 /* Execs: rare, so each one wakes the reader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -115,32 +166,211 @@ struct {
 static struct tls_call zero_call;
 static struct tls_conn zero_conn;
 
-/* The word of tls_active holding thread tid's bit (NULL past the limit). */
-static __always_inline __u64 *active_word(__u32 tid, __u64 *bit)
+/* Per-CPU counters are added atomically: uprobe programs are preemptible, so another one may
+ * run on this CPU between a load and a store. */
+static __always_inline void count(void *map, __u32 which)
 {
-	__u32 idx = tid >> 6;
-
-	*bit = 1ULL << (tid & 63);
-	return bpf_map_lookup_elem(&tls_active, &idx);
-}
-
-static __always_inline void tls_stat_inc(__u32 which)
-{
-	__u64 *v = bpf_map_lookup_elem(&tls_stats, &which);
+	__u64 *v = bpf_map_lookup_elem(map, &which);
 
 	if (v)
 		__sync_fetch_and_add(v, 1);
 }
 
+static __always_inline void tls_stat_inc(__u32 which)
+{
+	count(&tls_stats, which);
+}
+
 DEFINE_SCAN_CB(scan_cb_user, 1)
+
+/* ---- from a descriptor to its TCP socket --------------------------------------------------- */
+
+/* The TCP socket behind an open file: its inode number (the socket's identity: inode numbers
+ * of sockets are not reused while the agent runs, unlike struct sock addresses) and ports.
+ * Returns the struct sock *, 0 when the file is not a TCP socket. */
+static __always_inline __u64 file_tcp(struct file *file, struct snap_sock *out)
+{
+	struct inode *inode;
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!file)
+		return 0;
+	inode = BPF_CORE_READ(file, f_inode);
+	if (!inode || (BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return 0;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	out->sk = (__u64)sk;
+	out->ino = BPF_CORE_READ(inode, i_ino);
+	out->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	out->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	return out->sk;
+}
+
+/* The current process's descriptor fd as a TCP socket (see file_tcp). */
+static __always_inline __u64 fd_tcp(__s32 fd, struct snap_sock *out)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **files;
+	struct file *file = NULL;
+
+	if (fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	files = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &files[fd]))
+		return 0;
+	return file_tcp(file, out);
+}
+
+static __always_inline __u32 tcp_write_seq(__u64 sk)
+{
+	return BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
+}
+
+/* ---- the call's BIO -------------------------------------------------------------------------- */
+
+/* Whether the SSL object's read BIO is the library's socket BIO, and its descriptor. The socket
+ * method's address is found at run time: the library's GOT entry of BIO_s_socket (the cookie
+ * gives its distance from the probed instruction) holds that function's address in the
+ * libcrypto the process uses, and the method is at a fixed distance from it in that build. A
+ * process using another libcrypto build, or a BIO of any other method, fails the check. */
+static __always_inline void find_bio(struct pt_regs *ctx, struct tls_call *c, __u64 cookie)
+{
+	__u32 slot = (cookie >> SOCKEYE_TLS_COOKIE_SLOT_SHIFT) & 0xffff;
+	__s64 got = (__s32)(cookie >> SOCKEYE_TLS_COOKIE_GOT_SHIFT);
+	struct sockeye_tls_lib *lib = bpf_map_lookup_elem(&tls_libs, &slot);
+	__u64 fn = 0, rbio = 0, method = 0;
+	__s32 fd = -1;
+
+	c->bio = BIO_OTHER;
+	if (!lib || !(lib->flags & SOCKEYE_TLS_LIB_FD) || !got)
+		return;
+	if (bpf_probe_read_user(&fn, sizeof(fn), (void *)(PT_REGS_IP(ctx) + got)) || !fn ||
+	    bpf_probe_read_user(&rbio, sizeof(rbio), (void *)(c->ssl + lib->ssl_rbio)) || !rbio ||
+	    bpf_probe_read_user(&method, sizeof(method), (void *)(rbio + lib->bio_method)) ||
+	    method != fn + lib->sock_method ||
+	    bpf_probe_read_user(&fd, sizeof(fd), (void *)(rbio + lib->bio_num)))
+		return;
+	c->bio = BIO_SOCKET;
+	c->fd = fd;
+}
+
+/* The scan's context, on the stack: a pointer only (the state is in the map value). */
+struct snap_ctx {
+	struct tls_call *c;
+};
+
+/* One descriptor of the I/O scan: a TCP socket is remembered with its send sequence. */
+static long snap_cb(__u32 fd, void *arg)
+{
+	struct tls_call *c = ((struct snap_ctx *)arg)->c;
+	struct snap_sock s = {};
+	struct file *file = NULL;
+	__u8 n;
+
+	if (fd >= c->scan_max)
+		return 1;
+	if ((fd & 63) == 0 &&
+	    bpf_probe_read_kernel(&c->scan_word, sizeof(c->scan_word),
+				  (void *)(c->scan_bits + (fd >> 6) * sizeof(__u64))))
+		return 1;
+	if (!(c->scan_word & (1ULL << (fd & 63))))
+		return 0;
+	if (bpf_probe_read_kernel(&file, sizeof(file),
+				  (void *)(c->scan_files + (__u64)fd * sizeof(file))) ||
+	    !file_tcp(file, &s))
+		return 0;
+	n = c->n_snap;
+	if (n >= SNAP_SOCKS) {
+		c->snap_over = 1;
+		return 1;
+	}
+	s.wseq = tcp_write_seq(s.sk);
+	c->snap[n & (SNAP_SOCKS - 1)] = s;
+	c->n_snap = n + 1;
+	return 0;
+}
+
+/* At the entry of a write call whose BIO is not a socket BIO, on a connection that has no
+ * socket yet: every TCP socket of the process and its send sequence. */
+static __always_inline void snapshot(struct tls_call *c, __u64 id)
+{
+	struct sockeye_tls_conn_key key = {};
+	struct tls_conn *conn;
+	struct task_struct *task;
+	struct fdtable *fdt;
+	struct snap_ctx sctx = {.c = c};
+	__u32 max;
+
+	key.tgid = id >> 32;
+	key.ssl = c->ssl;
+	conn = bpf_map_lookup_elem(&tls_conns, &key);
+	if (conn && (conn->attributed || conn->st.kind == KIND_IGNORE))
+		return;
+	task = bpf_get_current_task_btf();
+	fdt = BPF_CORE_READ(task, files, fdt);
+	max = BPF_CORE_READ(fdt, max_fds);
+	c->snap_over = max > SNAP_FDS;
+	c->scan_max = max > SNAP_FDS ? SNAP_FDS : max;
+	c->scan_files = (__u64)BPF_CORE_READ(fdt, fd);
+	c->scan_bits = (__u64)BPF_CORE_READ(fdt, open_fds);
+	c->scan_word = 0;
+	bpf_loop(SNAP_FDS, snap_cb, &sctx, 0);
+}
+
+/* At the return of a write call that sent n plaintext bytes through a BIO that is not a socket
+ * BIO: the call's socket is the one TCP socket whose send sequence advanced, by more than n (a
+ * record adds a header and a tag) and not by much more. Another socket that advanced (another
+ * thread's write), or more sockets than were remembered, leave the call unattributed: a later
+ * write tries again. */
+static __always_inline void snapshot_match(struct tls_call *c, __u64 n)
+{
+	__u64 most = n + n / 2 + 256; /* record overhead: header, nonce, tag, padding */
+	int found = -1;
+
+	if (c->snap_over)
+		return;
+	for (int i = 0; i < SNAP_SOCKS; i++) {
+		struct snap_sock *s = &c->snap[i];
+		__u32 d;
+
+		if (i >= c->n_snap)
+			break;
+		d = tcp_write_seq(s->sk) - s->wseq;
+		if (d == 0)
+			continue;
+		if (found >= 0 || d <= n || d > most)
+			return;
+		found = i;
+	}
+	if (found < 0)
+		return;
+	c->sk = c->snap[found & (SNAP_SOCKS - 1)].ino;
+	c->lport = c->snap[found & (SNAP_SOCKS - 1)].lport;
+	c->rport = c->snap[found & (SNAP_SOCKS - 1)].rport;
+}
+
+/* ---- probes ------------------------------------------------------------------------------------ */
 
 /* Entry of SSL_read/SSL_write/_ex, or of OpenSSL's internal read/write functions. */
 SEC("uprobe")
 int uprobe_ssl_rw(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), sp = PT_REGS_SP(ctx), bit, *w;
-	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &id);
+	__u64 id = bpf_get_current_pid_tgid(), sp = PT_REGS_SP(ctx);
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct tls_call *c;
 
+	count(&tls_hits, cookie & SOCKEYE_TLS_COOKIE_WRITE ? SOCKEYE_TLS_PROBE_WRITE
+							   : SOCKEYE_TLS_PROBE_READ);
+	c = bpf_map_lookup_elem(&tls_calls, &id);
 	if (!c) {
 		bpf_map_update_elem(&tls_calls, &id, &zero_call, BPF_NOEXIST);
 		c = bpf_map_lookup_elem(&tls_calls, &id);
@@ -158,18 +388,19 @@ int uprobe_ssl_rw(struct pt_regs *ctx)
 	c->done = PT_REGS_PARM4(ctx);
 	c->sp = sp;
 	c->sk = 0;
-	c->cookie = bpf_get_attach_cookie(ctx);
+	c->cookie = cookie & 0xff;
+	c->n_snap = 0;
 	c->active = 1;
-	w = active_word((__u32)id, &bit);
-	if (w)
-		__sync_fetch_and_or(w, bit);
+	find_bio(ctx, c, cookie);
+	if (c->bio != BIO_SOCKET && (cookie & SOCKEYE_TLS_COOKIE_WRITE))
+		snapshot(c, id);
 	return 0;
 }
 
 /* The connection's ports, once known: the server port, then the filters, then its in-flight
- * group. A connection whose first request was read without socket I/O (already buffered by
- * OpenSSL) learns its port later: requests already waiting are counted as started now, so
- * that their ends balance. */
+ * group. A connection whose first request was read before its socket was known (a BIO that is
+ * not a socket BIO: it is attributed by a write) learns its port later: requests already
+ * waiting are counted as started now, so that their ends balance. */
 static __always_inline void conn_set_port(struct tls_conn *conn)
 {
 	struct sock_state *st = &conn->st;
@@ -259,9 +490,9 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 		return;
 	if (c->sk && conn->sk != c->sk) {
 		if (conn->sk) {
-			/* The SSL object now talks on another socket (cookies are never reused): a
-			 * new connection in a reused object (SSL_clear, or an SSL_free we did not
-			 * see). Start afresh. */
+			/* The SSL object now talks on another socket (socket inode numbers are not
+			 * reused): a new connection in a reused object (SSL_clear, or an SSL_free we
+			 * did not see). Start afresh. */
 			tls_stat_inc(SOCKEYE_TLS_STAT_SOCKET_CHANGED);
 			conn_end(&conn->st);
 			bpf_map_update_elem(&tls_conns, &key, &zero_conn, BPF_EXIST);
@@ -273,6 +504,8 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 		conn->lport = c->lport;
 		conn->rport = c->rport;
 		conn->attributed = 1;
+		count(&tls_attr, c->bio == BIO_SOCKET ? SOCKEYE_TLS_ATTR_SOCKET_BIO
+						      : SOCKEYE_TLS_ATTR_IO_SCAN);
 		conn_set_port(conn);
 	}
 	st = &conn->st;
@@ -282,8 +515,9 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 		return;
 	req_dir = (st->kind == KIND_SERVER) != write;
 	if (!conn->attributed && !req_dir) {
-		/* A response with no socket I/O seen in any call of the connection yet: its
-		 * ports are unknown (a memory BIO). Not counted under wrong labels. */
+		/* A response on a connection whose socket is not known yet: not a socket BIO,
+		 * and no write of the connection did I/O on a TCP socket (a memory BIO). Not
+		 * counted under wrong labels. */
 		st->kind = KIND_IGNORE;
 		tls_stat_inc(SOCKEYE_TLS_STAT_UNATTRIBUTED);
 		return;
@@ -306,17 +540,18 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 SEC("uretprobe")
 int uretprobe_ssl_rw(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), n = 0, bit, *w;
+	__u64 id = bpf_get_current_pid_tgid(), n = 0;
 	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &id);
 	long ret = PT_REGS_RC(ctx);
+	struct snap_sock s = {};
 
+	count(&tls_hits, bpf_get_attach_cookie(ctx) & SOCKEYE_TLS_COOKIE_WRITE
+				 ? SOCKEYE_TLS_PROBE_WRITE_RETURN
+				 : SOCKEYE_TLS_PROBE_READ_RETURN);
 	/* The return of a nested call we did not follow leaves sp below the entry's. */
 	if (!c || !c->active || PT_REGS_SP(ctx) != c->sp + 8)
 		return 0;
 	c->active = 0;
-	w = active_word((__u32)id, &bit);
-	if (w)
-		__sync_fetch_and_and(w, ~bit);
 	if ((int)ret <= 0)
 		return 0; /* error, WANT_READ/WANT_WRITE (the call is retried), closed */
 	if (c->cookie & SOCKEYE_TLS_COOKIE_EX) {
@@ -327,6 +562,15 @@ int uretprobe_ssl_rw(struct pt_regs *ctx)
 	}
 	if (n == 0)
 		return 0;
+	if (c->bio == BIO_SOCKET) {
+		if (fd_tcp(c->fd, &s)) {
+			c->sk = s.ino;
+			c->lport = s.lport;
+			c->rport = s.rport;
+		}
+	} else if (c->n_snap && (c->cookie & SOCKEYE_TLS_COOKIE_WRITE)) {
+		snapshot_match(c, n);
+	}
 	on_plaintext(c, id, n, c->cookie & SOCKEYE_TLS_COOKIE_WRITE);
 	return 0;
 }
@@ -340,6 +584,7 @@ int uprobe_ssl_free(struct pt_regs *ctx)
 	struct tls_conn *conn;
 	__s64 *n;
 
+	count(&tls_hits, SOCKEYE_TLS_PROBE_FREE);
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	key.ssl = PT_REGS_PARM1(ctx);
 	conn = bpf_map_lookup_elem(&tls_conns, &key);
@@ -351,42 +596,6 @@ int uprobe_ssl_free(struct pt_regs *ctx)
 	n = bpf_map_lookup_elem(&tls_procs, &key.tgid);
 	if (n)
 		__sync_fetch_and_add(n, -1);
-	return 0;
-}
-
-/* A socket send or receive: one lookup unless the thread is inside an SSL call whose socket
- * is not known yet. */
-static __always_inline void note_socket(struct sock *sk)
-{
-	__u64 id = bpf_get_current_pid_tgid(), bit, *w = active_word((__u32)id, &bit);
-	struct tls_call *c;
-
-	if (!w || !(*w & bit))
-		return;
-	c = bpf_map_lookup_elem(&tls_calls, &id);
-	if (!c || !c->active || c->sk)
-		return;
-	if (sk->sk_protocol != IPPROTO_TCP)
-		return;
-	c->lport = sk->__sk_common.skc_num;
-	c->rport = bpf_ntohs(sk->__sk_common.skc_dport);
-	c->sk = bpf_get_socket_cookie(sk);
-}
-
-/* Every socket send on the host (a client's request, a server's response). */
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(tp_sock_send, struct sock *sk, int ret, int flags)
-{
-	note_socket(sk);
-	return 0;
-}
-
-/* Every socket receive on the host: a server's connection is known from its first request
- * (which its response alone would give too late for the in-flight gauge). */
-SEC("tp_btf/sock_recv_length")
-int BPF_PROG(tp_sock_recv, struct sock *sk, int ret, int flags)
-{
-	note_socket(sk);
 	return 0;
 }
 
@@ -441,10 +650,8 @@ int BPF_PROG(tp_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(tp_exit, struct task_struct *p)
 {
-	__u64 id = bpf_get_current_pid_tgid(), bit, *w = active_word((__u32)id, &bit);
+	__u64 id = bpf_get_current_pid_tgid();
 
-	if (w && (*w & bit))
-		__sync_fetch_and_and(w, ~bit); /* died inside an SSL call */
 	bpf_map_delete_elem(&tls_calls, &id);
 	if (BPF_CORE_READ(p, signal, live.counter) == 0)
 		proc_forget(id >> 32);

@@ -284,10 +284,34 @@ struct sockeye_tls_conn_key {
 };
 _Static_assert(sizeof(struct sockeye_tls_conn_key) == 16, "sockeye_tls_conn_key is ABI");
 
-/* bpf_cookie of an SSL read/write probe: which direction, and which signature. */
+/* bpf_cookie of an SSL read/write probe: bits 0-7 flags, bits 8-23 the library's slot in
+ * tls_libs, bits 32-63 (signed) the distance from the probed instruction to the library's GOT
+ * entry of BIO_s_socket (0: none). */
 #define SOCKEYE_TLS_COOKIE_WRITE 0x1 /* plaintext leaving (SSL_write*), else arriving */
 #define SOCKEYE_TLS_COOKIE_EX 0x2    /* (ssl, buf, num, size_t *done), 1 on success; else
 				      * (ssl, buf, int num) returning the byte count */
+#define SOCKEYE_TLS_COOKIE_SLOT_SHIFT 8
+#define SOCKEYE_TLS_COOKIE_GOT_SHIFT 32
+
+/* tls_libs: what the probes need to know of one libssl build (and the libcrypto it uses) to
+ * find an SSL object's socket: SSL -> rbio -> BIO num (the file descriptor of a socket BIO).
+ * Derived by user space from each build's own code (src/tls_elf.c); slots are reused after a
+ * library is detached. */
+#define SOCKEYE_MAP_TLS_LIBS "tls_libs"
+#define SOCKEYE_TLS_LIB_SLOTS 1024
+
+#define SOCKEYE_TLS_LIB_FD 0x1 /* the offsets below are valid */
+
+struct sockeye_tls_lib {
+	__u32 flags;	  /* SOCKEYE_TLS_LIB_* */
+	__u16 ssl_rbio;	  /* offsetof(SSL, rbio) (SSL_get_rbio) */
+	__u16 bio_method; /* offsetof(BIO, method) (BIO_method_type) */
+	__u16 bio_num;	  /* offsetof(BIO, num): a socket BIO's descriptor (its read/write) */
+	__u16 pad;
+	__u32 pad2;
+	__s64 sock_method; /* the socket BIO_METHOD's address minus BIO_s_socket's (libcrypto) */
+};
+_Static_assert(sizeof(struct sockeye_tls_lib) == 24, "sockeye_tls_lib is ABI");
 
 /* Ring buffer records: rare process events user space acts on. */
 enum sockeye_tls_event_type {
@@ -308,6 +332,28 @@ enum sockeye_tls_stat {
 	SOCKEYE_TLS_STAT_SOCKET_CHANGED,   /* an SSL object seen on a new socket: state reset */
 	SOCKEYE_TLS_STAT_STATE_FAIL,	   /* no room for a connection's or thread's state */
 	SOCKEYE_TLS_STAT_MAX,
+};
+
+/* sockeye_tls_probe_hits_total{probe}: index of the tls_hits per-CPU array, one per kind of
+ * probe hit. Sync note: also update tls_probe_names[] in src/render.c. */
+#define SOCKEYE_MAP_TLS_HITS "tls_hits"
+enum sockeye_tls_probe {
+	SOCKEYE_TLS_PROBE_READ = 0,	/* entry of a read function */
+	SOCKEYE_TLS_PROBE_READ_RETURN,	/* its return */
+	SOCKEYE_TLS_PROBE_WRITE,	/* entry of a write function */
+	SOCKEYE_TLS_PROBE_WRITE_RETURN, /* its return */
+	SOCKEYE_TLS_PROBE_FREE,		/* SSL_free */
+	SOCKEYE_TLS_PROBE_MAX,
+};
+
+/* sockeye_tls_attributions_total{method}: how connections (and SSL objects moved to another
+ * socket) learned their socket. Index of the tls_attr per-CPU array. Sync note: also update
+ * tls_attr_names[] in src/render.c. */
+#define SOCKEYE_MAP_TLS_ATTR "tls_attr"
+enum sockeye_tls_attr {
+	SOCKEYE_TLS_ATTR_SOCKET_BIO = 0, /* the descriptor of the SSL object's socket BIO */
+	SOCKEYE_TLS_ATTR_IO_SCAN,	 /* the one TCP socket of the process the call used */
+	SOCKEYE_TLS_ATTR_MAX,
 };
 
 #endif /* SOCKEYE_H */

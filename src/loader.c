@@ -289,11 +289,6 @@ static void probe_features(struct loader *l, const struct sockeye_config *cfg)
 		l->features[SOCKEYE_FEATURE_HTTPS].enabled = 0;
 		snprintf(l->features[SOCKEYE_FEATURE_HTTPS].why,
 			 sizeof(l->features[SOCKEYE_FEATURE_HTTPS].why), "--tls.disable");
-	} else if (!have_tracepoint(btf, "sock_send_length") ||
-		   !have_tracepoint(btf, "sock_recv_length")) {
-		feature_off(l, SOCKEYE_FEATURE_HTTPS,
-			    "no sock_send_length/sock_recv_length tracepoints to attribute SSL calls "
-			    "to their sockets");
 	}
 	btf__free(btf);
 }

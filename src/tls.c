@@ -1,33 +1,19 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* tls.c - finds libssl files, derives and validates where to probe each, attaches the TLS
- * object's uprobes once per library inode, and follows processes as they exec and exit.
- *
- * Where to probe (docs/tls.md): a uprobe on an instruction the kernel cannot emulate is
- * single-stepped, which costs ~14 us per hit on a VM; OpenSSL's public SSL_read/SSL_write start
- * with `sub $N,%rsp`, so each call pays that. Its internal read/write functions start with
- * `push`, which the kernel emulates (~0.4 us). They have no symbol, so their addresses are taken
- * from the `call` in SSL_read_ex/SSL_write_ex and accepted only when SSL_read (SSL_write) calls
- * the same address and the _ex function passes its four arguments through untouched, which
- * makes the internal function's arguments those of the _ex function. Anything else falls back
- * to the public symbols, and says so (log, sockeye_tls_probe_mode).
- *
- * Which files: every libssl.so* in the system library directories (attached at start, so
- * processes that start or dlopen it later are covered from their first call), and every
- * libssl.so* a process maps (/proc/PID/maps): at start for all processes, and for each
+/* tls.c - attaches the TLS object's uprobes once per libssl inode, where tls_derive.c says, and
+ * finds the files to attach: every libssl.so* in the system library directories (attached at
+ * start, so processes that start or dlopen it later are covered from their first call), and
+ * every libssl.so* a process maps (/proc/PID/maps): at start for all processes, and for each
  * exec'd process a few times while its loader and its dlopen calls run, and all of them again
- * every minute. A mapped file is
- * attached through /proc/PID/map_files/<range>, which reaches files replaced on disk and files
- * in other mount namespaces (containers). A library that no process maps any more is detached,
- * system libraries excepted.
+ * every minute. A mapped file is attached through /proc/PID/map_files/<range>, which reaches
+ * files replaced on disk and files in other mount namespaces (containers). A library that no
+ * process maps any more is detached, system libraries excepted.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
+#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -46,6 +32,8 @@
 #include "progload.h"
 #include "tls.h"
 #include "tls.skel.h"
+#include "tls_derive.h"
+#include "tls_elf.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -55,7 +43,6 @@
 #define POLL_MS	      20   /* ring buffer poll timeout: how late a due scan may run */
 #define LIVENESS_S    2.0  /* how often libraries outside the system directories are checked */
 #define RESCAN_S      60.0 /* how often all of /proc is read (a late dlopen of a private copy) */
-#define CODE_BYTES    96   /* bytes of a function's start that are decoded */
 
 _Static_assert(sizeof(((struct tls_bpf *)0)->rodata->include_ports) ==
 		       sizeof(((struct tls_tunables *)0)->include_ports),
@@ -67,12 +54,6 @@ _Static_assert(sizeof(((struct tls_bpf *)0)->rodata->bounds_ns) ==
 /* Delays after an exec at which its maps are read: the dynamic loader maps DT_NEEDED
  * libraries within milliseconds; interpreters dlopen libssl when a script imports it. */
 static const double watch_delays[] = {0.02, 0.1, 0.5, 2.0, 10.0};
-
-enum sym_id { SYM_READ, SYM_WRITE, SYM_READ_EX, SYM_WRITE_EX, SYM_FREE, SYM_MAX };
-static const char *const sym_names[SYM_MAX] = {
-	[SYM_READ] = "SSL_read",	 [SYM_WRITE] = "SSL_write", [SYM_READ_EX] = "SSL_read_ex",
-	[SYM_WRITE_EX] = "SSL_write_ex", [SYM_FREE] = "SSL_free",
-};
 
 static const char *const mode_names[SOCKEYE_TLS_MODE_MAX] = {
 	[SOCKEYE_TLS_MODE_INTERNAL] = "internal",
@@ -87,6 +68,8 @@ struct tls_lib {
 	bool system; /* in a system library directory: stays attached */
 	bool failed; /* could not be attached: not tried again */
 	bool seen;   /* found by the current full scan */
+	bool fd_lookup; /* the socket BIO lookup's offsets were derived */
+	int slot;	/* in tls_libs, -1 none */
 	struct bpf_link *links[TLS_MAX_LINKS];
 	size_t n_links;
 	pid_t pids[TLS_LIB_PIDS]; /* processes seen mapping it */
@@ -106,6 +89,8 @@ struct tls {
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool stop;
+
+	bool slot_used[SOCKEYE_TLS_LIB_SLOTS]; /* tls_libs; the thread's alone after start */
 
 	pthread_mutex_t lock; /* libs: changed by the thread, read by collect */
 	struct tls_lib *libs;
@@ -141,505 +126,6 @@ static void warn_limited(struct tls *t, const char *msg, int err)
 		pr_warn("%s", msg);
 }
 
-/* ---- x86-64 prologue decoding ------------------------------------------------------------ */
-
-enum insn_kind { INSN_OTHER, INSN_PUSH, INSN_CALL, INSN_ENDBR, INSN_JCC, INSN_TEST_RDI };
-
-struct insn {
-	unsigned len;
-	enum insn_kind kind;
-	__u64 target; /* INSN_CALL */
-	__u32 writes; /* general registers written */
-};
-
-/* Opcodes with a ModRM byte that this decoder knows; how their operands are written. */
-enum modrm_dst { DST_NONE, DST_RM, DST_REG, DST_GROUP };
-
-static int modrm_opcode(unsigned char op, enum modrm_dst *dst, unsigned *imm)
-{
-	*imm = 0;
-	switch (op) {
-	case 0x01:
-	case 0x09:
-	case 0x21:
-	case 0x29:
-	case 0x31:
-	case 0x88:
-	case 0x89:
-		*dst = DST_RM; /* add/or/and/sub/xor/mov r/m, reg */
-		return 0;
-	case 0x03:
-	case 0x0b:
-	case 0x23:
-	case 0x2b:
-	case 0x33:
-	case 0x8a:
-	case 0x8b:
-	case 0x8d:
-	case 0x63:
-		*dst = DST_REG; /* ... reg, r/m; lea; movsxd */
-		return 0;
-	case 0x38:
-	case 0x39:
-	case 0x3a:
-	case 0x3b:
-	case 0x84:
-	case 0x85:
-		*dst = DST_NONE; /* cmp, test */
-		return 0;
-	case 0x83:
-		*dst = DST_GROUP; /* add/or/.../cmp r/m, imm8 */
-		*imm = 1;
-		return 0;
-	case 0x81:
-		*dst = DST_GROUP;
-		*imm = 4;
-		return 0;
-	case 0xc7:
-		*dst = DST_RM; /* mov r/m, imm32 */
-		*imm = 4;
-		return 0;
-	}
-	return -ENOEXEC;
-}
-
-/* Decodes the instruction at code[0..n) (at address vaddr). Only the shapes function
- * prologues use are known; anything else is -ENOEXEC. */
-static int decode(const unsigned char *code, size_t n, __u64 vaddr, struct insn *in)
-{
-	size_t i = 0;
-	unsigned rex = 0, imm;
-	bool opsize = false;
-	enum modrm_dst dst;
-	unsigned char op;
-
-	memset(in, 0, sizeof(*in));
-	if (n >= 4 && code[0] == 0xf3 && code[1] == 0x0f && code[2] == 0x1e && code[3] == 0xfa) {
-		in->len = 4;
-		in->kind = INSN_ENDBR;
-		return 0;
-	}
-	while (i < n && (code[i] == 0x64 || code[i] == 0x65 || code[i] == 0x66)) {
-		opsize |= code[i] == 0x66;
-		i++;
-	}
-	if (i < n && (code[i] & 0xf0) == 0x40)
-		rex = code[i++];
-	if (i >= n)
-		return -ENOEXEC;
-	op = code[i++];
-
-	if (op >= 0x50 && op <= 0x57) {
-		in->kind = INSN_PUSH;
-		in->writes = 1u << 4; /* rsp */
-		in->len = i;
-		return (rex == 0 || rex == 0x41) && !opsize ? 0
-							    : -ENOEXEC; /* push r, push r8-r15 */
-	}
-	if (op == 0xe8) {
-		__s32 rel;
-
-		if (i + 4 > n || rex || opsize)
-			return -ENOEXEC;
-		memcpy(&rel, code + i, 4);
-		in->len = i + 4;
-		in->kind = INSN_CALL;
-		in->target = vaddr + in->len + (__s64)rel;
-		return 0;
-	}
-	if (op >= 0x70 && op <= 0x7f) {
-		in->len = i + 1;
-		in->kind = INSN_JCC;
-		return in->len <= n ? 0 : -ENOEXEC;
-	}
-	if (op >= 0xb8 && op <= 0xbf) {
-		in->len = i + ((rex & 0x8) ? 8 : 4);
-		in->writes = 1u << ((op & 7) | ((rex & 1) << 3));
-		return in->len <= n ? 0 : -ENOEXEC;
-	}
-	if (op == 0x90) {
-		in->len = i;
-		return 0;
-	}
-	if (op == 0x0f) {
-		if (i >= n)
-			return -ENOEXEC;
-		op = code[i++];
-		if (op >= 0x80 && op <= 0x8f) {
-			in->len = i + 4;
-			in->kind = INSN_JCC;
-			return in->len <= n ? 0 : -ENOEXEC;
-		}
-		if (op != 0x1f)
-			return -ENOEXEC;
-		dst = DST_NONE; /* nopl r/m */
-		imm = 0;
-	} else if (modrm_opcode(op, &dst, &imm)) {
-		return -ENOEXEC;
-	}
-
-	/* ModRM, SIB, displacement, immediate. */
-	{
-		unsigned char modrm, mod, rm;
-		unsigned reg, rmreg;
-
-		if (i >= n)
-			return -ENOEXEC;
-		modrm = code[i++];
-		mod = modrm >> 6;
-		rm = modrm & 7;
-		reg = ((modrm >> 3) & 7) | ((rex & 4) << 1);
-		rmreg = rm | ((rex & 1) << 3);
-		if (mod != 3 && rm == 4) {
-			unsigned char sib;
-
-			if (i >= n)
-				return -ENOEXEC;
-			sib = code[i++];
-			if (mod == 0 && (sib & 7) == 5)
-				i += 4;
-		} else if (mod == 0 && rm == 5) {
-			i += 4; /* rip-relative */
-		}
-		if (mod == 1)
-			i += 1;
-		else if (mod == 2)
-			i += 4;
-		if (imm == 4 && opsize)
-			imm = 2;
-		i += imm;
-		if (i > n)
-			return -ENOEXEC;
-		in->len = i;
-		if (dst == DST_GROUP)
-			dst = ((modrm >> 3) & 7) == 7 ? DST_NONE : DST_RM; /* /7 is cmp */
-		if (dst == DST_RM && mod == 3)
-			in->writes = 1u << rmreg;
-		else if (dst == DST_REG)
-			in->writes = 1u << reg;
-		if (op == 0x85 && rex == 0x48 && modrm == 0xff)
-			in->kind = INSN_TEST_RDI;
-	}
-	return 0;
-}
-
-#define MAX_PROLOGUE_INSNS 24
-
-int tls_x86_first_call(const unsigned char *code, size_t n, __u64 vaddr, struct tls_call_site *out)
-{
-	size_t off = 0;
-	__u32 writes = 0;
-
-	for (int k = 0; k < MAX_PROLOGUE_INSNS && off < n; k++) {
-		struct insn in;
-
-		if (decode(code + off, n - off, vaddr + off, &in))
-			return -ENOEXEC;
-		if (in.kind == INSN_CALL) {
-			out->target = in.target;
-			out->writes = writes;
-			out->offset = off;
-			return 0;
-		}
-		writes |= in.writes;
-		off += in.len;
-	}
-	return -ENOEXEC;
-}
-
-int tls_x86_cheap_entry(const unsigned char *code, size_t n, size_t *off)
-{
-	struct insn in;
-	size_t o = 0;
-
-	if (decode(code, n, 0, &in))
-		return -ENOEXEC;
-	if (in.kind == INSN_ENDBR) {
-		o = in.len;
-		if (decode(code + o, n - o, 0, &in))
-			return -ENOEXEC;
-	}
-	if (in.kind != INSN_PUSH)
-		return -ENOEXEC;
-	*off = o;
-	return 0;
-}
-
-int tls_x86_free_point(const unsigned char *code, size_t n, size_t *off)
-{
-	struct insn in;
-	size_t o = 0;
-
-	if (tls_x86_cheap_entry(code, n, off) == 0)
-		return 0;
-	if (decode(code, n, 0, &in))
-		return -ENOEXEC;
-	if (in.kind == INSN_ENDBR) {
-		o = in.len;
-		if (decode(code + o, n - o, 0, &in))
-			return -ENOEXEC;
-	}
-	if (in.kind != INSN_TEST_RDI)
-		return -ENOEXEC;
-	o += in.len;
-	if (decode(code + o, n - o, 0, &in) || in.kind != INSN_JCC)
-		return -ENOEXEC;
-	o += in.len;
-	if (decode(code + o, n - o, 0, &in) || in.kind != INSN_PUSH)
-		return -ENOEXEC;
-	*off = o;
-	return 0;
-}
-
-/* ---- ELF: symbols and placement ---------------------------------------------------------- */
-
-struct elf_info {
-	bool x86_64;
-	bool have[SYM_MAX];
-	__u64 vaddr[SYM_MAX];
-	size_t off[SYM_MAX]; /* file offsets */
-	struct {
-		__u64 vaddr, offset, filesz;
-	} text[8]; /* executable PT_LOAD segments */
-	size_t n_text;
-	__u64 plt_lo[3], plt_hi[3]; /* .plt, .plt.got, .plt.sec */
-	size_t n_plt;
-};
-
-static int vaddr_to_off(const struct elf_info *e, __u64 v, size_t *off)
-{
-	for (size_t i = 0; i < e->n_text; i++) {
-		if (v >= e->text[i].vaddr && v < e->text[i].vaddr + e->text[i].filesz) {
-			*off = v - e->text[i].vaddr + e->text[i].offset;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-static bool in_plt(const struct elf_info *e, __u64 v)
-{
-	for (size_t i = 0; i < e->n_plt; i++)
-		if (v >= e->plt_lo[i] && v < e->plt_hi[i])
-			return true;
-	return false;
-}
-
-static int elf_read(int fd, const char *path, struct elf_info *e)
-{
-	Elf *elf = NULL;
-	Elf_Scn *scn = NULL, *dynsym = NULL, *versym = NULL;
-	GElf_Ehdr eh;
-	size_t shstrndx, nph;
-	bool hidden[SYM_MAX] = {false};
-	int err = -ENOEXEC;
-
-	memset(e, 0, sizeof(*e));
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -EINVAL;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || !gelf_getehdr(elf, &eh) || elf_getshdrstrndx(elf, &shstrndx) ||
-	    elf_getphdrnum(elf, &nph)) {
-		pr_warn("TLS: %s: not a readable ELF file: %s", path, elf_errmsg(-1));
-		goto out;
-	}
-	e->x86_64 = eh.e_machine == EM_X86_64;
-	for (size_t i = 0; i < nph; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) ||
-		    e->n_text == ARRAY_SIZE(e->text))
-			continue;
-		e->text[e->n_text].vaddr = ph.p_vaddr;
-		e->text[e->n_text].offset = ph.p_offset;
-		e->text[e->n_text].filesz = ph.p_filesz;
-		e->n_text++;
-	}
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		const char *name;
-
-		if (!gelf_getshdr(scn, &sh))
-			continue;
-		name = elf_strptr(elf, shstrndx, sh.sh_name);
-		if (sh.sh_type == SHT_DYNSYM)
-			dynsym = scn;
-		else if (sh.sh_type == SHT_GNU_versym)
-			versym = scn;
-		else if (name && e->n_plt < ARRAY_SIZE(e->plt_lo) &&
-			 (!strcmp(name, ".plt") || !strcmp(name, ".plt.got") ||
-			  !strcmp(name, ".plt.sec"))) {
-			e->plt_lo[e->n_plt] = sh.sh_addr;
-			e->plt_hi[e->n_plt] = sh.sh_addr + sh.sh_size;
-			e->n_plt++;
-		}
-	}
-	if (!dynsym) {
-		pr_warn("TLS: %s: no dynamic symbol table", path);
-		goto out;
-	}
-	{
-		GElf_Shdr sh;
-		Elf_Data *data = elf_getdata(dynsym, NULL), *vdata = NULL;
-		size_t nsym;
-
-		gelf_getshdr(dynsym, &sh);
-		if (!data || !sh.sh_entsize)
-			goto out;
-		if (versym)
-			vdata = elf_getdata(versym, NULL);
-		nsym = sh.sh_size / sh.sh_entsize;
-		for (size_t i = 0; i < nsym; i++) {
-			GElf_Sym sym;
-			GElf_Versym vs = 0;
-			const char *name;
-			bool hid;
-
-			if (!gelf_getsym(data, i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
-			    sym.st_shndx == SHN_UNDEF || !sym.st_value)
-				continue;
-			name = elf_strptr(elf, sh.sh_link, sym.st_name);
-			if (!name)
-				continue;
-			if (vdata)
-				gelf_getversym(vdata, i, &vs);
-			hid = vs & 0x8000; /* a non-default version of the symbol */
-			for (int k = 0; k < SYM_MAX; k++) {
-				if (strcmp(name, sym_names[k]) != 0)
-					continue;
-				if (e->have[k] && (hid || !hidden[k]))
-					continue; /* keep the default version */
-				e->have[k] = true;
-				hidden[k] = hid;
-				e->vaddr[k] = sym.st_value;
-			}
-		}
-	}
-	for (int k = 0; k < SYM_MAX; k++)
-		if (e->have[k] && vaddr_to_off(e, e->vaddr[k], &e->off[k]))
-			e->have[k] = false;
-	err = 0;
-out:
-	if (elf)
-		elf_end(elf);
-	return err;
-}
-
-static int read_code(int fd, size_t off, unsigned char *buf, size_t n)
-{
-	ssize_t r = pread(fd, buf, n, off);
-
-	if (r < 0)
-		return -errno;
-	if ((size_t)r < n)
-		memset(buf + r, 0, n - r); /* decoding stops at the end of real bytes anyway */
-	return 0;
-}
-
-/* Where the probes of one library go. */
-struct plan {
-	enum sockeye_tls_mode mode;
-	size_t read_off, write_off; /* internal */
-	size_t free_off;
-	bool have_free;
-	bool free_cheap;
-	char why[160]; /* why not internal */
-};
-
-/* The internal read and write functions, found and validated; fills why on failure. */
-static int derive_internal(int fd, const struct elf_info *e, struct plan *p)
-{
-	static const int pairs[2][2] = {{SYM_READ_EX, SYM_READ}, {SYM_WRITE_EX, SYM_WRITE}};
-	__u64 target[2];
-	size_t off[2];
-
-	if (!e->x86_64) {
-		snprintf(p->why, sizeof(p->why), "internal functions are derived on x86-64 only");
-		return -ENOEXEC;
-	}
-	for (int d = 0; d < 2; d++) {
-		struct tls_call_site ex, plain;
-		unsigned char code[CODE_BYTES];
-		int sx = pairs[d][0], sp = pairs[d][1];
-
-		if (!e->have[sx] || !e->have[sp]) {
-			snprintf(p->why, sizeof(p->why), "no %s or %s symbol", sym_names[sx],
-				 sym_names[sp]);
-			return -ENOEXEC;
-		}
-		if (read_code(fd, e->off[sx], code, sizeof(code)) ||
-		    tls_x86_first_call(code, sizeof(code), e->vaddr[sx], &ex)) {
-			snprintf(p->why, sizeof(p->why),
-				 "%s does not start with a call we can follow", sym_names[sx]);
-			return -ENOEXEC;
-		}
-		if (ex.writes & TLS_X86_ARG_REGS) {
-			snprintf(p->why, sizeof(p->why),
-				 "%s changes its arguments before its call: not a pass-through",
-				 sym_names[sx]);
-			return -ENOEXEC;
-		}
-		if (read_code(fd, e->off[sp], code, sizeof(code)) ||
-		    tls_x86_first_call(code, sizeof(code), e->vaddr[sp], &plain) ||
-		    plain.target != ex.target) {
-			snprintf(p->why, sizeof(p->why), "%s and %s do not call the same function",
-				 sym_names[sx], sym_names[sp]);
-			return -ENOEXEC;
-		}
-		if (in_plt(e, ex.target) || vaddr_to_off(e, ex.target, &off[d])) {
-			snprintf(p->why, sizeof(p->why),
-				 "%s calls outside the library's code (0x%llx)", sym_names[sx],
-				 (unsigned long long)ex.target);
-			return -ENOEXEC;
-		}
-		for (int k = 0; k < SYM_MAX; k++) {
-			if (e->have[k] && e->vaddr[k] == ex.target) {
-				snprintf(p->why, sizeof(p->why),
-					 "%s calls %s, not an internal function", sym_names[sx],
-					 sym_names[k]);
-				return -ENOEXEC;
-			}
-		}
-		target[d] = ex.target;
-		{
-			size_t entry;
-
-			if (read_code(fd, off[d], code, sizeof(code)) ||
-			    tls_x86_cheap_entry(code, sizeof(code), &entry)) {
-				snprintf(p->why, sizeof(p->why),
-					 "the function %s calls does not start with push: not "
-					 "cheaper",
-					 sym_names[sx]);
-				return -ENOEXEC;
-			}
-			off[d] += entry;
-		}
-	}
-	if (target[0] == target[1]) {
-		snprintf(p->why, sizeof(p->why), "read and write lead to the same function");
-		return -ENOEXEC;
-	}
-	p->read_off = off[0];
-	p->write_off = off[1];
-	return 0;
-}
-
-static void plan_free(int fd, const struct elf_info *e, struct plan *p)
-{
-	unsigned char code[CODE_BYTES];
-	size_t o;
-
-	p->have_free = e->have[SYM_FREE];
-	if (!p->have_free)
-		return;
-	p->free_off = e->off[SYM_FREE];
-	if (e->x86_64 && !read_code(fd, e->off[SYM_FREE], code, sizeof(code)) &&
-	    !tls_x86_free_point(code, sizeof(code), &o)) {
-		p->free_off += o;
-		p->free_cheap = true;
-	}
-}
-
 /* ---- libraries --------------------------------------------------------------------------- */
 
 static struct tls_lib *lib_find(struct tls *t, dev_t dev, ino_t ino)
@@ -661,11 +147,32 @@ static void lib_add_pid(struct tls_lib *lib, pid_t pid)
 		lib->pids[lib->n_pids++] = pid;
 }
 
-static void lib_detach(struct tls_lib *lib)
+/* Detaches the library's probes, then gives its tls_libs slot back. */
+static void lib_detach(struct tls *t, struct tls_lib *lib)
 {
 	for (size_t i = 0; i < lib->n_links; i++)
 		bpf_link__destroy(lib->links[i]);
 	lib->n_links = 0;
+	if (lib->slot >= 0)
+		t->slot_used[lib->slot] = false;
+	lib->slot = -1;
+}
+
+/* A free tls_libs slot holding the library's offsets, or -ENOSPC. */
+static int slot_take(struct tls *t, const struct sockeye_tls_lib *info)
+{
+	for (__u32 i = 0; i < SOCKEYE_TLS_LIB_SLOTS; i++) {
+		int err;
+
+		if (t->slot_used[i])
+			continue;
+		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.tls_libs), &i, info, BPF_ANY);
+		if (err)
+			return -errno;
+		t->slot_used[i] = true;
+		return i;
+	}
+	return -ENOSPC;
 }
 
 static int attach_one(struct tls_lib *lib, struct bpf_program *prog, const char *path, size_t off,
@@ -683,43 +190,59 @@ static int attach_one(struct tls_lib *lib, struct bpf_program *prog, const char 
 	return 0;
 }
 
-/* Attaches entry and return probes of the read/write program at off. */
-static int attach_rw(struct tls *t, struct tls_lib *lib, const char *path, size_t off, __u64 cookie)
+/* The cookie of a read/write probe at pt (include/sockeye.h): flags, the library's slot, and
+ * the distance from the probed instruction to the GOT entry of BIO_s_socket. */
+static __u64 rw_cookie(const struct tls_lib *lib, const struct tls_plan *p,
+		       const struct tls_point *pt, __u64 flags)
 {
-	int err = attach_one(lib, t->skel->progs.uprobe_ssl_rw, path, off, false, cookie);
+	__s64 got = (__s64)(p->got_socket - pt->vaddr);
+	__u64 cookie = flags | ((__u64)lib->slot << SOCKEYE_TLS_COOKIE_SLOT_SHIFT);
+
+	if (p->fd_ok && got != 0 && got == (__s32)got)
+		cookie |= (__u64)(__u32)(__s32)got << SOCKEYE_TLS_COOKIE_GOT_SHIFT;
+	return cookie;
+}
+
+/* Attaches entry and return probes of the read/write program at pt. */
+static int attach_rw(struct tls *t, struct tls_lib *lib, const char *path, const struct tls_plan *p,
+		     const struct tls_point *pt, __u64 flags)
+{
+	__u64 cookie = rw_cookie(lib, p, pt, flags);
+	int err = attach_one(lib, t->skel->progs.uprobe_ssl_rw, path, pt->off, false, cookie);
 
 	if (!err)
-		err = attach_one(lib, t->skel->progs.uretprobe_ssl_rw, path, off, true, cookie);
+		err = attach_one(lib, t->skel->progs.uretprobe_ssl_rw, path, pt->off, true, cookie);
 	return err;
 }
 
-static int attach_plan(struct tls *t, struct tls_lib *lib, const char *path,
-		       const struct elf_info *e, const struct plan *p)
+static int attach_plan(struct tls *t, struct tls_lib *lib, const char *path, const struct tls_plan *p)
 {
 	const __u64 W = SOCKEYE_TLS_COOKIE_WRITE, EX = SOCKEYE_TLS_COOKIE_EX;
 	int err = 0;
 
 	if (p->mode == SOCKEYE_TLS_MODE_INTERNAL) {
-		err = attach_rw(t, lib, path, p->read_off, EX);
+		err = attach_rw(t, lib, path, p, &p->read, EX);
 		if (!err)
-			err = attach_rw(t, lib, path, p->write_off, EX | W);
+			err = attach_rw(t, lib, path, p, &p->write, EX | W);
 	} else {
 		static const struct {
 			int sym;
-			__u64 cookie;
+			__u64 flags;
 		} pub[] = {
-			{SYM_READ, 0},
-			{SYM_WRITE, SOCKEYE_TLS_COOKIE_WRITE},
-			{SYM_READ_EX, SOCKEYE_TLS_COOKIE_EX},
-			{SYM_WRITE_EX, SOCKEYE_TLS_COOKIE_EX | SOCKEYE_TLS_COOKIE_WRITE},
+			{TLS_SYM_READ, 0},
+			{TLS_SYM_WRITE, SOCKEYE_TLS_COOKIE_WRITE},
+			{TLS_SYM_READ_EX, SOCKEYE_TLS_COOKIE_EX},
+			{TLS_SYM_WRITE_EX, SOCKEYE_TLS_COOKIE_EX | SOCKEYE_TLS_COOKIE_WRITE},
 		};
 
 		for (size_t i = 0; i < ARRAY_SIZE(pub) && !err; i++)
-			if (e->have[pub[i].sym])
-				err = attach_rw(t, lib, path, e->off[pub[i].sym], pub[i].cookie);
+			if (p->have[pub[i].sym])
+				err = attach_rw(t, lib, path, p, &p->sym[pub[i].sym],
+						pub[i].flags);
 	}
-	if (!err && p->have_free)
-		err = attach_one(lib, t->skel->progs.uprobe_ssl_free, path, p->free_off, false, 0);
+	if (!err && p->have[TLS_SYM_FREE])
+		err = attach_one(lib, t->skel->progs.uprobe_ssl_free, path, p->free_at.off, false,
+				 0);
 	return err;
 }
 
@@ -737,52 +260,110 @@ static void lib_name(struct tls *t, struct tls_lib *lib, const char *shown)
 	}
 }
 
-/* Derives the plan for the file at path (opened for reading), attaches, and records the
- * library; shown is the path processes see, for the label and the log. */
+/* Where the libcrypto a libssl uses is: the file named needed that process pid maps (through
+ * map_files, as the libssl), else the one beside the libssl file. */
+static int crypto_path(const char *ssl_path, pid_t pid, const char *needed, char *out, size_t n)
+{
+	char maps[64], *line = NULL, dir[PATH_MAX];
+	size_t cap = 0;
+	FILE *f;
+	int found = -ENOENT;
+
+	if (pid > 0) {
+		snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
+		f = fopen(maps, "re");
+		while (f && found && getline(&line, &cap, f) > 0) {
+			unsigned long start, end;
+			char *path = strchr(line, '/'), *nl, *base;
+
+			if (!path || sscanf(line, "%lx-%lx", &start, &end) != 2)
+				continue;
+			nl = strchr(path, '\n');
+			if (nl)
+				*nl = '\0';
+			base = strrchr(path, '/') + 1;
+			if (strcmp(base, needed) == 0) {
+				snprintf(out, n, "/proc/%d/map_files/%lx-%lx", (int)pid, start, end);
+				found = 0;
+			}
+		}
+		free(line);
+		if (f)
+			fclose(f);
+		if (!found)
+			return 0;
+	}
+	snprintf(dir, sizeof(dir), "%s", ssl_path);
+	snprintf(out, n, "%s/%s", dirname(dir), needed);
+	return access(out, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+/* The libcrypto half of the socket BIO lookup (tls_derive_crypto). */
+static void plan_crypto(struct tls_plan *p, struct tls_elf *ssl, const char *ssl_path, pid_t pid)
+{
+	const char *needed = tls_elf_needed(ssl, "libcrypto.so");
+	char path[PATH_MAX];
+	struct tls_elf *e;
+	int fd;
+
+	if (!p->got_socket)
+		return;
+	if (!needed || crypto_path(ssl_path, pid, needed, path, sizeof(path))) {
+		snprintf(p->fd_why, sizeof(p->fd_why), "its libcrypto (%s) not found",
+			 needed ? needed : "no DT_NEEDED libcrypto.so*");
+		return;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	e = fd >= 0 ? tls_elf_open(fd, path) : NULL;
+	if (e)
+		tls_derive_crypto(e, p);
+	else
+		snprintf(p->fd_why, sizeof(p->fd_why), "cannot read its libcrypto %.100s", path);
+	tls_elf_close(e);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Derives the plan for the file at path, attaches, and records the library; shown is the path
+ * processes see, for the label and the log; pid the process it was found in (0: a system
+ * library directory). */
 static void lib_attach(struct tls *t, const char *path, const char *shown, dev_t dev, ino_t ino,
 		       bool system, pid_t pid)
 {
-	struct tls_lib lib = {.dev = dev, .ino = ino, .system = system}, *grown;
-	struct elf_info e;
-	struct plan p = {0};
+	struct tls_lib lib = {.dev = dev, .ino = ino, .system = system, .slot = -1}, *grown;
+	struct tls_elf *e = NULL;
+	struct tls_plan p = {0};
 	int fd, err;
-	bool internal_ok;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		pr_warn("TLS: cannot open %s (%s): %s", shown, path, strerror(errno));
 		return; /* not recorded: another process may give a path that works */
 	}
-	err = elf_read(fd, shown, &e);
-	if (!err && (!e.have[SYM_READ] || !e.have[SYM_WRITE])) {
-		pr_warn("TLS: %s has no SSL_read/SSL_write symbols: not probed", shown);
-		err = -ENOENT;
+	e = tls_elf_open(fd, shown);
+	err = e ? tls_derive_ssl(e, shown, t->mode_cfg == CONFIG_TLS_PUBLIC, &p) : -ENOEXEC;
+	if (!err && p.mode != SOCKEYE_TLS_MODE_INTERNAL && t->mode_cfg == CONFIG_TLS_INTERNAL) {
+		pr_error("TLS: %s: internal read/write functions not usable (%s); not probed "
+			 "(--tls.probe-mode=internal)",
+			 shown, p.why);
+		err = -ENOEXEC;
 	}
-	if (!err) {
-		internal_ok = t->mode_cfg != CONFIG_TLS_PUBLIC && derive_internal(fd, &e, &p) == 0;
-		if (t->mode_cfg == CONFIG_TLS_PUBLIC)
-			snprintf(p.why, sizeof(p.why), "--tls.probe-mode=public");
-		if (!internal_ok && t->mode_cfg == CONFIG_TLS_INTERNAL) {
-			pr_error("TLS: %s: internal read/write functions not usable (%s); not "
-				 "probed "
-				 "(--tls.probe-mode=internal)",
-				 shown, p.why);
-			err = -ENOEXEC;
-		}
-		p.mode = internal_ok ? SOCKEYE_TLS_MODE_INTERNAL : SOCKEYE_TLS_MODE_PUBLIC;
-		plan_free(fd, &e, &p);
-	}
+	if (!err)
+		plan_crypto(&p, e, path, pid);
+	tls_elf_close(e);
 	close(fd);
 
 	lib.failed = err != 0;
 	lib.mode = p.mode;
+	lib.fd_lookup = p.fd_ok;
 	lib_add_pid(&lib, pid);
 	if (!err) {
-		err = attach_plan(t, &lib, path, &e, &p);
+		lib.slot = slot_take(t, &p.lib);
+		err = lib.slot < 0 ? lib.slot : attach_plan(t, &lib, path, &p);
 		if (err) {
 			pr_warn("TLS: attaching uprobes to %s (%s): %s", shown, path,
 				strerror(-err));
-			lib_detach(&lib);
+			lib_detach(t, &lib);
 			lib.failed = true;
 		}
 	}
@@ -794,7 +375,7 @@ static void lib_attach(struct tls *t, const char *path, const char *shown, dev_t
 		grown = realloc(t->libs, cap * sizeof(*grown));
 		if (!grown) {
 			pthread_mutex_unlock(&t->lock);
-			lib_detach(&lib);
+			lib_detach(t, &lib);
 			pr_warn("TLS: out of memory recording %s", shown);
 			return;
 		}
@@ -810,16 +391,22 @@ static void lib_attach(struct tls *t, const char *path, const char *shown, dev_t
 		return;
 	if (p.mode == SOCKEYE_TLS_MODE_INTERNAL)
 		pr_info("TLS: probing %s: internal read/write functions at file offsets "
-			"0x%zx/0x%zx "
-			"(derived from SSL_read_ex/SSL_write_ex and checked against "
+			"0x%zx/0x%zx (derived from SSL_read_ex/SSL_write_ex and checked against "
 			"SSL_read/SSL_write)",
-			shown, p.read_off, p.write_off);
+			shown, p.read.off, p.write.off);
 	else
 		pr_warn("TLS: probing %s: public SSL_read/SSL_write symbols (%s); each call costs "
-			"a "
-			"single-stepped breakpoint",
+			"a single-stepped breakpoint",
 			shown, p.why);
-	if (p.have_free && !p.free_cheap)
+	if (p.fd_ok)
+		pr_info("TLS: %s: sockets found through the SSL object's socket BIO (SSL rbio at "
+			"0x%x, BIO method at 0x%x, descriptor at 0x%x)",
+			shown, p.lib.ssl_rbio, p.lib.bio_method, p.lib.bio_num);
+	else
+		pr_warn("TLS: %s: no socket BIO lookup (%s): connections are attributed by the "
+			"socket I/O of their writes",
+			shown, p.fd_why);
+	if (p.have[TLS_SYM_FREE] && !p.free_cheap)
 		pr_warn("TLS: %s: SSL_free is probed at its entry (single-stepped, once per "
 			"connection)",
 			shown);
@@ -1049,7 +636,7 @@ static void liveness(struct tls *t)
 		}
 		if (!lib->failed)
 			pr_info("TLS: detached from %s: no process maps it any more", lib->name);
-		lib_detach(lib);
+		lib_detach(t, lib);
 		t->libs[i] = t->libs[--t->n_libs];
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -1171,12 +758,7 @@ struct tls *tls_start(const struct sockeye_config *cfg, const struct bpf_object 
 			 failed >= 0 ? report->progs[failed].why : "");
 		goto cleanup;
 	}
-	err = attach_tp(t->skel->progs.tp_sock_send, &t->skel->links.tp_sock_send, "tp_sock_send");
-	if (!err)
-		err = attach_tp(t->skel->progs.tp_sock_recv, &t->skel->links.tp_sock_recv,
-				"tp_sock_recv");
-	if (!err)
-		err = attach_tp(t->skel->progs.tp_exec, &t->skel->links.tp_exec, "tp_exec");
+	err = attach_tp(t->skel->progs.tp_exec, &t->skel->links.tp_exec, "tp_exec");
 	if (!err)
 		err = attach_tp(t->skel->progs.tp_exit, &t->skel->links.tp_exit, "tp_exit");
 	if (err)
@@ -1228,7 +810,7 @@ void tls_stop(struct tls *t)
 		pthread_join(t->thread, NULL);
 	}
 	for (size_t i = 0; i < t->n_libs; i++)
-		lib_detach(&t->libs[i]);
+		lib_detach(t, &t->libs[i]);
 	ring_buffer__free(t->rb);
 	tls_bpf__destroy(t->skel);
 	pthread_mutex_destroy(&t->lock);
@@ -1280,6 +862,7 @@ struct sockeye_tls_library *tls_libraries(struct tls *t, size_t *n)
 			continue;
 		snprintf(out[*n].library, sizeof(out[*n].library), "%s", t->libs[i].name);
 		out[*n].mode = t->libs[i].mode;
+		out[*n].fd_lookup = t->libs[i].fd_lookup;
 		(*n)++;
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -1293,12 +876,21 @@ int tls_stats_fd(const struct tls *t)
 	return bpf_map__fd(t->skel->maps.tls_stats);
 }
 
+int tls_hits_fd(const struct tls *t)
+{
+	return bpf_map__fd(t->skel->maps.tls_hits);
+}
+
+int tls_attr_fd(const struct tls *t)
+{
+	return bpf_map__fd(t->skel->maps.tls_attr);
+}
+
 size_t tls_prog_fds(const struct tls *t, int *fds, const char **names, size_t max)
 {
 	struct bpf_program *progs[] = {
 		t->skel->progs.uprobe_ssl_rw,	t->skel->progs.uretprobe_ssl_rw,
-		t->skel->progs.uprobe_ssl_free, t->skel->progs.tp_sock_send,
-		t->skel->progs.tp_sock_recv,	t->skel->progs.tp_exec,
+		t->skel->progs.uprobe_ssl_free, t->skel->progs.tp_exec,
 		t->skel->progs.tp_exit,
 	};
 	size_t n = 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* tls.h - HTTPS without keys: finds the libssl files processes map, derives where to probe
- * each one, attaches the TLS object's uprobes once per library inode, and follows processes
- * as they exec and exit. Owned by loader.c (tls_start/tls_stop). */
+/* tls.h - HTTPS without keys: finds the libssl files processes map, attaches the TLS object's
+ * uprobes once per library inode where tls_derive.c says, and follows processes as they exec
+ * and exit. Owned by loader.c (tls_start/tls_stop). */
 #ifndef SOCKEYE_TLS_H
 #define SOCKEYE_TLS_H
 
@@ -52,28 +52,10 @@ void tls_report(struct tls *t, FILE *out);
 /* For collect.c: the attached libraries (thread-safe; returns a malloc'd array, *n entries,
  * NULL when none), and file descriptors of the TLS maps and programs. */
 struct sockeye_tls_library *tls_libraries(struct tls *t, size_t *n);
-int tls_stats_fd(const struct tls *t);
+int tls_stats_fd(const struct tls *t); /* sockeye_tls_events_total */
+int tls_hits_fd(const struct tls *t);  /* sockeye_tls_probe_hits_total */
+int tls_attr_fd(const struct tls *t);  /* sockeye_tls_attributions_total */
 size_t tls_prog_fds(const struct tls *t, int *fds, const char **names, size_t max);
 size_t tls_map_fds(const struct tls *t, int *fds, size_t max);
-
-/* x86-64 prologue analysis, exposed for tests/unit/test_tls.c. Each returns 0 or -ENOEXEC
- * when the bytes are not the simple shape it accepts (an unknown instruction, a branch away,
- * no call within the first instructions). */
-struct tls_call_site {
-	__u64 target; /* address the call goes to */
-	__u32 writes; /* general registers written before it (bit n = register n, rax = 0) */
-	__u32 offset; /* of the call instruction */
-};
-/* The first `call rel32` of a function starting at vaddr. */
-int tls_x86_first_call(const unsigned char *code, size_t n, __u64 vaddr, struct tls_call_site *out);
-/* Offset of the first instruction after an optional endbr64, if the kernel emulates it (push):
- * the cheap place for an entry probe with a return probe. */
-int tls_x86_cheap_entry(const unsigned char *code, size_t n, size_t *off);
-/* SSL_free's cheap probe point: the entry if it is a push, else the first push after a leading
- * `test %rdi,%rdi; je` (rdi, the SSL *, is untouched there). */
-int tls_x86_free_point(const unsigned char *code, size_t n, size_t *off);
-
-/* Registers of the System V calling convention's first four arguments. */
-#define TLS_X86_ARG_REGS ((1u << 7) | (1u << 6) | (1u << 2) | (1u << 1)) /* rdi rsi rdx rcx */
 
 #endif /* SOCKEYE_TLS_H */
