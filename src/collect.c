@@ -494,6 +494,17 @@ static __u64 count_keys(int fd, __u32 key_size)
 	return n;
 }
 
+/* A per-CPU array of n counters, summed over CPUs into out (vals: ncpu scratch values). */
+static void sum_counters(int fd, uint64_t *out, __u32 n, __u64 *vals, int ncpu)
+{
+	for (__u32 i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(fd, &i, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[i] += vals[c];
+	}
+}
+
 /* The TLS probes: attached libraries and their counters (tls_valid stays 0 without TLS). */
 static void collect_tls(const struct loader_fds *fds, struct sockeye_snapshot *snap, int ncpu)
 {
@@ -506,12 +517,9 @@ static void collect_tls(const struct loader_fds *fds, struct sockeye_snapshot *s
 	vals = calloc(ncpu, sizeof(*vals));
 	if (!vals)
 		return;
-	for (__u32 i = 0; i < SOCKEYE_TLS_STAT_MAX; i++) {
-		if (bpf_map_lookup_elem(fds->tls_stats, &i, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			snap->tls_stats[i] += vals[c];
-	}
+	sum_counters(fds->tls_stats, snap->tls_stats, SOCKEYE_TLS_STAT_MAX, vals, ncpu);
+	sum_counters(tls_hits_fd(fds->tls), snap->tls_hits, SOCKEYE_TLS_PROBE_MAX, vals, ncpu);
+	sum_counters(tls_attr_fd(fds->tls), snap->tls_attr, SOCKEYE_TLS_ATTR_MAX, vals, ncpu);
 	free(vals);
 }
 

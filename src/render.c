@@ -77,6 +77,25 @@ static const char *const tls_stat_names[] = {
 _Static_assert(ARRAY_SIZE(tls_stat_names) == SOCKEYE_TLS_STAT_MAX,
 	       "tls_stat_names[] out of sync with enum sockeye_tls_stat");
 
+/* Sync note: indexed by enum sockeye_tls_probe (include/sockeye.h); never rename one. */
+static const char *const tls_probe_names[] = {
+	[SOCKEYE_TLS_PROBE_READ] = "read",
+	[SOCKEYE_TLS_PROBE_READ_RETURN] = "read_return",
+	[SOCKEYE_TLS_PROBE_WRITE] = "write",
+	[SOCKEYE_TLS_PROBE_WRITE_RETURN] = "write_return",
+	[SOCKEYE_TLS_PROBE_FREE] = "free",
+};
+_Static_assert(ARRAY_SIZE(tls_probe_names) == SOCKEYE_TLS_PROBE_MAX,
+	       "tls_probe_names[] out of sync with enum sockeye_tls_probe");
+
+/* Sync note: indexed by enum sockeye_tls_attr (include/sockeye.h); never rename one. */
+static const char *const tls_attr_names[] = {
+	[SOCKEYE_TLS_ATTR_SOCKET_BIO] = "socket_bio",
+	[SOCKEYE_TLS_ATTR_IO_SCAN] = "io_scan",
+};
+_Static_assert(ARRAY_SIZE(tls_attr_names) == SOCKEYE_TLS_ATTR_MAX,
+	       "tls_attr_names[] out of sync with enum sockeye_tls_attr");
+
 /* Sync note: indexed by enum sockeye_id_label (src/snapshot.h); the rendering order. */
 static const char *const id_label_names[] = {
 	[SOCKEYE_ID_SERVICE_NAME] = "service_name",
@@ -816,12 +835,27 @@ static void put_maps(struct render_ctx *c)
 	}
 }
 
+/* One counter per name of a TLS counter array. */
+static void put_tls_counters(struct render_ctx *c, const char *name, const char *help,
+			     const char *label, const char *const *names, const uint64_t *vals,
+			     size_t n)
+{
+	char value[NUMBER_LEN];
+
+	put_header(c, c->self_prefix, name, METRIC_COUNTER, help);
+	for (size_t i = 0; i < n; i++) {
+		const struct sockeye_label l = { label, names[i] };
+
+		put_sample(c, c->self_prefix, name, "_total", &l, 1, NULL, fmt_u64(value, vals[i]));
+	}
+}
+
 /* The OpenSSL libraries the TLS probes are attached to, and how (docs/tls.md); the TLS path's
- * events. Omitted when TLS is disabled. */
+ * counters. Omitted when TLS is disabled. */
 static void put_tls(struct render_ctx *c)
 {
 	const struct sockeye_snapshot *snap = c->snap;
-	char lib[SOCKEYE_TLS_LIBRARY_LEN + 1], value[NUMBER_LEN];
+	char lib[SOCKEYE_TLS_LIBRARY_LEN + 1];
 	size_t i;
 
 	if (!snap->tls_valid)
@@ -841,14 +875,32 @@ static void put_tls(struct render_ctx *c)
 		put_sample(c, c->self_prefix, "tls_probe_mode", "", labels, ARRAY_SIZE(labels), NULL,
 			   "1");
 	}
-	put_header(c, c->self_prefix, "tls_events", METRIC_COUNTER,
-		   "TLS connections and calls the OpenSSL probes skipped or reset, by event.");
-	for (i = 0; i < SOCKEYE_TLS_STAT_MAX; i++) {
-		const struct sockeye_label label = { "event", tls_stat_names[i] };
+	if (snap->n_tls_libs)
+		put_header(c, c->self_prefix, "tls_socket_bio_lookup", METRIC_GAUGE,
+			   "1 when the probes of an OpenSSL library find an SSL object's socket "
+			   "through its socket BIO's descriptor (offsets derived from the library), "
+			   "0 when only by the socket I/O of its write calls.");
+	for (i = 0; i < snap->n_tls_libs; i++) {
+		const struct sockeye_tls_library *t = &snap->tls_libs[i];
+		const struct sockeye_label label = {
+			"library", bounded(lib, t->library, sizeof(t->library))
+		};
 
-		put_sample(c, c->self_prefix, "tls_events", "_total", &label, 1, NULL,
-			   fmt_u64(value, snap->tls_stats[i]));
+		put_sample(c, c->self_prefix, "tls_socket_bio_lookup", "", &label, 1, NULL,
+			   t->fd_lookup ? "1" : "0");
 	}
+	put_tls_counters(c, "tls_events",
+			 "TLS connections and calls the OpenSSL probes skipped or reset, by event.",
+			 "event", tls_stat_names, snap->tls_stats, SOCKEYE_TLS_STAT_MAX);
+	put_tls_counters(c, "tls_probe_hits",
+			 "Hits of the OpenSSL uprobes (each a breakpoint in the calling process), "
+			 "by probe.",
+			 "probe", tls_probe_names, snap->tls_hits, SOCKEYE_TLS_PROBE_MAX);
+	put_tls_counters(c, "tls_attributions",
+			 "TLS connections that learned their socket, by how: method=\"socket_bio\" "
+			 "(the descriptor of the SSL object's socket BIO) or method=\"io_scan\" "
+			 "(the one TCP socket a write call sent on).",
+			 "method", tls_attr_names, snap->tls_attr, SOCKEYE_TLS_ATTR_MAX);
 }
 
 static void put_scrape_duration(struct render_ctx *c)

@@ -1367,6 +1367,13 @@ static void test_realistic_exposition_passes_promtool_and_prometheus_client(void
 	"mode=\"internal\"} 1\n"                                                                  \
 	"sockeye_tls_probe_mode{library=\"/srv/a \\\"b\\\"\\\\c/libssl.so.3 (deleted)\","         \
 	"mode=\"public\"} 1\n"
+#define TLS_LOOKUP                                                                                \
+	"# HELP sockeye_tls_socket_bio_lookup 1 when the probes of an OpenSSL library find an SSL " \
+	"object's socket through its socket BIO's descriptor (offsets derived from the library), " \
+	"0 when only by the socket I/O of its write calls.\n"                                     \
+	"# TYPE sockeye_tls_socket_bio_lookup gauge\n"                                            \
+	"sockeye_tls_socket_bio_lookup{library=\"/usr/lib/x86_64-linux-gnu/libssl.so.3\"} 1\n"     \
+	"sockeye_tls_socket_bio_lookup{library=\"/srv/a \\\"b\\\"\\\\c/libssl.so.3 (deleted)\"} 0\n"
 #define TLS_EVENTS(family)                                                                        \
 	"# HELP sockeye_" family " TLS connections and calls the OpenSSL probes skipped or "      \
 	"reset, by event.\n"                                                                      \
@@ -1374,6 +1381,33 @@ static void test_realistic_exposition_passes_promtool_and_prometheus_client(void
 	"sockeye_tls_events_total{event=\"unattributed\"} 3\n"                                    \
 	"sockeye_tls_events_total{event=\"socket_changed\"} 1\n"                                  \
 	"sockeye_tls_events_total{event=\"state_fail\"} 0\n"
+#define TLS_HITS(family)                                                                          \
+	"# HELP sockeye_" family " Hits of the OpenSSL uprobes (each a breakpoint in the calling " \
+	"process), by probe.\n"                                                                   \
+	"# TYPE sockeye_" family " counter\n"                                                     \
+	"sockeye_tls_probe_hits_total{probe=\"read\"} 30\n"                                       \
+	"sockeye_tls_probe_hits_total{probe=\"read_return\"} 29\n"                                \
+	"sockeye_tls_probe_hits_total{probe=\"write\"} 20\n"                                      \
+	"sockeye_tls_probe_hits_total{probe=\"write_return\"} 19\n"                               \
+	"sockeye_tls_probe_hits_total{probe=\"free\"} 18446744073709551615\n"
+#define TLS_ATTR_HELP_TEXT                                                                        \
+	"# HELP sockeye_tls_attributions_total TLS connections that learned their socket, by how: " \
+	"method=\"socket_bio\" (the descriptor of the SSL object's socket BIO) or "                 \
+	"method=\"io_scan\" (the one TCP socket a write call sent on).\n"
+#define TLS_ATTR_HELP_OM                                                                          \
+	"# HELP sockeye_tls_attributions TLS connections that learned their socket, by how: "     \
+	"method=\\\"socket_bio\\\" (the descriptor of the SSL object's socket BIO) or "             \
+	"method=\\\"io_scan\\\" (the one TCP socket a write call sent on).\n"
+#define TLS_ATTR(family)                                                                          \
+	"# TYPE sockeye_" family " counter\n"                                                     \
+	"sockeye_tls_attributions_total{method=\"socket_bio\"} 7\n"                               \
+	"sockeye_tls_attributions_total{method=\"io_scan\"} 0\n"
+#define TLS_COUNTERS_TEXT                                                                         \
+	TLS_EVENTS("tls_events_total")                                                            \
+	TLS_HITS("tls_probe_hits_total") TLS_ATTR_HELP_TEXT TLS_ATTR("tls_attributions_total")
+#define TLS_COUNTERS_OM                                                                           \
+	TLS_EVENTS("tls_events") TLS_HITS("tls_probe_hits") TLS_ATTR_HELP_OM                      \
+	TLS_ATTR("tls_attributions")
 
 static void tls_snapshot(struct sockeye_snapshot *snap, struct sockeye_tls_library *libs,
 			 size_t n)
@@ -1387,13 +1421,20 @@ static void tls_snapshot(struct sockeye_snapshot *snap, struct sockeye_tls_libra
 	snap->n_tls_libs = n;
 	snap->tls_stats[SOCKEYE_TLS_STAT_UNATTRIBUTED] = 3;
 	snap->tls_stats[SOCKEYE_TLS_STAT_SOCKET_CHANGED] = 1;
+	snap->tls_hits[SOCKEYE_TLS_PROBE_READ] = 30;
+	snap->tls_hits[SOCKEYE_TLS_PROBE_READ_RETURN] = 29;
+	snap->tls_hits[SOCKEYE_TLS_PROBE_WRITE] = 20;
+	snap->tls_hits[SOCKEYE_TLS_PROBE_WRITE_RETURN] = 19;
+	snap->tls_hits[SOCKEYE_TLS_PROBE_FREE] = UINT64_MAX;
+	snap->tls_attr[SOCKEYE_TLS_ATTR_SOCKET_BIO] = 7;
 }
 
-static void test_tls_families_list_each_library_and_every_event(void **state)
+static void test_tls_families_list_each_library_every_event_probe_and_method(void **state)
 {
 	struct sockeye_tls_library libs[] = {
 		{ .library = "/usr/lib/x86_64-linux-gnu/libssl.so.3",
-		  .mode = SOCKEYE_TLS_MODE_INTERNAL },
+		  .mode = SOCKEYE_TLS_MODE_INTERNAL,
+		  .fd_lookup = 1 },
 		{ .library = "/srv/a \"b\"\\c/libssl.so.3 (deleted)", .mode = SOCKEYE_TLS_MODE_PUBLIC },
 	};
 	struct sockeye_snapshot snap;
@@ -1405,24 +1446,23 @@ static void test_tls_families_list_each_library_and_every_event(void **state)
 	expect_text("tls families, text 0.0.4",
 		    HTTP_EMPTY BUILD_INFO("sockeye_", "1.2.3", "abc123", "")
 			    EVENTS_ZERO("sockeye_", "parser_events_total", "") TLS_PROBE_HELP_TEXT
-				    TLS_PROBES TLS_EVENTS("tls_events_total"),
+				    TLS_PROBES TLS_LOOKUP TLS_COUNTERS_TEXT,
 		    text);
 	free(text);
 	text = render(&snap, RENDER_OPENMETRICS);
 	expect_text("tls families, OpenMetrics",
 		    HTTP_EMPTY BUILD_INFO("sockeye_", "1.2.3", "abc123", "")
 			    EVENTS_ZERO("sockeye_", "parser_events", "") TLS_PROBE_HELP_OM
-				    TLS_PROBES TLS_EVENTS("tls_events") "# EOF\n",
+				    TLS_PROBES TLS_LOOKUP TLS_COUNTERS_OM "# EOF\n",
 		    text);
 	free(text);
 
-	/* No library attached yet: the events only. TLS disabled: nothing. */
+	/* No library attached yet: the counters only. TLS disabled: nothing. */
 	tls_snapshot(&snap, NULL, 0);
 	text = render(&snap, RENDER_TEXT_004);
 	expect_text("tls without libraries",
 		    HTTP_EMPTY BUILD_INFO("sockeye_", "1.2.3", "abc123", "")
-			    EVENTS_ZERO("sockeye_", "parser_events_total", "")
-				    TLS_EVENTS("tls_events_total"),
+			    EVENTS_ZERO("sockeye_", "parser_events_total", "") TLS_COUNTERS_TEXT,
 		    text);
 	free(text);
 	snap.tls_valid = 0;
@@ -1449,7 +1489,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_format_is_einval),
 		cmocka_unit_test(test_connection_and_in_flight_families_render_exactly),
 		cmocka_unit_test(test_body_size_families_render_exactly),
-		cmocka_unit_test(test_tls_families_list_each_library_and_every_event),
+		cmocka_unit_test(test_tls_families_list_each_library_every_event_probe_and_method),
 		cmocka_unit_test(test_realistic_exposition_passes_promtool_and_prometheus_client),
 	};
 	size_t i;
