@@ -33,8 +33,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 
-/* The I/O scan of a call on a connection whose BIO is not a socket BIO: at most SNAP_SOCKS TCP
- * sockets among the first SNAP_FDS descriptors of the process. */
+/* The I/O scan of a call on an unattributed connection whose BIO is not a socket BIO: at most
+ * SNAP_SOCKS TCP sockets among the first SNAP_FDS descriptors of the process. */
 #define SNAP_SOCKS 16
 #define SNAP_FDS 1024
 _Static_assert((SNAP_SOCKS & (SNAP_SOCKS - 1)) == 0, "snapshot index mask");
@@ -43,14 +43,14 @@ _Static_assert((SNAP_SOCKS & (SNAP_SOCKS - 1)) == 0, "snapshot index mask");
 enum call_bio {
 	BIO_UNKNOWN = 0,
 	BIO_SOCKET, /* a socket BIO: fd is its descriptor */
-	BIO_OTHER,  /* another BIO (or offsets unknown): the I/O scan, on write calls */
+	BIO_OTHER,  /* another BIO (or offsets unknown): the I/O scan */
 };
 
-/* A TCP socket of the process, as the I/O scan saw it at the entry of a write call. */
+/* A TCP socket of the process, as the I/O scan saw it at the entry of a call. */
 struct snap_sock {
 	__u64 sk; /* struct sock * */
 	__u64 ino;
-	__u32 wseq; /* tcp_sock.write_seq at entry */
+	__u32 seq; /* tcp_sock.write_seq (write calls) or copied_seq (reads) at entry */
 	__u16 lport;
 	__u16 rport;
 };
@@ -66,6 +66,8 @@ struct tls_call {
 	__u64 buf;
 	__u64 done; /* size_t * of the _ex signature */
 	__u64 sp;   /* stack pointer at entry: the return probe of this call sees sp + 8 */
+	__u64 ip;   /* the probed instruction's address (reads: find_bio on return) */
+	__u64 full_cookie;
 	__u64 sk;   /* inode number of the call's TCP socket, 0 not known */
 	__u16 lport;
 	__u16 rport; /* host order */
@@ -140,18 +142,18 @@ struct {
 	__type(value, __u64);
 } tls_stats SEC(".maps");
 
-/* sockeye_tls_probe_hits_total{probe} */
+/* sockeye_tls_probe_hits_total{library,probe}: a row per library slot */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SOCKEYE_TLS_PROBE_MAX);
+	__uint(max_entries, SOCKEYE_TLS_LIB_SLOTS * SOCKEYE_TLS_PROBE_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
 } tls_hits SEC(".maps");
 
-/* sockeye_tls_attributions_total{method} */
+/* sockeye_tls_attributions_total{library,method}: a row per library slot */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SOCKEYE_TLS_ATTR_MAX);
+	__uint(max_entries, SOCKEYE_TLS_LIB_SLOTS * SOCKEYE_TLS_ATTR_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
 } tls_attr SEC(".maps");
@@ -179,6 +181,24 @@ static __always_inline void count(void *map, __u32 which)
 static __always_inline void tls_stat_inc(__u32 which)
 {
 	count(&tls_stats, which);
+}
+
+/* A hit of a probe of kind probe, attached with cookie. */
+static __always_inline void count_hit(__u64 cookie, __u32 probe)
+{
+	__u32 slot = (cookie >> SOCKEYE_TLS_COOKIE_SLOT_SHIFT) & 0xffff;
+
+	if (slot < SOCKEYE_TLS_LIB_SLOTS)
+		count(&tls_hits, slot * SOCKEYE_TLS_PROBE_MAX + probe);
+}
+
+/* A connection of the library of cookie learned its socket by method. */
+static __always_inline void count_attr(__u64 cookie, __u32 method)
+{
+	__u32 slot = (cookie >> SOCKEYE_TLS_COOKIE_SLOT_SHIFT) & 0xffff;
+
+	if (slot < SOCKEYE_TLS_LIB_SLOTS)
+		count(&tls_attr, slot * SOCKEYE_TLS_ATTR_MAX + method);
 }
 
 DEFINE_SCAN_CB(scan_cb_user, 1)
@@ -230,9 +250,13 @@ static __always_inline __u64 fd_tcp(__s32 fd, struct snap_sock *out)
 	return file_tcp(file, out);
 }
 
-static __always_inline __u32 tcp_write_seq(__u64 sk)
+/* The sequence number after the last byte the process wrote to (write) or read from the
+ * socket: what a call's socket I/O moves. */
+static __always_inline __u32 tcp_app_seq(__u64 sk, int write)
 {
-	return BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
+	if (write)
+		return BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
+	return BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
 }
 
 /* ---- the call's BIO -------------------------------------------------------------------------- */
@@ -242,7 +266,7 @@ static __always_inline __u32 tcp_write_seq(__u64 sk)
  * gives its distance from the probed instruction) holds that function's address in the
  * libcrypto the process uses, and the method is at a fixed distance from it in that build. A
  * process using another libcrypto build, or a BIO of any other method, fails the check. */
-static __always_inline void find_bio(struct pt_regs *ctx, struct tls_call *c, __u64 cookie)
+static __always_inline void find_bio(__u64 ip, struct tls_call *c, __u64 cookie)
 {
 	__u32 slot = (cookie >> SOCKEYE_TLS_COOKIE_SLOT_SHIFT) & 0xffff;
 	__s64 got = (__s32)(cookie >> SOCKEYE_TLS_COOKIE_GOT_SHIFT);
@@ -253,7 +277,7 @@ static __always_inline void find_bio(struct pt_regs *ctx, struct tls_call *c, __
 	c->bio = BIO_OTHER;
 	if (!lib || !(lib->flags & SOCKEYE_TLS_LIB_FD) || !got)
 		return;
-	if (bpf_probe_read_user(&fn, sizeof(fn), (void *)(PT_REGS_IP(ctx) + got)) || !fn ||
+	if (bpf_probe_read_user(&fn, sizeof(fn), (void *)(ip + got)) || !fn ||
 	    bpf_probe_read_user(&rbio, sizeof(rbio), (void *)(c->ssl + lib->ssl_rbio)) || !rbio ||
 	    bpf_probe_read_user(&method, sizeof(method), (void *)(rbio + lib->bio_method)) ||
 	    method != fn + lib->sock_method ||
@@ -268,7 +292,7 @@ struct snap_ctx {
 	struct tls_call *c;
 };
 
-/* One descriptor of the I/O scan: a TCP socket is remembered with its send sequence. */
+/* One descriptor of the I/O scan: a TCP socket is remembered with its sequence. */
 static long snap_cb(__u32 fd, void *arg)
 {
 	struct tls_call *c = ((struct snap_ctx *)arg)->c;
@@ -293,31 +317,21 @@ static long snap_cb(__u32 fd, void *arg)
 		c->snap_over = 1;
 		return 1;
 	}
-	s.wseq = tcp_write_seq(s.sk);
+	s.seq = tcp_app_seq(s.sk, c->cookie & SOCKEYE_TLS_COOKIE_WRITE);
 	c->snap[n & (SNAP_SOCKS - 1)] = s;
 	c->n_snap = n + 1;
 	return 0;
 }
 
-/* At the entry of a write call whose BIO is not a socket BIO, on a connection that has no
- * socket yet: every TCP socket of the process and its send sequence. */
-static __always_inline void snapshot(struct tls_call *c, __u64 id)
+/* At the entry of a call whose BIO is not a socket BIO, on a connection that has no socket
+ * yet: every TCP socket of the process and its sequence in the call's direction. */
+static __always_inline void snapshot(struct tls_call *c)
 {
-	struct sockeye_tls_conn_key key = {};
-	struct tls_conn *conn;
-	struct task_struct *task;
-	struct fdtable *fdt;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct snap_ctx sctx = {.c = c};
-	__u32 max;
+	__u32 max = BPF_CORE_READ(fdt, max_fds);
 
-	key.tgid = id >> 32;
-	key.ssl = c->ssl;
-	conn = bpf_map_lookup_elem(&tls_conns, &key);
-	if (conn && (conn->attributed || conn->st.kind == KIND_IGNORE))
-		return;
-	task = bpf_get_current_task_btf();
-	fdt = BPF_CORE_READ(task, files, fdt);
-	max = BPF_CORE_READ(fdt, max_fds);
 	c->snap_over = max > SNAP_FDS;
 	c->scan_max = max > SNAP_FDS ? SNAP_FDS : max;
 	c->scan_files = (__u64)BPF_CORE_READ(fdt, fd);
@@ -326,14 +340,15 @@ static __always_inline void snapshot(struct tls_call *c, __u64 id)
 	bpf_loop(SNAP_FDS, snap_cb, &sctx, 0);
 }
 
-/* At the return of a write call that sent n plaintext bytes through a BIO that is not a socket
- * BIO: the call's socket is the one TCP socket whose send sequence advanced, by more than n (a
- * record adds a header and a tag) and not by much more. Another socket that advanced (another
- * thread's write), or more sockets than were remembered, leave the call unattributed: a later
- * write tries again. */
+/* At the return of a call that moved n plaintext bytes through a BIO that is not a socket BIO:
+ * the call's socket is the one TCP socket whose sequence in the call's direction advanced, by
+ * more than n (a record adds a header and a tag) and not by much more. A socket that advanced
+ * otherwise (another thread's I/O, OpenSSL reading ahead), a second one, or more sockets than
+ * were remembered leave the call unattributed: a later call tries again. */
 static __always_inline void snapshot_match(struct tls_call *c, __u64 n)
 {
 	__u64 most = n + n / 2 + 256; /* record overhead: header, nonce, tag, padding */
+	int write = c->cookie & SOCKEYE_TLS_COOKIE_WRITE;
 	int found = -1;
 
 	if (c->snap_over)
@@ -344,7 +359,7 @@ static __always_inline void snapshot_match(struct tls_call *c, __u64 n)
 
 		if (i >= c->n_snap)
 			break;
-		d = tcp_write_seq(s->sk) - s->wseq;
+		d = tcp_app_seq(s->sk, write) - s->seq;
 		if (d == 0)
 			continue;
 		if (found >= 0 || d <= n || d > most)
@@ -366,10 +381,12 @@ int uprobe_ssl_rw(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid(), sp = PT_REGS_SP(ctx);
 	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct sockeye_tls_conn_key key = {};
+	struct tls_conn *conn;
 	struct tls_call *c;
 
-	count(&tls_hits, cookie & SOCKEYE_TLS_COOKIE_WRITE ? SOCKEYE_TLS_PROBE_WRITE
-							   : SOCKEYE_TLS_PROBE_READ);
+	count_hit(cookie, cookie & SOCKEYE_TLS_COOKIE_WRITE ? SOCKEYE_TLS_PROBE_WRITE
+							    : SOCKEYE_TLS_PROBE_READ);
 	c = bpf_map_lookup_elem(&tls_calls, &id);
 	if (!c) {
 		bpf_map_update_elem(&tls_calls, &id, &zero_call, BPF_NOEXIST);
@@ -389,11 +406,22 @@ int uprobe_ssl_rw(struct pt_regs *ctx)
 	c->sp = sp;
 	c->sk = 0;
 	c->cookie = cookie & 0xff;
+	c->ip = PT_REGS_IP(ctx);
+	c->full_cookie = cookie;
 	c->n_snap = 0;
+	c->bio = BIO_UNKNOWN;
 	c->active = 1;
-	find_bio(ctx, c, cookie);
-	if (c->bio != BIO_SOCKET && (cookie & SOCKEYE_TLS_COOKIE_WRITE))
-		snapshot(c, id);
+	/* The BIO is looked at on return, when the call brought plaintext (not for WANT_READ),
+	 * except on a connection without a socket yet: a BIO that is not a socket BIO needs the
+	 * I/O scan to start before the call's I/O. */
+	key.tgid = id >> 32;
+	key.ssl = c->ssl;
+	conn = bpf_map_lookup_elem(&tls_conns, &key);
+	if (conn && (conn->attributed || conn->st.kind == KIND_IGNORE))
+		return 0;
+	find_bio(c->ip, c, cookie);
+	if (c->bio != BIO_SOCKET)
+		snapshot(c);
 	return 0;
 }
 
@@ -504,8 +532,8 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 		conn->lport = c->lport;
 		conn->rport = c->rport;
 		conn->attributed = 1;
-		count(&tls_attr, c->bio == BIO_SOCKET ? SOCKEYE_TLS_ATTR_SOCKET_BIO
-						      : SOCKEYE_TLS_ATTR_IO_SCAN);
+		count_attr(c->full_cookie, c->bio == BIO_SOCKET ? SOCKEYE_TLS_ATTR_SOCKET_BIO
+								: SOCKEYE_TLS_ATTR_IO_SCAN);
 		conn_set_port(conn);
 	}
 	st = &conn->st;
@@ -543,11 +571,11 @@ int uretprobe_ssl_rw(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid(), n = 0;
 	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &id);
 	long ret = PT_REGS_RC(ctx);
+	__u64 cookie = bpf_get_attach_cookie(ctx);
 	struct snap_sock s = {};
 
-	count(&tls_hits, bpf_get_attach_cookie(ctx) & SOCKEYE_TLS_COOKIE_WRITE
-				 ? SOCKEYE_TLS_PROBE_WRITE_RETURN
-				 : SOCKEYE_TLS_PROBE_READ_RETURN);
+	count_hit(cookie, cookie & SOCKEYE_TLS_COOKIE_WRITE ? SOCKEYE_TLS_PROBE_WRITE_RETURN
+							    : SOCKEYE_TLS_PROBE_READ_RETURN);
 	/* The return of a nested call we did not follow leaves sp below the entry's. */
 	if (!c || !c->active || PT_REGS_SP(ctx) != c->sp + 8)
 		return 0;
@@ -562,13 +590,15 @@ int uretprobe_ssl_rw(struct pt_regs *ctx)
 	}
 	if (n == 0)
 		return 0;
+	if (c->bio == BIO_UNKNOWN)
+		find_bio(c->ip, c, c->full_cookie);
 	if (c->bio == BIO_SOCKET) {
 		if (fd_tcp(c->fd, &s)) {
 			c->sk = s.ino;
 			c->lport = s.lport;
 			c->rport = s.rport;
 		}
-	} else if (c->n_snap && (c->cookie & SOCKEYE_TLS_COOKIE_WRITE)) {
+	} else if (c->n_snap) {
 		snapshot_match(c, n);
 	}
 	on_plaintext(c, id, n, c->cookie & SOCKEYE_TLS_COOKIE_WRITE);
@@ -584,7 +614,7 @@ int uprobe_ssl_free(struct pt_regs *ctx)
 	struct tls_conn *conn;
 	__s64 *n;
 
-	count(&tls_hits, SOCKEYE_TLS_PROBE_FREE);
+	count_hit(bpf_get_attach_cookie(ctx), SOCKEYE_TLS_PROBE_FREE);
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	key.ssl = PT_REGS_PARM1(ctx);
 	conn = bpf_map_lookup_elem(&tls_conns, &key);

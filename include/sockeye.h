@@ -286,7 +286,7 @@ _Static_assert(sizeof(struct sockeye_tls_conn_key) == 16, "sockeye_tls_conn_key 
 
 /* bpf_cookie of an SSL read/write probe: bits 0-7 flags, bits 8-23 the library's slot in
  * tls_libs, bits 32-63 (signed) the distance from the probed instruction to the library's GOT
- * entry of BIO_s_socket (0: none). */
+ * entry of BIO_s_socket (0: none). The SSL_free probe's cookie has the slot only. */
 #define SOCKEYE_TLS_COOKIE_WRITE 0x1 /* plaintext leaving (SSL_write*), else arriving */
 #define SOCKEYE_TLS_COOKIE_EX 0x2    /* (ssl, buf, num, size_t *done), 1 on success; else
 				      * (ssl, buf, int num) returning the byte count */
@@ -334,8 +334,9 @@ enum sockeye_tls_stat {
 	SOCKEYE_TLS_STAT_MAX,
 };
 
-/* sockeye_tls_probe_hits_total{probe}: index of the tls_hits per-CPU array, one per kind of
- * probe hit. Sync note: also update tls_probe_names[] in src/render.c. */
+/* sockeye_tls_probe_hits_total{library,probe}: the tls_hits per-CPU array has one row of
+ * SOCKEYE_TLS_PROBE_MAX counters per library slot (index slot * SOCKEYE_TLS_PROBE_MAX +
+ * probe). Sync note: also update tls_probe_names[] in src/render.c. */
 #define SOCKEYE_MAP_TLS_HITS "tls_hits"
 enum sockeye_tls_probe {
 	SOCKEYE_TLS_PROBE_READ = 0,	/* entry of a read function */
@@ -346,8 +347,9 @@ enum sockeye_tls_probe {
 	SOCKEYE_TLS_PROBE_MAX,
 };
 
-/* sockeye_tls_attributions_total{method}: how connections (and SSL objects moved to another
- * socket) learned their socket. Index of the tls_attr per-CPU array. Sync note: also update
+/* sockeye_tls_attributions_total{library,method}: how connections (and SSL objects moved to
+ * another socket) learned their socket. The tls_attr per-CPU array has a row of
+ * SOCKEYE_TLS_ATTR_MAX counters per library slot, as tls_hits. Sync note: also update
  * tls_attr_names[] in src/render.c. */
 #define SOCKEYE_MAP_TLS_ATTR "tls_attr"
 enum sockeye_tls_attr {

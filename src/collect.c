@@ -494,11 +494,14 @@ static __u64 count_keys(int fd, __u32 key_size)
 	return n;
 }
 
-/* A per-CPU array of n counters, summed over CPUs into out (vals: ncpu scratch values). */
-static void sum_counters(int fd, uint64_t *out, __u32 n, __u64 *vals, int ncpu)
+/* n counters of a per-CPU array from index first, summed over CPUs into out (vals: ncpu
+ * scratch values). */
+static void sum_counters(int fd, uint64_t *out, __u32 first, __u32 n, __u64 *vals, int ncpu)
 {
 	for (__u32 i = 0; i < n; i++) {
-		if (bpf_map_lookup_elem(fd, &i, vals))
+		__u32 key = first + i;
+
+		if (bpf_map_lookup_elem(fd, &key, vals))
 			continue;
 		for (int c = 0; c < ncpu; c++)
 			out[i] += vals[c];
@@ -517,9 +520,15 @@ static void collect_tls(const struct loader_fds *fds, struct sockeye_snapshot *s
 	vals = calloc(ncpu, sizeof(*vals));
 	if (!vals)
 		return;
-	sum_counters(fds->tls_stats, snap->tls_stats, SOCKEYE_TLS_STAT_MAX, vals, ncpu);
-	sum_counters(tls_hits_fd(fds->tls), snap->tls_hits, SOCKEYE_TLS_PROBE_MAX, vals, ncpu);
-	sum_counters(tls_attr_fd(fds->tls), snap->tls_attr, SOCKEYE_TLS_ATTR_MAX, vals, ncpu);
+	sum_counters(fds->tls_stats, snap->tls_stats, 0, SOCKEYE_TLS_STAT_MAX, vals, ncpu);
+	for (size_t l = 0; l < snap->n_tls_libs; l++) {
+		struct sockeye_tls_library *lib = &snap->tls_libs[l];
+
+		sum_counters(tls_hits_fd(fds->tls), lib->hits, lib->slot * SOCKEYE_TLS_PROBE_MAX,
+			     SOCKEYE_TLS_PROBE_MAX, vals, ncpu);
+		sum_counters(tls_attr_fd(fds->tls), lib->attr, lib->slot * SOCKEYE_TLS_ATTR_MAX,
+			     SOCKEYE_TLS_ATTR_MAX, vals, ncpu);
+	}
 	free(vals);
 }
 

@@ -835,18 +835,21 @@ static void put_maps(struct render_ctx *c)
 	}
 }
 
-/* One counter per name of a TLS counter array. */
-static void put_tls_counters(struct render_ctx *c, const char *name, const char *help,
-			     const char *label, const char *const *names, const uint64_t *vals,
-			     size_t n)
+/* A library's row of counters of family name, one sample per names[i] as label. */
+static void put_library_counters(struct render_ctx *c, const struct sockeye_tls_library *t,
+				 const char *name, const char *label, const char *const *names,
+				 const uint64_t *vals, size_t n)
 {
-	char value[NUMBER_LEN];
+	char lib[SOCKEYE_TLS_LIBRARY_LEN + 1], value[NUMBER_LEN];
 
-	put_header(c, c->self_prefix, name, METRIC_COUNTER, help);
-	for (size_t i = 0; i < n; i++) {
-		const struct sockeye_label l = { label, names[i] };
+	for (size_t k = 0; k < n; k++) {
+		const struct sockeye_label labels[] = {
+			{ "library", bounded(lib, t->library, sizeof(t->library)) },
+			{ label, names[k] },
+		};
 
-		put_sample(c, c->self_prefix, name, "_total", &l, 1, NULL, fmt_u64(value, vals[i]));
+		put_sample(c, c->self_prefix, name, "_total", labels, ARRAY_SIZE(labels), NULL,
+			   fmt_u64(value, vals[k]));
 	}
 }
 
@@ -889,18 +892,30 @@ static void put_tls(struct render_ctx *c)
 		put_sample(c, c->self_prefix, "tls_socket_bio_lookup", "", &label, 1, NULL,
 			   t->fd_lookup ? "1" : "0");
 	}
-	put_tls_counters(c, "tls_events",
-			 "TLS connections and calls the OpenSSL probes skipped or reset, by event.",
-			 "event", tls_stat_names, snap->tls_stats, SOCKEYE_TLS_STAT_MAX);
-	put_tls_counters(c, "tls_probe_hits",
-			 "Hits of the OpenSSL uprobes (each a breakpoint in the calling process), "
-			 "by probe.",
-			 "probe", tls_probe_names, snap->tls_hits, SOCKEYE_TLS_PROBE_MAX);
-	put_tls_counters(c, "tls_attributions",
-			 "TLS connections that learned their socket, by how: method=\"socket_bio\" "
-			 "(the descriptor of the SSL object's socket BIO) or method=\"io_scan\" "
-			 "(the one TCP socket a write call sent on).",
-			 "method", tls_attr_names, snap->tls_attr, SOCKEYE_TLS_ATTR_MAX);
+	if (snap->n_tls_libs)
+		put_header(c, c->self_prefix, "tls_probe_hits", METRIC_COUNTER,
+			   "Hits of the OpenSSL uprobes (each a breakpoint in the calling process), "
+			   "by library and probe.");
+	for (i = 0; i < snap->n_tls_libs; i++)
+		put_library_counters(c, &snap->tls_libs[i], "tls_probe_hits", "probe",
+				     tls_probe_names, snap->tls_libs[i].hits, SOCKEYE_TLS_PROBE_MAX);
+	put_header(c, c->self_prefix, "tls_events", METRIC_COUNTER,
+		   "TLS connections and calls the OpenSSL probes skipped or reset, by event.");
+	for (i = 0; i < SOCKEYE_TLS_STAT_MAX; i++) {
+		const struct sockeye_label label = { "event", tls_stat_names[i] };
+		char value[NUMBER_LEN];
+
+		put_sample(c, c->self_prefix, "tls_events", "_total", &label, 1, NULL,
+			   fmt_u64(value, snap->tls_stats[i]));
+	}
+	if (snap->n_tls_libs)
+		put_header(c, c->self_prefix, "tls_attributions", METRIC_COUNTER,
+			   "TLS connections that learned their socket, by library and how: "
+			   "method=\"socket_bio\" (the descriptor of the SSL object's socket BIO) or "
+			   "method=\"io_scan\" (the one TCP socket of the process a call moved).");
+	for (i = 0; i < snap->n_tls_libs; i++)
+		put_library_counters(c, &snap->tls_libs[i], "tls_attributions", "method",
+				     tls_attr_names, snap->tls_libs[i].attr, SOCKEYE_TLS_ATTR_MAX);
 }
 
 static void put_scrape_duration(struct render_ctx *c)

@@ -173,8 +173,6 @@ struct sockeye_snapshot {
 	struct sockeye_tls_library *tls_libs; /* owned, sorted by library */
 	size_t n_tls_libs;
 	uint64_t tls_stats[SOCKEYE_TLS_STAT_MAX];  /* enum sockeye_tls_stat */
-	uint64_t tls_hits[SOCKEYE_TLS_PROBE_MAX];  /* enum sockeye_tls_probe */
-	uint64_t tls_attr[SOCKEYE_TLS_ATTR_MAX];   /* enum sockeye_tls_attr */
 	int tls_valid;
 };
 
@@ -192,6 +190,9 @@ struct sockeye_tls_library {
 	char library[SOCKEYE_TLS_LIBRARY_LEN]; /* path as processes map it; unique */
 	uint8_t mode;			       /* enum sockeye_tls_mode */
 	uint8_t fd_lookup; /* sockets found through the SSL object's socket BIO */
+	uint32_t slot;	   /* its rows in the tls_hits and tls_attr maps (collect.c) */
+	uint64_t hits[SOCKEYE_TLS_PROBE_MAX]; /* enum sockeye_tls_probe */
+	uint64_t attr[SOCKEYE_TLS_ATTR_MAX];  /* enum sockeye_tls_attr */
 };
 
 #endif /* SOCKEYE_SNAPSHOT_H */

@@ -158,20 +158,45 @@ static void lib_detach(struct tls *t, struct tls_lib *lib)
 	lib->slot = -1;
 }
 
-/* A free tls_libs slot holding the library's offsets, or -ENOSPC. */
+/* A free tls_libs slot holding the library's offsets, its counter rows (tls_hits, tls_attr)
+ * zeroed (a slot is reused after a library is detached), or -ENOSPC. */
 static int slot_take(struct tls *t, const struct sockeye_tls_lib *info)
 {
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *zeros;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	zeros = calloc(ncpu, sizeof(*zeros));
+	if (!zeros)
+		return -ENOMEM;
 	for (__u32 i = 0; i < SOCKEYE_TLS_LIB_SLOTS; i++) {
-		int err;
+		int err = 0;
 
 		if (t->slot_used[i])
 			continue;
-		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.tls_libs), &i, info, BPF_ANY);
+		for (__u32 k = 0; k < SOCKEYE_TLS_PROBE_MAX && !err; k++) {
+			__u32 row = i * SOCKEYE_TLS_PROBE_MAX + k;
+
+			err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.tls_hits), &row, zeros,
+						  BPF_ANY);
+		}
+		for (__u32 k = 0; k < SOCKEYE_TLS_ATTR_MAX && !err; k++) {
+			__u32 row = i * SOCKEYE_TLS_ATTR_MAX + k;
+
+			err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.tls_attr), &row, zeros,
+						  BPF_ANY);
+		}
+		if (!err)
+			err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.tls_libs), &i, info,
+						  BPF_ANY);
+		free(zeros);
 		if (err)
 			return -errno;
 		t->slot_used[i] = true;
 		return i;
 	}
+	free(zeros);
 	return -ENOSPC;
 }
 
@@ -242,7 +267,7 @@ static int attach_plan(struct tls *t, struct tls_lib *lib, const char *path, con
 	}
 	if (!err && p->have[TLS_SYM_FREE])
 		err = attach_one(lib, t->skel->progs.uprobe_ssl_free, path, p->free_at.off, false,
-				 0);
+				 (__u64)lib->slot << SOCKEYE_TLS_COOKIE_SLOT_SHIFT);
 	return err;
 }
 
@@ -863,6 +888,7 @@ struct sockeye_tls_library *tls_libraries(struct tls *t, size_t *n)
 		snprintf(out[*n].library, sizeof(out[*n].library), "%s", t->libs[i].name);
 		out[*n].mode = t->libs[i].mode;
 		out[*n].fd_lookup = t->libs[i].fd_lookup;
+		out[*n].slot = t->libs[i].slot;
 		(*n)++;
 	}
 	pthread_mutex_unlock(&t->lock);

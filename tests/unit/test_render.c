@@ -1383,31 +1383,49 @@ static void test_realistic_exposition_passes_promtool_and_prometheus_client(void
 	"sockeye_tls_events_total{event=\"state_fail\"} 0\n"
 #define TLS_HITS(family)                                                                          \
 	"# HELP sockeye_" family " Hits of the OpenSSL uprobes (each a breakpoint in the calling " \
-	"process), by probe.\n"                                                                   \
+	"process), by library and probe.\n"                                                       \
 	"# TYPE sockeye_" family " counter\n"                                                     \
-	"sockeye_tls_probe_hits_total{probe=\"read\"} 30\n"                                       \
-	"sockeye_tls_probe_hits_total{probe=\"read_return\"} 29\n"                                \
-	"sockeye_tls_probe_hits_total{probe=\"write\"} 20\n"                                      \
-	"sockeye_tls_probe_hits_total{probe=\"write_return\"} 19\n"                               \
-	"sockeye_tls_probe_hits_total{probe=\"free\"} 18446744073709551615\n"
+	"sockeye_tls_probe_hits_total{library=\"/usr/lib/x86_64-linux-gnu/libssl.so.3\","          \
+	"probe=\"read\"} 30\n"                                                                     \
+	"sockeye_tls_probe_hits_total{library=\"/usr/lib/x86_64-linux-gnu/libssl.so.3\","          \
+	"probe=\"read_return\"} 29\n"                                                              \
+	"sockeye_tls_probe_hits_total{library=\"/usr/lib/x86_64-linux-gnu/libssl.so.3\","          \
+	"probe=\"write\"} 20\n"                                                                    \
+	"sockeye_tls_probe_hits_total{library=\"/usr/lib/x86_64-linux-gnu/libssl.so.3\","          \
+	"probe=\"write_return\"} 19\n"                                                             \
+	"sockeye_tls_probe_hits_total{library=\"/usr/lib/x86_64-linux-gnu/libssl.so.3\","          \
+	"probe=\"free\"} 18446744073709551615\n"                                                   \
+	"sockeye_tls_probe_hits_total{library=\"/srv/a \\\"b\\\"\\\\c/libssl.so.3 (deleted)\","   \
+	"probe=\"read\"} 0\n"                                                                      \
+	"sockeye_tls_probe_hits_total{library=\"/srv/a \\\"b\\\"\\\\c/libssl.so.3 (deleted)\","   \
+	"probe=\"read_return\"} 0\n"                                                               \
+	"sockeye_tls_probe_hits_total{library=\"/srv/a \\\"b\\\"\\\\c/libssl.so.3 (deleted)\","   \
+	"probe=\"write\"} 0\n"                                                                     \
+	"sockeye_tls_probe_hits_total{library=\"/srv/a \\\"b\\\"\\\\c/libssl.so.3 (deleted)\","   \
+	"probe=\"write_return\"} 0\n"                                                              \
+	"sockeye_tls_probe_hits_total{library=\"/srv/a \\\"b\\\"\\\\c/libssl.so.3 (deleted)\","   \
+	"probe=\"free\"} 7\n"
 #define TLS_ATTR_HELP_TEXT                                                                        \
-	"# HELP sockeye_tls_attributions_total TLS connections that learned their socket, by how: " \
-	"method=\"socket_bio\" (the descriptor of the SSL object's socket BIO) or "                 \
-	"method=\"io_scan\" (the one TCP socket a write call sent on).\n"
+	"# HELP sockeye_tls_attributions_total TLS connections that learned their socket, by "    \
+	"library and how: method=\"socket_bio\" (the descriptor of the SSL object's socket BIO) " \
+	"or method=\"io_scan\" (the one TCP socket of the process a call moved).\n"
 #define TLS_ATTR_HELP_OM                                                                          \
-	"# HELP sockeye_tls_attributions TLS connections that learned their socket, by how: "     \
-	"method=\\\"socket_bio\\\" (the descriptor of the SSL object's socket BIO) or "             \
-	"method=\\\"io_scan\\\" (the one TCP socket a write call sent on).\n"
+	"# HELP sockeye_tls_attributions TLS connections that learned their socket, by library "  \
+	"and how: method=\\\"socket_bio\\\" (the descriptor of the SSL object's socket BIO) or "    \
+	"method=\\\"io_scan\\\" (the one TCP socket of the process a call moved).\n"
 #define TLS_ATTR(family)                                                                          \
 	"# TYPE sockeye_" family " counter\n"                                                     \
-	"sockeye_tls_attributions_total{method=\"socket_bio\"} 7\n"                               \
-	"sockeye_tls_attributions_total{method=\"io_scan\"} 0\n"
+	"sockeye_tls_attributions_total{library=\"/usr/lib/x86_64-linux-gnu/libssl.so.3\","                                                                                 \
+	"method=\"socket_bio\"} 7\n"                                                               \
+	"sockeye_tls_attributions_total{library=\"/usr/lib/x86_64-linux-gnu/libssl.so.3\","                                                                                 \
+	"method=\"io_scan\"} 0\n"                                                                  \
+	"sockeye_tls_attributions_total{library=\"/srv/a \\\"b\\\"\\\\c/libssl.so.3 (deleted)\","                                                                                 \
+	"method=\"socket_bio\"} 0\n"                                                               \
+	"sockeye_tls_attributions_total{library=\"/srv/a \\\"b\\\"\\\\c/libssl.so.3 (deleted)\","                                                                                 \
+	"method=\"io_scan\"} 2\n"
 #define TLS_COUNTERS_TEXT                                                                         \
-	TLS_EVENTS("tls_events_total")                                                            \
-	TLS_HITS("tls_probe_hits_total") TLS_ATTR_HELP_TEXT TLS_ATTR("tls_attributions_total")
-#define TLS_COUNTERS_OM                                                                           \
-	TLS_EVENTS("tls_events") TLS_HITS("tls_probe_hits") TLS_ATTR_HELP_OM                      \
-	TLS_ATTR("tls_attributions")
+	TLS_EVENTS("tls_events_total") TLS_ATTR_HELP_TEXT TLS_ATTR("tls_attributions_total")
+#define TLS_COUNTERS_OM TLS_EVENTS("tls_events") TLS_ATTR_HELP_OM TLS_ATTR("tls_attributions")
 
 static void tls_snapshot(struct sockeye_snapshot *snap, struct sockeye_tls_library *libs,
 			 size_t n)
@@ -1421,12 +1439,6 @@ static void tls_snapshot(struct sockeye_snapshot *snap, struct sockeye_tls_libra
 	snap->n_tls_libs = n;
 	snap->tls_stats[SOCKEYE_TLS_STAT_UNATTRIBUTED] = 3;
 	snap->tls_stats[SOCKEYE_TLS_STAT_SOCKET_CHANGED] = 1;
-	snap->tls_hits[SOCKEYE_TLS_PROBE_READ] = 30;
-	snap->tls_hits[SOCKEYE_TLS_PROBE_READ_RETURN] = 29;
-	snap->tls_hits[SOCKEYE_TLS_PROBE_WRITE] = 20;
-	snap->tls_hits[SOCKEYE_TLS_PROBE_WRITE_RETURN] = 19;
-	snap->tls_hits[SOCKEYE_TLS_PROBE_FREE] = UINT64_MAX;
-	snap->tls_attr[SOCKEYE_TLS_ATTR_SOCKET_BIO] = 7;
 }
 
 static void test_tls_families_list_each_library_every_event_probe_and_method(void **state)
@@ -1434,8 +1446,13 @@ static void test_tls_families_list_each_library_every_event_probe_and_method(voi
 	struct sockeye_tls_library libs[] = {
 		{ .library = "/usr/lib/x86_64-linux-gnu/libssl.so.3",
 		  .mode = SOCKEYE_TLS_MODE_INTERNAL,
-		  .fd_lookup = 1 },
-		{ .library = "/srv/a \"b\"\\c/libssl.so.3 (deleted)", .mode = SOCKEYE_TLS_MODE_PUBLIC },
+		  .fd_lookup = 1,
+		  .hits = { 30, 29, 20, 19, UINT64_MAX },
+		  .attr = { [SOCKEYE_TLS_ATTR_SOCKET_BIO] = 7 } },
+		{ .library = "/srv/a \"b\"\\c/libssl.so.3 (deleted)",
+		  .mode = SOCKEYE_TLS_MODE_PUBLIC,
+		  .hits = { [SOCKEYE_TLS_PROBE_FREE] = 7 },
+		  .attr = { [SOCKEYE_TLS_ATTR_IO_SCAN] = 2 } },
 	};
 	struct sockeye_snapshot snap;
 	char *text;
@@ -1446,23 +1463,26 @@ static void test_tls_families_list_each_library_every_event_probe_and_method(voi
 	expect_text("tls families, text 0.0.4",
 		    HTTP_EMPTY BUILD_INFO("sockeye_", "1.2.3", "abc123", "")
 			    EVENTS_ZERO("sockeye_", "parser_events_total", "") TLS_PROBE_HELP_TEXT
-				    TLS_PROBES TLS_LOOKUP TLS_COUNTERS_TEXT,
+				    TLS_PROBES TLS_LOOKUP TLS_HITS("tls_probe_hits_total")
+					    TLS_COUNTERS_TEXT,
 		    text);
 	free(text);
 	text = render(&snap, RENDER_OPENMETRICS);
 	expect_text("tls families, OpenMetrics",
 		    HTTP_EMPTY BUILD_INFO("sockeye_", "1.2.3", "abc123", "")
 			    EVENTS_ZERO("sockeye_", "parser_events", "") TLS_PROBE_HELP_OM
-				    TLS_PROBES TLS_LOOKUP TLS_COUNTERS_OM "# EOF\n",
+				    TLS_PROBES TLS_LOOKUP TLS_HITS("tls_probe_hits")
+					    TLS_COUNTERS_OM "# EOF\n",
 		    text);
 	free(text);
 
-	/* No library attached yet: the counters only. TLS disabled: nothing. */
+	/* No library attached yet: the events only. TLS disabled: nothing. */
 	tls_snapshot(&snap, NULL, 0);
 	text = render(&snap, RENDER_TEXT_004);
 	expect_text("tls without libraries",
 		    HTTP_EMPTY BUILD_INFO("sockeye_", "1.2.3", "abc123", "")
-			    EVENTS_ZERO("sockeye_", "parser_events_total", "") TLS_COUNTERS_TEXT,
+			    EVENTS_ZERO("sockeye_", "parser_events_total", "")
+				    TLS_EVENTS("tls_events_total"),
 		    text);
 	free(text);
 	snap.tls_valid = 0;
