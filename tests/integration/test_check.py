@@ -15,8 +15,7 @@ from harness import AGENT, Suite, check  # noqa: E402
 T = Suite("check", agent=False)
 BUDGET = 100000
 SOCKET_PROGS = ["tp_sock_state", "cgskb_ingress", "cgskb_egress"]
-TLS_PROGS = ["uprobe_ssl_rw", "uprobe_ssl_free", "uretprobe_ssl_rw", "tp_sock_send",
-             "tp_sock_recv", "tp_exec", "tp_exit"]
+TLS_PROGS = ["uprobe_ssl_rw", "uprobe_ssl_free", "uretprobe_ssl_rw", "tp_exec", "tp_exit"]
 FEATURES = ["http", "tcp_connections", "https", "owner_on_send"]
 _PROG = re.compile(r'^program (\S+) (loaded|off|failed|untried)(?: insns=(\d+))?'
                    r'(?: reason="([^"]*)")?$')

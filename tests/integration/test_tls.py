@@ -3,7 +3,10 @@
 """test_tls.py - HTTPS through the OpenSSL uprobes: nginx `ssl` and python http.server wrapped in
 ssl, driven by curl and http.client over HTTPS, with exact server and client counts; both probe
 modes; libraries found after start, replaced on disk and in another mount namespace; no state
-left by a process that exits; no mis-attribution when an SSL object's address is reused.
+left by a process that exits; no mis-attribution when an SSL object's address is reused. With
+tlsbio.py (OpenSSL called through ctypes, a private libssl copy so that the per-library
+counters are ours alone): how each kind of BIO finds its socket (socket BIO descriptor, the I/O
+scan of a BIO of its own, none for memory BIOs), and exactly two breakpoints per SSL call.
 
 Certificates are made by the suite (`openssl req -x509`), for 127.0.0.1, and clients verify
 them. Run as `test_tls.py pyserver-tls PROTO HOST CERT KEY` to get the TLS python server (it
@@ -667,6 +670,230 @@ def tls_disable_leaves_https_uncounted(env):
         st = agent.stop()
         ngx.stop()
         check(st == 0, "agent with --tls.disable exited with %s" % st)
+
+
+# ---------------------------------------------------------------------------------------------
+# tlsbio.py: known SSL calls through each kind of BIO, on a private libssl copy.
+
+TLSBIO = os.path.join(os.path.dirname(HERE), "tlsbio.py")
+TLSBIO_ROUTE = "/tlsbio/{id}"
+
+
+def private_libssl(env, name):
+    """A copy of the system libssl in a directory of its own: another inode, so the agent
+    attaches it separately and its per-library counters count only the processes told to use
+    it (LD_LIBRARY_PATH)."""
+    libdir = os.path.join(env.tmpdir, name)
+    os.makedirs(libdir, exist_ok=True)
+    lib = os.path.join(libdir, os.path.basename(system_libssl()))
+    if not os.path.exists(lib):
+        shutil.copy(system_libssl(), lib)
+    return libdir, lib
+
+
+class TLSBioServer:
+    """tlsbio.py server KIND with libssl from libdir, in the test cgroup."""
+
+    def __init__(self, env, kind, libdir):
+        cert, key = certs(env)
+        environ = dict(os.environ, LD_LIBRARY_PATH=libdir)
+        self.proc = env.procs.start([PYTHON, TLSBIO, "server", kind, cert, key],
+                                    stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                    preexec_fn=env.cgroup.enter, env=environ)
+        r, _, _ = select.select([self.proc.stdout], [], [], SERVER_START_TIMEOUT)
+        line = self.proc.stdout.readline().decode() if r else ""
+        if not line.startswith("READY "):
+            Procs.stop(self.proc)
+            fail("tlsbio server did not start: %r" % line)
+        self.port = int(line.split()[1])
+
+    def stop(self):
+        Procs.stop(self.proc)
+
+
+def tlsbio_client(env, kind, port, n, conns, libdir):
+    """Runs tlsbio.py client; returns the (SSL_read, SSL_write) calls it made."""
+    environ = dict(os.environ, LD_LIBRARY_PATH=libdir)
+    p = subprocess.run([PYTHON, TLSBIO, "client", kind, str(port), str(n), str(conns),
+                        certs(env)[0]], capture_output=True, text=True, env=environ,
+                       timeout=CLIENT_TIMEOUT, preexec_fn=env.cgroup.enter)
+    check(p.returncode == 0 and p.stdout.startswith("OK "),
+          "tlsbio client (%s BIO) failed: exit %d" % (kind, p.returncode),
+          (p.stdout + p.stderr).strip().splitlines()[-5:])
+    _, reads, writes = p.stdout.split()
+    return int(reads), int(writes)
+
+
+def tlsbio_reqs(n):
+    return [Req("GET", "/tlsbio/%d" % i, 200, TLSBIO_ROUTE) for i in range(n)]
+
+
+def library_counters(scrape, family, label, library):
+    """{label value: value} of a per-library TLS family."""
+    return {l[label]: v for n, l, v in scrape.samples
+            if n == family and l.get("library") == library}
+
+
+def counter_delta(before, after, family, label, library):
+    b = library_counters(before, family, label, library)
+    a = library_counters(after, family, label, library)
+    return {k: a[k] - b.get(k, 0) for k in a}
+
+
+def wait_counters(agent, before, family, label, library, want):
+    """Waits (bounded) until the library's counters moved by exactly want; returns the last
+    delta. A server's last SSL_read of a connection returns, and its SSL_free runs, once it
+    sees the client close: shortly after the client is done."""
+    last = {}
+
+    def exact():
+        nonlocal last
+        last = counter_delta(before, agent.scrape(), family, label, library)
+        return last == want
+
+    wait_until(exact, STATE_TIMEOUT, 0.1)
+    return last
+
+
+def check_probe_hits(agent, before, library, requests, conns):
+    """Two breakpoints (entry, return) per SSL call: a request is one SSL_write and one SSL_read
+    on each side; each server connection makes one more SSL_read (the one that sees the
+    client close), and each connection ends with SSL_free on both sides."""
+    want = {"read": 2 * requests + conns, "read_return": 2 * requests + conns,
+            "write": 2 * requests, "write_return": 2 * requests, "free": 2 * conns}
+    got = wait_counters(agent, before, "sockeye_tls_probe_hits_total", "probe", library, want)
+    check(got == want, "probe hits of %s: %r, want %r" % (library, got, want))
+
+
+def tlsbio_run(env, agent, kind, server, libdir, n, conns):
+    """n requests on each of conns connections of a tlsbio client with a BIO of kind; returns
+    (before, after) scrapes. Asserts the client's calls and, except for the memory BIO, exact
+    counts on both sides."""
+    before = agent.scrape()
+    reads, writes = tlsbio_client(env, kind, server.port, n, conns, libdir)
+    if kind != "memory":
+        check((reads, writes) == (n * conns, n * conns),
+              "test premise: the %s-BIO client made %d reads and %d writes for %d requests"
+              % (kind, reads, writes, n * conns))
+    tr = Traffic()
+    tr.add(tlsbio_reqs(n) * conns, "1.1", "tlsbio client, %s BIO, %d connections" % (kind, conns))
+    roles = ("server", "client") if kind != "memory" else ("server",)
+    after = scrape_after(agent, before, server.port, tr.expected, roles=roles)
+    assert_counts(before, after, server.port, tr, roles=roles)
+    return before, after
+
+
+@T.test
+def socket_bio_connections_are_found_through_their_descriptor(env):
+    """Server and client with OpenSSL's socket BIO (SSL_set_fd): both sides attributed through
+    the BIO's descriptor, counted exactly, two breakpoints per SSL call."""
+    libdir, lib = private_libssl(env, "tlsbio-socket")
+    srv = TLSBioServer(env, "socket", libdir)
+    try:
+        wait_attached(env.agent, lib)
+        lookup = env.agent.scrape().value("sockeye_tls_socket_bio_lookup", library=lib)
+        check(lookup == 1, "sockeye_tls_socket_bio_lookup{library=%r} is %r, want 1"
+              % (lib, lookup), env.agent.log_tail())
+        n, conns = 7, 3
+        before, after = tlsbio_run(env, env.agent, "socket", srv, libdir, n, conns)
+        want = {"socket_bio": 2 * conns, "io_scan": 0}
+        got = wait_counters(env.agent, before, "sockeye_tls_attributions_total", "method", lib,
+                            want)
+        check(got == want, "attributions of %s: %r, want %r" % (lib, got, want))
+        check_probe_hits(env.agent, before, lib, n * conns, conns)
+    finally:
+        srv.stop()
+
+
+@T.test
+def custom_bio_client_is_found_by_the_io_of_its_calls(env):
+    """A client whose BIO is its own (as curl's): no descriptor to read, so each connection is
+    attributed by the one TCP socket its first call moved; counted exactly."""
+    libdir, lib = private_libssl(env, "tlsbio-custom")
+    srv = TLSBioServer(env, "socket", libdir)
+    try:
+        wait_attached(env.agent, lib)
+        n, conns = 5, 4
+        before, after = tlsbio_run(env, env.agent, "custom", srv, libdir, n, conns)
+        want = {"socket_bio": conns, "io_scan": conns}
+        got = wait_counters(env.agent, before, "sockeye_tls_attributions_total", "method", lib,
+                            want)
+        check(got == want, "attributions of %s: %r, want %r (server: socket BIO, client: "
+              "its own BIO)" % (lib, got, want))
+        check_probe_hits(env.agent, before, lib, n * conns, conns)
+    finally:
+        srv.stop()
+
+
+def curl_private(env, libdir, port, reqs):
+    """One curl run for reqs (one keep-alive connection) with libssl from libdir; returns the
+    connections it opened."""
+    argv = ["curl"]
+    for i, r in enumerate(reqs):
+        if i:
+            argv.append("--next")
+        argv += ["-sS", "--max-time", "20", "-o", "/dev/null", "--cacert", certs(env)[0],
+                 "-w", "%{http_code} %{num_connects}\\n",
+                 "https://%s:%d%s" % (H, port, r.target)]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
+                       env=dict(os.environ, LD_LIBRARY_PATH=libdir), preexec_fn=env.cgroup.enter)
+    lines = p.stdout.split()
+    check(p.returncode == 0 and lines[0::2] == [str(r.status) for r in reqs],
+          "curl with the private libssl failed: exit %d, %r" % (p.returncode, lines),
+          [p.stderr.strip()])
+    return sum(int(x) for x in lines[1::2])
+
+
+@T.test
+def curl_connections_are_found_by_the_io_of_their_calls(env):
+    """curl (libcurl's own BIO) on the private copy against the tlsbio server: one keep-alive
+    run and runs of one request each, client and server counted exactly, each curl connection
+    attributed by the I/O scan."""
+    libdir, lib = private_libssl(env, "tlsbio-curl")
+    srv = TLSBioServer(env, "socket", libdir)
+    try:
+        wait_attached(env.agent, lib)  # curl maps the same inode: probed from its first call
+        before = env.agent.scrape()
+        reqs = tlsbio_reqs(6)
+        conns = curl_private(env, libdir, srv.port, reqs)
+        check(conns == 1, "test premise: curl opened %d connections for one run" % conns)
+        for r in reqs[:3]:
+            conns += curl_private(env, libdir, srv.port, [r])
+        tr = Traffic()
+        tr.add(reqs + reqs[:3], "1.1", "curl with its own BIO: keep-alive, then a run each")
+        after = scrape_after(env.agent, before, srv.port, tr.expected)
+        assert_counts(before, after, srv.port, tr)
+        want = {"socket_bio": conns, "io_scan": conns}
+        got = wait_counters(env.agent, before, "sockeye_tls_attributions_total", "method", lib,
+                            want)
+        check(got == want, "attributions of %s: %r, want %r" % (lib, got, want))
+    finally:
+        srv.stop()
+
+
+@T.test
+def memory_bio_client_is_not_counted_under_wrong_labels(env):
+    """A client with memory BIOs moves its ciphertext outside the SSL calls: its connections
+    have no socket to be attributed to and are not counted (the server side is), and no I/O
+    scan picks a socket for them."""
+    libdir, lib = private_libssl(env, "tlsbio-memory")
+    srv = TLSBioServer(env, "socket", libdir)
+    try:
+        wait_attached(env.agent, lib)
+        n, conns = 4, 3
+        before, after = tlsbio_run(env, env.agent, "memory", srv, libdir, n, conns)
+        d = http_delta(before, after, "client", srv.port)
+        check(not d, "memory-BIO client requests counted: %r" % d)
+        want = {"socket_bio": conns, "io_scan": 0}
+        got = wait_counters(env.agent, before, "sockeye_tls_attributions_total", "method", lib,
+                            want)
+        check(got == want, "attributions of %s: %r, want %r (server only)" % (lib, got, want))
+        unattributed = after.value("sockeye_tls_events_total", event="unattributed") - \
+            before.value("sockeye_tls_events_total", event="unattributed")
+        check(unattributed >= conns, "sockeye_tls_events_total{event=\"unattributed\"} moved "
+              "by %d for %d memory-BIO connections" % (unattributed, conns))
+    finally:
+        srv.stop()
 
 
 # ---------------------------------------------------------------------------------------------
