@@ -77,7 +77,9 @@ struct tls_call {
 	__u8 n_snap;
 	__s32 fd;      /* BIO_SOCKET: the socket BIO's descriptor */
 	__u8 snap_over; /* the scan saw more TCP sockets or descriptors than it keeps */
-	__u8 pad[3];
+	__u8 reset;	/* the connection's BIO changed: its state starts over */
+	__u8 pad[2];
+	__u64 rbio; /* the SSL object's read BIO, 0 not known */
 	/* The I/O scan's walk over the descriptor table (bpf_loop state: kept here, not on the
 	 * stack, so the verifier checks the callback once). */
 	__u64 scan_files; /* struct file ** */
@@ -92,6 +94,7 @@ struct tls_call {
 struct tls_conn {
 	struct sock_state st;
 	__u64 sk; /* inode of the socket the state belongs to, 0 before it is known */
+	__u64 rbio; /* the read BIO when it was attributed by the I/O scan, else 0 */
 	__u16 lport;
 	__u16 rport;
 	__u8 attributed;
@@ -275,10 +278,13 @@ static __always_inline void find_bio(__u64 ip, struct tls_call *c, __u64 cookie)
 	__s32 fd = -1;
 
 	c->bio = BIO_OTHER;
-	if (!lib || !(lib->flags & SOCKEYE_TLS_LIB_FD) || !got)
+	c->rbio = 0;
+	if (!lib || !(lib->flags & SOCKEYE_TLS_LIB_RBIO) ||
+	    bpf_probe_read_user(&rbio, sizeof(rbio), (void *)(c->ssl + lib->ssl_rbio)))
 		return;
-	if (bpf_probe_read_user(&fn, sizeof(fn), (void *)(ip + got)) || !fn ||
-	    bpf_probe_read_user(&rbio, sizeof(rbio), (void *)(c->ssl + lib->ssl_rbio)) || !rbio ||
+	c->rbio = rbio;
+	if (!(lib->flags & SOCKEYE_TLS_LIB_FD) || !got || !rbio ||
+	    bpf_probe_read_user(&fn, sizeof(fn), (void *)(ip + got)) || !fn ||
 	    bpf_probe_read_user(&method, sizeof(method), (void *)(rbio + lib->bio_method)) ||
 	    method != fn + lib->sock_method ||
 	    bpf_probe_read_user(&fd, sizeof(fd), (void *)(rbio + lib->bio_num)))
@@ -410,6 +416,7 @@ int uprobe_ssl_rw(struct pt_regs *ctx)
 	c->full_cookie = cookie;
 	c->n_snap = 0;
 	c->bio = BIO_UNKNOWN;
+	c->reset = 0;
 	c->active = 1;
 	/* The BIO is looked at on return, when the call brought plaintext (not for WANT_READ),
 	 * except on a connection without a socket yet: a BIO that is not a socket BIO needs the
@@ -417,9 +424,18 @@ int uprobe_ssl_rw(struct pt_regs *ctx)
 	key.tgid = id >> 32;
 	key.ssl = c->ssl;
 	conn = bpf_map_lookup_elem(&tls_conns, &key);
-	if (conn && (conn->attributed || conn->st.kind == KIND_IGNORE))
+	if (conn && conn->rbio) {
+		/* Attributed by the I/O scan: valid while the SSL object keeps its BIO. A new
+		 * BIO (SSL_clear and SSL_set_bio: a new connection in the object) starts over. */
+		find_bio(c->ip, c, cookie);
+		if (c->rbio == conn->rbio)
+			return 0;
+		c->reset = 1;
+	} else if (conn && (conn->attributed || conn->st.kind == KIND_IGNORE)) {
 		return 0;
-	find_bio(c->ip, c, cookie);
+	} else {
+		find_bio(c->ip, c, cookie);
+	}
 	if (c->bio != BIO_SOCKET)
 		snapshot(c);
 	return 0;
@@ -516,6 +532,14 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 	conn = conn_get(&key);
 	if (!conn)
 		return;
+	if (c->reset) {
+		tls_stat_inc(SOCKEYE_TLS_STAT_SOCKET_CHANGED);
+		conn_end(&conn->st);
+		bpf_map_update_elem(&tls_conns, &key, &zero_conn, BPF_EXIST);
+		conn = bpf_map_lookup_elem(&tls_conns, &key);
+		if (!conn)
+			return;
+	}
 	if (c->sk && conn->sk != c->sk) {
 		if (conn->sk) {
 			/* The SSL object now talks on another socket (socket inode numbers are not
@@ -532,6 +556,7 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 		conn->lport = c->lport;
 		conn->rport = c->rport;
 		conn->attributed = 1;
+		conn->rbio = c->bio == BIO_SOCKET ? 0 : c->rbio;
 		count_attr(c->full_cookie, c->bio == BIO_SOCKET ? SOCKEYE_TLS_ATTR_SOCKET_BIO
 								: SOCKEYE_TLS_ATTR_IO_SCAN);
 		conn_set_port(conn);

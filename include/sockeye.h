@@ -300,7 +300,8 @@ _Static_assert(sizeof(struct sockeye_tls_conn_key) == 16, "sockeye_tls_conn_key 
 #define SOCKEYE_MAP_TLS_LIBS "tls_libs"
 #define SOCKEYE_TLS_LIB_SLOTS 1024
 
-#define SOCKEYE_TLS_LIB_FD 0x1 /* the offsets below are valid */
+#define SOCKEYE_TLS_LIB_FD 0x1	  /* every offset below is valid */
+#define SOCKEYE_TLS_LIB_RBIO 0x2 /* ssl_rbio is valid */
 
 struct sockeye_tls_lib {
 	__u32 flags;	  /* SOCKEYE_TLS_LIB_* */

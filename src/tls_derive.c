@@ -156,6 +156,7 @@ static void derive_ssl_fd(const struct tls_elf *e, struct tls_plan *p)
 		return;
 	}
 	p->lib.ssl_rbio = off;
+	p->lib.flags = SOCKEYE_TLS_LIB_RBIO;
 	if (tls_elf_got_entry(e, "BIO_s_socket", &p->got_socket)) {
 		snprintf(p->fd_why, sizeof(p->fd_why), "libssl does not import BIO_s_socket");
 		return;
@@ -249,7 +250,7 @@ void tls_derive_crypto(struct tls_elf *e, struct tls_plan *p)
 			 "no socket BIO function passes a BIO field to read or write");
 		return;
 	}
-	p->lib.flags = SOCKEYE_TLS_LIB_FD;
+	p->lib.flags |= SOCKEYE_TLS_LIB_FD;
 	p->lib.bio_method = off1;
 	p->lib.bio_num = num;
 	p->lib.sock_method = (__s64)(method - fn);

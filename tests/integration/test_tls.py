@@ -711,11 +711,14 @@ class TLSBioServer:
         Procs.stop(self.proc)
 
 
-def tlsbio_client(env, kind, port, n, conns, libdir):
-    """Runs tlsbio.py client; returns the (SSL_read, SSL_write) calls it made."""
+def tlsbio_client(env, kind, port, n, conns, libdir, port2=None):
+    """Runs tlsbio.py client (with port2: one SSL object reused for connections alternately
+    to port and port2); returns the (SSL_read, SSL_write) calls it made."""
     environ = dict(os.environ, LD_LIBRARY_PATH=libdir)
-    p = subprocess.run([PYTHON, TLSBIO, "client", kind, str(port), str(n), str(conns),
-                        certs(env)[0]], capture_output=True, text=True, env=environ,
+    argv = [PYTHON, TLSBIO, "client", kind, str(port), str(n), str(conns), certs(env)[0]]
+    if port2:
+        argv.append(str(port2))
+    p = subprocess.run(argv, capture_output=True, text=True, env=environ,
                        timeout=CLIENT_TIMEOUT, preexec_fn=env.cgroup.enter)
     check(p.returncode == 0 and p.stdout.startswith("OK "),
           "tlsbio client (%s BIO) failed: exit %d" % (kind, p.returncode),
@@ -869,6 +872,39 @@ def curl_connections_are_found_by_the_io_of_their_calls(env):
         check(got == want, "attributions of %s: %r, want %r" % (lib, got, want))
     finally:
         srv.stop()
+
+
+@T.test
+def ssl_object_reused_with_a_new_bio_is_attributed_again(env):
+    """One SSL object for six connections, alternately to two servers, SSL_clear and a new BIO
+    between them (as wrk reconnects): with a socket BIO and with a BIO of its own, every
+    connection is attributed anew and each server's requests land on its own port."""
+    libdir, lib = private_libssl(env, "tlsbio-reuse")
+    a, b = TLSBioServer(env, "socket", libdir), TLSBioServer(env, "socket", libdir)
+    try:
+        wait_attached(env.agent, lib)
+        n, conns = 3, 6
+        for kind in ("socket", "custom"):
+            before = env.agent.scrape()
+            reads, writes = tlsbio_client(env, kind, a.port, n, conns, libdir, port2=b.port)
+            check((reads, writes) == (n * conns, n * conns),
+                  "test premise: %d reads and %d writes" % (reads, writes))
+            tr = Traffic()
+            tr.add(tlsbio_reqs(n) * (conns // 2), "1.1",
+                   "tlsbio client, %s BIO, one SSL object reused for every other connection"
+                   % kind)
+            for port in (a.port, b.port):
+                after = scrape_after(env.agent, before, port, tr.expected)
+                assert_counts(before, after, port, tr)
+            want = {"socket_bio": conns * (2 if kind == "socket" else 1),
+                    "io_scan": 0 if kind == "socket" else conns}
+            got = wait_counters(env.agent, before, "sockeye_tls_attributions_total", "method",
+                                lib, want)
+            check(got == want, "%s BIO: attributions of %s: %r, want %r" % (kind, lib, got,
+                                                                            want))
+    finally:
+        a.stop()
+        b.stop()
 
 
 @T.test

@@ -12,10 +12,13 @@ knows exactly which SSL calls they make and which BIO carries their ciphertext:
   tlsbio.py server KIND CERT KEY     prints "READY <port>", serves until killed: a thread per
                                      connection, SSL_accept, then SSL_read (16 KiB) until it
                                      returns <= 0, answering each read with one SSL_write
-  tlsbio.py client KIND PORT N CONNS CA
+  tlsbio.py client KIND PORT N CONNS CA [PORT2]
                                      CONNS connections one after the other, each with N requests
                                      (one SSL_write, then SSL_read until the response is whole),
-                                     then SSL_free; prints "OK <reads> <writes>" (SSL calls made)
+                                     then SSL_free; prints "OK <reads> <writes>" (SSL calls made).
+                                     With PORT2: one SSL object for all connections, alternately
+                                     to PORT and PORT2, SSL_clear and a new BIO between them (as
+                                     wrk reconnects), SSL_free at the end
 
 Blocking sockets: with the socket and custom BIOs a request costs the client exactly one
 SSL_write and one SSL_read, and the server one SSL_read and one SSL_write (plus one final
@@ -55,6 +58,7 @@ class OpenSSL:
                 ("SSL_CTX_load_verify_locations", ip, [vp, c, c]),
                 ("SSL_CTX_set_verify", None, [vp, ip, vp]),
                 ("SSL_new", vp, [vp]), ("SSL_free", None, [vp]), ("SSL_set_fd", ip, [vp, ip]),
+                ("SSL_clear", ip, [vp]),
                 ("SSL_set_bio", None, [vp, vp, vp]), ("SSL_connect", ip, [vp]),
                 ("SSL_accept", ip, [vp]), ("SSL_set_connect_state", None, [vp]),
                 ("SSL_do_handshake", ip, [vp]), ("SSL_get_error", ip, [vp, ip]),
@@ -77,12 +81,14 @@ CTRL_CB = ctypes.CFUNCTYPE(ctypes.c_long, ctypes.c_void_p, ctypes.c_int, ctypes.
 class Conn:
     """One TLS connection over sock with a BIO of kind."""
 
-    def __init__(self, o, ctx, sock, kind, server):
+    def __init__(self, o, ctx, sock, kind, server, ssl=None):
         self.o, self.sock, self.kind = o, sock, kind
         self.reads = self.writes = 0
         sock.settimeout(None)  # blocking: a timeout makes python's socket non-blocking
         lib = o.ssl
-        self.ssl = lib.SSL_new(ctx)
+        if ssl is not None:
+            lib.SSL_clear(ssl)  # a used object, for a new connection
+        self.ssl = ssl if ssl is not None else lib.SSL_new(ctx)
         if kind == "socket":
             lib.SSL_set_fd(self.ssl, sock.fileno())
         elif kind == "custom":
@@ -193,7 +199,7 @@ def serve(kind, cert, key):
         threading.Thread(target=handle, args=(sock,), daemon=True).start()
 
 
-def client(kind, port, n, conns, ca):
+def client(kind, port, n, conns, ca, port2=None):
     o = OpenSSL()
     ctx = o.ssl.SSL_CTX_new(o.ssl.TLS_client_method())
     if o.ssl.SSL_CTX_load_verify_locations(ctx, ca.encode(), None) != 1:
@@ -201,9 +207,11 @@ def client(kind, port, n, conns, ca):
     o.ssl.SSL_CTX_set_verify(ctx, 1, None)  # SSL_VERIFY_PEER
     reads = writes = 0
     buf = ctypes.create_string_buffer(READ_SIZE)
-    for _ in range(conns):
-        c = Conn(o, ctx, socket.create_connection(("127.0.0.1", port), timeout=20), kind,
-                 server=False)
+    reused = None
+    for k in range(conns):
+        p = port2 if port2 and k % 2 else port
+        c = Conn(o, ctx, socket.create_connection(("127.0.0.1", p), timeout=20), kind,
+                 server=False, ssl=reused)
         for i in range(n):
             c.write(request(i))
             got = b""
@@ -216,7 +224,11 @@ def client(kind, port, n, conns, ca):
                 sys.exit("tlsbio client: unexpected response %r" % got)
         reads += c.reads
         writes += c.writes
-        c.free()
+        if port2 and k < conns - 1:
+            reused = c.ssl
+            c.sock.close()
+        else:
+            c.free()
     print("OK %d %d" % (reads, writes), flush=True)
 
 
@@ -224,7 +236,7 @@ if __name__ == "__main__":
     a = sys.argv[1:]
     if len(a) == 4 and a[0] == "server" and a[1] in KINDS:
         serve(a[1], a[2], a[3])
-    elif len(a) == 6 and a[0] == "client" and a[1] in KINDS:
-        client(a[1], int(a[2]), int(a[3]), int(a[4]), a[5])
+    elif len(a) in (6, 7) and a[0] == "client" and a[1] in KINDS:
+        client(a[1], int(a[2]), int(a[3]), int(a[4]), a[5], int(a[6]) if len(a) == 7 else None)
     else:
         sys.exit(__doc__)
