@@ -80,6 +80,7 @@ struct tls_call {
 	__u8 reset;	/* the connection's BIO changed: its state starts over */
 	__u8 pad[2];
 	__u64 rbio; /* the SSL object's read BIO, 0 not known */
+	__u64 file; /* BIO_SOCKET: the struct file * of its descriptor, once looked up */
 	/* The I/O scan's walk over the descriptor table (bpf_loop state: kept here, not on the
 	 * stack, so the verifier checks the callback once). */
 	__u64 scan_files; /* struct file ** */
@@ -95,6 +96,12 @@ struct tls_conn {
 	struct sock_state st;
 	__u64 sk; /* inode of the socket the state belongs to, 0 before it is known */
 	__u64 rbio; /* the read BIO when it was attributed by the I/O scan, else 0 */
+	/* A socket BIO's last lookup: while the object keeps this BIO with this descriptor,
+	 * and the descriptor this open file of this socket, the socket is the same. */
+	__u64 sock_rbio;
+	__u64 sock_file;
+	__s32 sock_fd;
+	__u32 pad2;
 	__u16 lport;
 	__u16 rport;
 	__u8 attributed;
@@ -237,8 +244,8 @@ static __always_inline __u64 file_tcp(struct file *file, struct snap_sock *out)
 	return out->sk;
 }
 
-/* The current process's descriptor fd as a TCP socket (see file_tcp). */
-static __always_inline __u64 fd_tcp(__s32 fd, struct snap_sock *out)
+/* The open file of the current process's descriptor fd, 0 if none. */
+static __always_inline __u64 fd_file(__s32 fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -250,7 +257,7 @@ static __always_inline __u64 fd_tcp(__s32 fd, struct snap_sock *out)
 	files = BPF_CORE_READ(fdt, fd);
 	if (bpf_probe_read_kernel(&file, sizeof(file), &files[fd]))
 		return 0;
-	return file_tcp(file, out);
+	return (__u64)file;
 }
 
 /* The sequence number after the last byte the process wrote to (write) or read from the
@@ -518,6 +525,63 @@ static __always_inline struct tls_conn *conn_get(struct sockeye_tls_conn_key *ke
 	return conn;
 }
 
+/* Whether the connection's socket BIO still leads to the socket of its last lookup: the same
+ * BIO with the same descriptor, which is the same open file of the same socket (an inode
+ * number: a file freed and allocated again at the same address for another socket differs).
+ * Half the reads of a full lookup, and no method check: only a BIO once found to be the
+ * socket BIO qualifies. */
+static __always_inline int socket_unchanged(struct tls_call *c, struct tls_conn *conn)
+{
+	__u32 slot = (c->full_cookie >> SOCKEYE_TLS_COOKIE_SLOT_SHIFT) & 0xffff;
+	struct sockeye_tls_lib *lib = bpf_map_lookup_elem(&tls_libs, &slot);
+	__u64 rbio = 0, file;
+	__s32 fd = -1;
+
+	if (!lib || !(lib->flags & SOCKEYE_TLS_LIB_FD) ||
+	    bpf_probe_read_user(&rbio, sizeof(rbio), (void *)(c->ssl + lib->ssl_rbio)) ||
+	    rbio != conn->sock_rbio ||
+	    bpf_probe_read_user(&fd, sizeof(fd), (void *)(rbio + lib->bio_num)) ||
+	    fd != conn->sock_fd)
+		return 0;
+	file = fd_file(fd);
+	return file && file == conn->sock_file &&
+	       BPF_CORE_READ((struct file *)file, f_inode, i_ino) == conn->sk;
+}
+
+/* The socket of a call that brought n bytes of plaintext: through its socket BIO (the last
+ * lookup's, if it still holds), or the I/O scan. c->sk stays 0 when not found. A global
+ * function: verified once, on its own, not once per path of the scan around it. */
+__noinline int tls_call_socket(struct tls_call *c, struct tls_conn *conn, __u64 n)
+{
+	struct snap_sock s = {};
+
+	if (!c || !conn)
+		return 0;
+	c->file = 0;
+	if (c->bio == BIO_UNKNOWN && conn->sock_file && socket_unchanged(c, conn)) {
+		c->bio = BIO_SOCKET;
+		c->sk = conn->sk;
+		c->lport = conn->lport;
+		c->rport = conn->rport;
+		return 0;
+	}
+	if (c->bio == BIO_UNKNOWN)
+		find_bio(c->ip, c, c->full_cookie);
+	if (c->bio == BIO_SOCKET) {
+		c->file = fd_file(c->fd);
+		if (file_tcp((struct file *)c->file, &s)) {
+			c->sk = s.ino;
+			c->lport = s.lport;
+			c->rport = s.rport;
+		} else {
+			c->file = 0;
+		}
+	} else if (c->n_snap) {
+		snapshot_match(c, n);
+	}
+	return 0;
+}
+
 /* n bytes of plaintext at c->buf went through the connection in direction write. */
 static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, int write)
 {
@@ -540,6 +604,7 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 		if (!conn)
 			return;
 	}
+	tls_call_socket(c, conn, n);
 	if (c->sk && conn->sk != c->sk) {
 		if (conn->sk) {
 			/* The SSL object now talks on another socket (socket inode numbers are not
@@ -560,6 +625,11 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 		count_attr(c->full_cookie, c->bio == BIO_SOCKET ? SOCKEYE_TLS_ATTR_SOCKET_BIO
 								: SOCKEYE_TLS_ATTR_IO_SCAN);
 		conn_set_port(conn);
+	}
+	if (c->file) {
+		conn->sock_rbio = c->rbio;
+		conn->sock_fd = c->fd;
+		conn->sock_file = c->file;
 	}
 	st = &conn->st;
 	if (st->kind == KIND_UNKNOWN)
@@ -597,7 +667,6 @@ int uretprobe_ssl_rw(struct pt_regs *ctx)
 	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &id);
 	long ret = PT_REGS_RC(ctx);
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	struct snap_sock s = {};
 
 	count_hit(cookie, cookie & SOCKEYE_TLS_COOKIE_WRITE ? SOCKEYE_TLS_PROBE_WRITE_RETURN
 							    : SOCKEYE_TLS_PROBE_READ_RETURN);
@@ -615,17 +684,6 @@ int uretprobe_ssl_rw(struct pt_regs *ctx)
 	}
 	if (n == 0)
 		return 0;
-	if (c->bio == BIO_UNKNOWN)
-		find_bio(c->ip, c, c->full_cookie);
-	if (c->bio == BIO_SOCKET) {
-		if (fd_tcp(c->fd, &s)) {
-			c->sk = s.ino;
-			c->lport = s.lport;
-			c->rport = s.rport;
-		}
-	} else if (c->n_snap) {
-		snapshot_match(c, n);
-	}
 	on_plaintext(c, id, n, c->cookie & SOCKEYE_TLS_COOKIE_WRITE);
 	return 0;
 }
