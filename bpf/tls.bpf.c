@@ -478,13 +478,14 @@ static __always_inline void conn_set_port(struct tls_conn *conn)
 
 /* The connection is over (SSL_free, a new socket, its process gone), as a socket's close is:
  * requests still waiting are no longer in flight, a response delimited by the close ends. */
-static __always_inline void conn_end(struct sock_state *st)
+__noinline int tls_conn_end(struct sock_state *st)
 {
-	if ((st->kind != KIND_SERVER && st->kind != KIND_CLIENT) || !st->server_port)
-		return;
+	if (!st || (st->kind != KIND_SERVER && st->kind != KIND_CLIENT) || !st->server_port)
+		return 0;
 	fifo_abandon(st);
 	if (st->cur_valid && st->resp.state == HP_BODY_CLOSE)
 		record_sizes(bpf_get_current_cgroup_id(), st, st->resp.body_size);
+	return 0;
 }
 
 /* The first plaintext decides, as on a socket: a request start makes the connection ours on
@@ -596,27 +597,19 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 	conn = conn_get(&key);
 	if (!conn)
 		return;
-	if (c->reset) {
+	tls_call_socket(c, conn, n);
+	if (c->reset || (c->sk && conn->sk && conn->sk != c->sk)) {
+		/* The SSL object now talks on another socket (socket inode numbers are not
+		 * reused), or through another BIO: a new connection in a reused object
+		 * (SSL_clear, or an SSL_free we did not see). Start afresh. */
 		tls_stat_inc(SOCKEYE_TLS_STAT_SOCKET_CHANGED);
-		conn_end(&conn->st);
+		tls_conn_end(&conn->st);
 		bpf_map_update_elem(&tls_conns, &key, &zero_conn, BPF_EXIST);
 		conn = bpf_map_lookup_elem(&tls_conns, &key);
 		if (!conn)
 			return;
 	}
-	tls_call_socket(c, conn, n);
 	if (c->sk && conn->sk != c->sk) {
-		if (conn->sk) {
-			/* The SSL object now talks on another socket (socket inode numbers are not
-			 * reused): a new connection in a reused object (SSL_clear, or an SSL_free we
-			 * did not see). Start afresh. */
-			tls_stat_inc(SOCKEYE_TLS_STAT_SOCKET_CHANGED);
-			conn_end(&conn->st);
-			bpf_map_update_elem(&tls_conns, &key, &zero_conn, BPF_EXIST);
-			conn = bpf_map_lookup_elem(&tls_conns, &key);
-			if (!conn)
-				return;
-		}
 		conn->sk = c->sk;
 		conn->lport = c->lport;
 		conn->rport = c->rport;
@@ -703,7 +696,7 @@ int uprobe_ssl_free(struct pt_regs *ctx)
 	conn = bpf_map_lookup_elem(&tls_conns, &key);
 	if (!conn)
 		return 0;
-	conn_end(&conn->st);
+	tls_conn_end(&conn->st);
 	if (bpf_map_delete_elem(&tls_conns, &key))
 		return 0;
 	n = bpf_map_lookup_elem(&tls_procs, &key.tgid);
@@ -725,7 +718,7 @@ static long forget_conn(struct bpf_map *map, struct sockeye_tls_conn_key *key,
 			struct tls_conn *conn, __u32 *tgid)
 {
 	if (key->tgid == *tgid) {
-		conn_end(&conn->st);
+		tls_conn_end(&conn->st);
 		bpf_map_delete_elem(&tls_conns, key);
 	}
 	return 0;
