@@ -23,6 +23,7 @@ when a tool fails or the agent does not start, stop cleanly or count exactly wha
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -154,6 +155,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=4)
     a = ap.parse_args()
+    # SIGTERM and SIGINT end the run through the cleanup below (processes, cgroups).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     if os.geteuid() != 0:
         print("tls_cost.py: must run as root", file=sys.stderr)
         return 2
