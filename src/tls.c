@@ -285,12 +285,39 @@ static void lib_name(struct tls *t, struct tls_lib *lib, const char *shown)
 	}
 }
 
-/* Where the libcrypto a libssl uses is: the file named needed that process pid maps (through
- * map_files, as the libssl), else the one beside the libssl file. */
-static int crypto_path(const char *ssl_path, pid_t pid, const char *needed, char *out, size_t n)
+/* The system library directories (the dynamic loader's defaults); returns how many. */
+#define SYSTEM_DIRS 8
+static size_t system_dirs(char dirs[SYSTEM_DIRS][64])
 {
-	char maps[64], *line = NULL, dir[PATH_MAX];
-	size_t cap = 0;
+	static const char *const plain[] = {"/lib", "/lib64", "/usr/lib", "/usr/lib64",
+					    "/usr/local/lib"};
+	struct utsname u;
+	size_t n = 0;
+
+	if (uname(&u) == 0) {
+		const char *triple = strcmp(u.machine, "x86_64") == 0	 ? "x86_64-linux-gnu"
+				     : strcmp(u.machine, "aarch64") == 0 ? "aarch64-linux-gnu"
+									 : NULL;
+
+		if (triple) {
+			snprintf(dirs[n++], 64, "/usr/lib/%s", triple);
+			snprintf(dirs[n++], 64, "/lib/%s", triple);
+		}
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(plain) && n < SYSTEM_DIRS; i++)
+		snprintf(dirs[n++], 64, "%s", plain[i]);
+	return n;
+}
+
+/* Where the libcrypto a libssl uses is: the file named needed that process pid maps (through
+ * map_files, as the libssl); else, as the process sees files (its root), the one beside the
+ * libssl (shown: the path the process sees) or in a system library directory. The second is a
+ * guess (the process may not have loaded it yet, or use another): the probes check the socket
+ * method at run time, so a wrong guess costs the socket BIO lookup, not correctness. */
+static int crypto_path(const char *shown, pid_t pid, const char *needed, char *out, size_t n)
+{
+	char maps[64], *line = NULL, dir[PATH_MAX], root[32] = "", dirs[SYSTEM_DIRS][64];
+	size_t cap = 0, nd;
 	FILE *f;
 	int found = -ENOENT;
 
@@ -317,14 +344,23 @@ static int crypto_path(const char *ssl_path, pid_t pid, const char *needed, char
 			fclose(f);
 		if (!found)
 			return 0;
+		snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
 	}
-	snprintf(dir, sizeof(dir), "%s", ssl_path);
-	snprintf(out, n, "%s/%s", dirname(dir), needed);
-	return access(out, R_OK) == 0 ? 0 : -ENOENT;
+	snprintf(dir, sizeof(dir), "%s", shown);
+	snprintf(out, n, "%s%s/%s", root, dirname(dir), needed);
+	if (access(out, R_OK) == 0)
+		return 0;
+	nd = system_dirs(dirs);
+	for (size_t i = 0; i < nd; i++) {
+		snprintf(out, n, "%s%s/%s", root, dirs[i], needed);
+		if (access(out, R_OK) == 0)
+			return 0;
+	}
+	return -ENOENT;
 }
 
 /* The libcrypto half of the socket BIO lookup (tls_derive_crypto). */
-static void plan_crypto(struct tls_plan *p, struct tls_elf *ssl, const char *ssl_path, pid_t pid)
+static void plan_crypto(struct tls_plan *p, struct tls_elf *ssl, const char *shown, pid_t pid)
 {
 	const char *needed = tls_elf_needed(ssl, "libcrypto.so");
 	char path[PATH_MAX];
@@ -333,7 +369,7 @@ static void plan_crypto(struct tls_plan *p, struct tls_elf *ssl, const char *ssl
 
 	if (!p->got_socket)
 		return;
-	if (!needed || crypto_path(ssl_path, pid, needed, path, sizeof(path))) {
+	if (!needed || crypto_path(shown, pid, needed, path, sizeof(path))) {
 		snprintf(p->fd_why, sizeof(p->fd_why), "its libcrypto (%s) not found",
 			 needed ? needed : "no DT_NEEDED libcrypto.so*");
 		return;
@@ -374,7 +410,7 @@ static void lib_attach(struct tls *t, const char *path, const char *shown, dev_t
 		err = -ENOEXEC;
 	}
 	if (!err)
-		plan_crypto(&p, e, path, pid);
+		plan_crypto(&p, e, shown, pid);
 	tls_elf_close(e);
 	close(fd);
 
@@ -517,20 +553,9 @@ static void scan_all(struct tls *t)
  * them yet: a probe costs nothing until a process maps its file. */
 static void scan_system(struct tls *t)
 {
-	char dirs[8][64] = {"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib"};
-	size_t n = 5;
-	struct utsname u;
+	char dirs[SYSTEM_DIRS][64];
+	size_t n = system_dirs(dirs);
 
-	if (uname(&u) == 0) {
-		const char *triple = strcmp(u.machine, "x86_64") == 0	 ? "x86_64-linux-gnu"
-				     : strcmp(u.machine, "aarch64") == 0 ? "aarch64-linux-gnu"
-									 : NULL;
-
-		if (triple) {
-			snprintf(dirs[n++], sizeof(dirs[0]), "/lib/%s", triple);
-			snprintf(dirs[n++], sizeof(dirs[0]), "/usr/lib/%s", triple);
-		}
-	}
 	for (size_t i = 0; i < n; i++) {
 		DIR *d = opendir(dirs[i]);
 		struct dirent *de;
