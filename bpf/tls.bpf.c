@@ -28,15 +28,15 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define IPPROTO_TCP 6
-#define AF_INET 2
-#define AF_INET6 10
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
+#define AF_INET	    2
+#define AF_INET6    10
+#define S_IFMT	    00170000
+#define S_IFSOCK    0140000
 
 /* The I/O scan of a call on an unattributed connection whose BIO is not a socket BIO: at most
  * SNAP_SOCKS TCP sockets among the first SNAP_FDS descriptors of the process. */
 #define SNAP_SOCKS 16
-#define SNAP_FDS 1024
+#define SNAP_FDS   1024
 _Static_assert((SNAP_SOCKS & (SNAP_SOCKS - 1)) == 0, "snapshot index mask");
 
 /* How a call's SSL object reaches its socket. */
@@ -68,14 +68,14 @@ struct tls_call {
 	__u64 sp;   /* stack pointer at entry: the return probe of this call sees sp + 8 */
 	__u64 ip;   /* the probed instruction's address (reads: find_bio on return) */
 	__u64 full_cookie;
-	__u64 sk;   /* inode number of the call's TCP socket, 0 not known */
+	__u64 sk; /* inode number of the call's TCP socket, 0 not known */
 	__u16 lport;
 	__u16 rport; /* host order */
 	__u8 active;
 	__u8 cookie; /* SOCKEYE_TLS_COOKIE_* flags */
 	__u8 bio;    /* enum call_bio */
 	__u8 n_snap;
-	__s32 fd;      /* BIO_SOCKET: the socket BIO's descriptor */
+	__s32 fd;	/* BIO_SOCKET: the socket BIO's descriptor */
 	__u8 snap_over; /* the scan saw more TCP sockets or descriptors than it keeps */
 	__u8 reset;	/* the connection's BIO changed: its state starts over */
 	__u8 pad[2];
@@ -94,7 +94,7 @@ struct tls_call {
 /* One SSL object's connection state. */
 struct tls_conn {
 	struct sock_state st;
-	__u64 sk; /* inode of the socket the state belongs to, 0 before it is known */
+	__u64 sk;   /* inode of the socket the state belongs to, 0 before it is known */
 	__u64 rbio; /* the read BIO when it was attributed by the I/O scan, else 0 */
 	/* A socket BIO's last lookup: while the object keeps this BIO with this descriptor,
 	 * and the descriptor this open file of this socket, the socket is the same. */
@@ -155,7 +155,7 @@ struct {
 /* sockeye_tls_probe_hits_total{library,probe}: a row per library slot */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SOCKEYE_TLS_LIB_SLOTS * SOCKEYE_TLS_PROBE_MAX);
+	__uint(max_entries, (SOCKEYE_TLS_LIB_SLOTS * SOCKEYE_TLS_PROBE_MAX));
 	__type(key, __u32);
 	__type(value, __u64);
 } tls_hits SEC(".maps");
@@ -163,7 +163,7 @@ struct {
 /* sockeye_tls_attributions_total{library,method}: a row per library slot */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SOCKEYE_TLS_LIB_SLOTS * SOCKEYE_TLS_ATTR_MAX);
+	__uint(max_entries, (SOCKEYE_TLS_LIB_SLOTS * SOCKEYE_TLS_ATTR_MAX));
 	__type(key, __u32);
 	__type(value, __u64);
 } tls_attr SEC(".maps");
@@ -213,7 +213,7 @@ static __always_inline void count_attr(__u64 cookie, __u32 method)
 
 DEFINE_SCAN_CB(scan_cb_user, 1)
 
-/* ---- from a descriptor to its TCP socket --------------------------------------------------- */
+/* ---- from a descriptor to its TCP socket ------------------------------------------------- */
 
 /* The TCP socket behind an open file: its inode number (the socket's identity: inode numbers
  * of sockets are not reused while the agent runs, unlike struct sock addresses) and ports.
@@ -269,7 +269,7 @@ static __always_inline __u32 tcp_app_seq(__u64 sk, int write)
 	return BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
 }
 
-/* ---- the call's BIO -------------------------------------------------------------------------- */
+/* ---- the call's BIO ---------------------------------------------------------------------- */
 
 /* Whether the SSL object's read BIO is the library's socket BIO, and its descriptor. The socket
  * method's address is found at run time: the library's GOT entry of BIO_s_socket (the cookie
@@ -386,7 +386,7 @@ static __always_inline void snapshot_match(struct tls_call *c, __u64 n)
 	c->rport = c->snap[found & (SNAP_SOCKS - 1)].rport;
 }
 
-/* ---- probes ------------------------------------------------------------------------------------ */
+/* ---- probes ------------------------------------------------------------------------------ */
 
 /* Entry of SSL_read/SSL_write/_ex, or of OpenSSL's internal read/write functions. */
 SEC("uprobe")

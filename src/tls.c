@@ -65,9 +65,9 @@ struct tls_lib {
 	ino_t ino;
 	char name[SOCKEYE_TLS_LIBRARY_LEN]; /* the library label */
 	enum sockeye_tls_mode mode;
-	bool system; /* in a system library directory: stays attached */
-	bool failed; /* could not be attached: not tried again */
-	bool seen;   /* found by the current full scan */
+	bool system;	/* in a system library directory: stays attached */
+	bool failed;	/* could not be attached: not tried again */
+	bool seen;	/* found by the current full scan */
 	bool fd_lookup; /* the socket BIO lookup's offsets were derived */
 	int slot;	/* in tls_libs, -1 none */
 	struct bpf_link *links[TLS_MAX_LINKS];
@@ -240,7 +240,8 @@ static int attach_rw(struct tls *t, struct tls_lib *lib, const char *path, const
 	return err;
 }
 
-static int attach_plan(struct tls *t, struct tls_lib *lib, const char *path, const struct tls_plan *p)
+static int attach_plan(struct tls *t, struct tls_lib *lib, const char *path,
+		       const struct tls_plan *p)
 {
 	const __u64 W = SOCKEYE_TLS_COOKIE_WRITE, EX = SOCKEYE_TLS_COOKIE_EX;
 	int err = 0;
@@ -262,8 +263,7 @@ static int attach_plan(struct tls *t, struct tls_lib *lib, const char *path, con
 
 		for (size_t i = 0; i < ARRAY_SIZE(pub) && !err; i++)
 			if (p->have[pub[i].sym])
-				err = attach_rw(t, lib, path, p, &p->sym[pub[i].sym],
-						pub[i].flags);
+				err = attach_rw(t, lib, path, p, &p->sym[pub[i].sym], pub[i].flags);
 	}
 	if (!err && p->have[TLS_SYM_FREE])
 		err = attach_one(lib, t->skel->progs.uprobe_ssl_free, path, p->free_at.off, false,
@@ -335,7 +335,8 @@ static int crypto_path(const char *shown, pid_t pid, const char *needed, char *o
 				*nl = '\0';
 			base = strrchr(path, '/') + 1;
 			if (strcmp(base, needed) == 0) {
-				snprintf(out, n, "/proc/%d/map_files/%lx-%lx", (int)pid, start, end);
+				snprintf(out, n, "/proc/%d/map_files/%lx-%lx", (int)pid, start,
+					 end);
 				found = 0;
 			}
 		}

@@ -29,8 +29,8 @@
 #define METHOD_SLOTS  16 /* pointers of a BIO_METHOD looked at */
 
 const char *const tls_sym_names[TLS_SYM_MAX] = {
-	[TLS_SYM_READ] = "SSL_read",	     [TLS_SYM_WRITE] = "SSL_write",
-	[TLS_SYM_READ_EX] = "SSL_read_ex",   [TLS_SYM_WRITE_EX] = "SSL_write_ex",
+	[TLS_SYM_READ] = "SSL_read",	   [TLS_SYM_WRITE] = "SSL_write",
+	[TLS_SYM_READ_EX] = "SSL_read_ex", [TLS_SYM_WRITE_EX] = "SSL_write_ex",
 	[TLS_SYM_FREE] = "SSL_free",
 };
 
@@ -187,7 +187,7 @@ int tls_derive_ssl(struct tls_elf *e, const char *name, bool public_only, struct
 /* Whether addr is the PLT stub of an I/O call whose first argument is a descriptor. */
 static bool is_io_call(void *ctx, __u64 addr)
 {
-	static const char *const io[] = {"read",   "write",	   "recv",    "send",  "recvfrom",
+	static const char *const io[] = {"read",   "write",   "recv",	 "send",  "recvfrom",
 					 "sendto", "recvmsg", "sendmsg", "readv", "writev"};
 	const char *name = tls_elf_plt_import(ctx, addr);
 

@@ -15,8 +15,14 @@
 
 struct tls_elf;
 
-enum tls_sym { TLS_SYM_READ, TLS_SYM_WRITE, TLS_SYM_READ_EX, TLS_SYM_WRITE_EX, TLS_SYM_FREE,
-	       TLS_SYM_MAX };
+enum tls_sym {
+	TLS_SYM_READ,
+	TLS_SYM_WRITE,
+	TLS_SYM_READ_EX,
+	TLS_SYM_WRITE_EX,
+	TLS_SYM_FREE,
+	TLS_SYM_MAX
+};
 extern const char *const tls_sym_names[TLS_SYM_MAX];
 
 /* A probed instruction: file offset (where the uprobe goes) and address in the library. */

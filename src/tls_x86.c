@@ -25,8 +25,8 @@ enum { RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7 };
 #define BASE_RIP  (-2)
 
 /* Registers a call may change (System V): rax, rcx, rdx, rsi, rdi, r8-r11. */
-#define CALLER_SAVED ((1u << RAX) | (1u << RCX) | (1u << RDX) | (1u << RSI) | (1u << RDI) | \
-		      (0xfu << 8))
+#define CALLER_SAVED                                                                               \
+	((1u << RAX) | (1u << RCX) | (1u << RDX) | (1u << RSI) | (1u << RDI) | (0xfu << 8))
 
 struct insn {
 	unsigned len;
@@ -427,7 +427,7 @@ int tls_x86_free_point(const unsigned char *code, size_t n, size_t *off)
 	return 0;
 }
 
-/* ---- getters ------------------------------------------------------------------------------- */
+/* ---- getters ----------------------------------------------------------------------------- */
 
 /* Whether in is `mov disp(%base),%dst` (a load of a plain base + displacement). */
 static bool is_load(const struct insn *in, int base, int dst, bool w)
@@ -502,7 +502,7 @@ int tls_x86_static_address(const unsigned char *code, size_t n, __u64 vaddr, __u
 	return 0;
 }
 
-/* ---- the descriptor field of an I/O function -------------------------------------------------- */
+/* ---- the descriptor field of an I/O function --------------------------------------------- */
 
 #define FD_MAX_INSNS 400 /* instructions decoded in all paths together */
 #define FD_MAX_PATHS 32	 /* branches waiting to be followed */
@@ -523,8 +523,8 @@ static void fd_step(const struct insn *in, struct fd_path *p)
 
 	if (copy) {
 		/* mov %src,%dst: 0x89 writes the rm operand from reg, 0x8b the other way */
-		int src = in->op == 0x89 ? in->reg : in->base, dst = in->op == 0x89 ? in->base
-										      : in->reg;
+		int src = in->op == 0x89 ? in->reg : in->base,
+		    dst = in->op == 0x89 ? in->base : in->reg;
 
 		if (p->holds & (1u << src))
 			p->holds |= 1u << dst;

@@ -28,12 +28,12 @@ int main(int argc, char **argv)
 	{
 		LIBBPF_OPTS(bpf_uprobe_opts, op, .func_name = argv[3]);
 
-		e = bpf_program__attach_uprobe_opts(bpf_object__find_program_by_name(o, "entry"), -1,
-						    argv[2], 0, &op);
+		e = bpf_program__attach_uprobe_opts(bpf_object__find_program_by_name(o, "entry"),
+						    -1, argv[2], 0, &op);
 		if (e && strcmp(argv[4], "ret") == 0) {
 			op.retprobe = true;
-			r = bpf_program__attach_uprobe_opts(bpf_object__find_program_by_name(o, "ret"),
-							    -1, argv[2], 0, &op);
+			r = bpf_program__attach_uprobe_opts(
+				bpf_object__find_program_by_name(o, "ret"), -1, argv[2], 0, &op);
 		}
 	}
 	if (!e || (strcmp(argv[4], "ret") == 0 && !r)) {

@@ -32,7 +32,10 @@ int main(int argc, char **argv)
 
 	if (argc != 3 || argv[1][1])
 		return 2;
-	f = argv[1][0] == 'p' ? f_push : argv[1][0] == 'n' ? f_nop5 : argv[1][0] == 's' ? f_sub : NULL;
+	f = argv[1][0] == 'p'	? f_push
+	    : argv[1][0] == 'n' ? f_nop5
+	    : argv[1][0] == 's' ? f_sub
+				: NULL;
 	n = atol(argv[2]);
 	if (!f || n <= 0)
 		return 2;
