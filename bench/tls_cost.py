@@ -9,6 +9,11 @@
   bench/tls_cost.py --rounds N --seconds S
   SOCKEYE_BASELINE=PATH bench/tls_cost.py   adds the variants again with another agent binary
                                     (e.g. a build of main), so before and after share a run
+  SOCKEYE_BENCH_PRELOAD=LIB         runs nginx and wrk (HTTPS part) with LIB preloaded: a copy
+                                    of libssl under another name keeps other agents on a
+                                    shared host (they attach files named libssl.so*) off their
+                                    SSL calls; the agents measured must be builds that attach
+                                    LIB's name too
 
 Per phase: requests, CPU microseconds per request of nginx and wrk (each in a cgroup of its own,
 cpu.stat: the BPF programs and uprobe breakpoints run on their stacks, so their time is in it),
@@ -22,6 +27,7 @@ when a tool fails or the agent does not start, stop cleanly or count exactly wha
 """
 
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -33,6 +39,20 @@ import lib  # noqa: E402
 from lib import BenchError, log  # noqa: E402
 
 CONNS = 16
+PRELOAD = os.environ.get("SOCKEYE_BENCH_PRELOAD")
+
+
+@contextlib.contextmanager
+def preloaded(on):
+    """LD_PRELOAD=PRELOAD for the processes started inside (on and PRELOAD set)."""
+    if not (on and PRELOAD):
+        yield
+        return
+    os.environ["LD_PRELOAD"] = PRELOAD
+    try:
+        yield
+    finally:
+        del os.environ["LD_PRELOAD"]
 
 
 def agent_numbers(before, after, port, requests):
@@ -53,7 +73,7 @@ def agent_numbers(before, after, port, requests):
     return srv, cli, sum(per_prog.values()), per_prog, hits
 
 
-def phase(procs, tmpdir, url, port, seconds, variant, cg_nginx, cg_wrk):
+def phase(procs, tmpdir, url, port, seconds, variant, cg_nginx, cg_wrk, tls=False):
     """One phase: wrk against nginx, with the variant's agent (None: no agent)."""
     agent = None
     if variant["binary"]:
@@ -61,7 +81,8 @@ def phase(procs, tmpdir, url, port, seconds, variant, cg_nginx, cg_wrk):
                           name="agent-" + variant["name"].replace(" ", "_"))
         before = agent.scrape()
     account = {"nginx": cg_nginx, "wrk": cg_wrk} if cg_nginx else {}
-    r = lib.wrk(url, seconds, conns=CONNS, cgroup=cg_wrk, account=account)
+    with preloaded(tls):
+        r = lib.wrk(url, seconds, conns=CONNS, cgroup=cg_wrk, account=account)
     out = {"requests": r["requests"], "rps": r["rps"],
            "cpu_us": lib.cpu_us_per_request(r, ["nginx", "wrk"]) if account else None}
     if agent:
@@ -81,10 +102,12 @@ def run_part(title, procs, tmpdir, tls, variants, rounds, seconds):
     cg_nginx = lib.Cgroup("sockeye-tlscost-nginx-%d" % port)
     cg_wrk = lib.Cgroup("sockeye-tlscost-wrk-%d" % port)
     cert = lib.self_signed_cert(tmpdir) if tls else None
-    ngx = lib.Nginx(procs, tmpdir, [port], tls=cert, cgroup=cg_nginx)
+    with preloaded(tls):
+        ngx = lib.Nginx(procs, tmpdir, [port], tls=cert, cgroup=cg_nginx)
     url = "%s://127.0.0.1:%d/" % ("https" if tls else "http", port)
     try:
-        ok = lib.wait_until(lambda: lib.wrk(url, 1, conns=1)["requests"] > 0, 10, 0.2)
+        with preloaded(tls):
+            ok = lib.wait_until(lambda: lib.wrk(url, 1, conns=1)["requests"] > 0, 10, 0.2)
         if not ok:
             raise BenchError("nginx does not answer on %s" % url)
         print("## %s\n" % title)
@@ -99,7 +122,7 @@ def run_part(title, procs, tmpdir, tls, variants, rounds, seconds):
         results = {v["name"]: [] for v in variants}
         for rnd in range(1, rounds + 1):
             for v in variants:
-                r = phase(procs, tmpdir, url, port, seconds, v, cg_nginx, cg_wrk)
+                r = phase(procs, tmpdir, url, port, seconds, v, cg_nginx, cg_wrk, tls)
                 results[v["name"]].append(r)
                 print("| %d | %s | %d | %.0f | %s | %s |" % (
                     rnd, v["name"], r["requests"], r["rps"], lib.fmt(r["cpu_us"], "%.1f"),
@@ -130,15 +153,17 @@ def bpf_breakdown(procs, tmpdir, tls, agents, seconds):
     """One phase per agent binary with --bpf.run-time-stats: BPF ns per request by program."""
     port = lib.free_port()
     cert = lib.self_signed_cert(tmpdir) if tls else None
-    ngx = lib.Nginx(procs, tmpdir, [port], tls=cert)
+    with preloaded(tls):
+        ngx = lib.Nginx(procs, tmpdir, [port], tls=cert)
     url = "%s://127.0.0.1:%d/" % ("https" if tls else "http", port)
     try:
-        lib.wait_until(lambda: lib.wrk(url, 1, conns=1)["requests"] > 0, 10, 0.2)
+        with preloaded(tls):
+            lib.wait_until(lambda: lib.wrk(url, 1, conns=1)["requests"] > 0, 10, 0.2)
         for suffix, b in agents:
             for extra in ([], ["--tls.disable"]) if not tls else ([],):
                 name = "agent" + suffix + (" " + " ".join(extra) if extra else "")
                 v = {"name": name, "binary": b, "args": ["--bpf.run-time-stats"] + extra}
-                r = phase(procs, tmpdir, url, port, seconds, v, None, None)
+                r = phase(procs, tmpdir, url, port, seconds, v, None, None, tls)
                 progs = sorted(r["per_prog"].items(), key=lambda x: -x[1])
                 print("%s, %s: BPF %.0f ns/req (both sides): %s" % (
                     "HTTPS" if tls else "plain HTTP", name, r["bpf_ns"],
