@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* tls.bpf.c - uprobes on OpenSSL's read and write functions: the plaintext of each call goes
  * through the same parser, pairing and maps as plain HTTP (driver.bpf.h), so an HTTPS request
  * produces the same series as a plain one.
@@ -6,15 +7,16 @@
  * both paths count into the same series. Ciphertext never reaches the socket hooks' parser:
  * a TLS record starts with a byte below 'A', which they skip before creating any state.
  *
- * Per call: the entry probe saves the arguments in the thread's tls_calls entry and finds the
- * SSL object's socket BIO (SSL -> rbio -> BIO num: the file descriptor; offsets derived per
- * library build by user space, the BIO's method checked against the library's socket method);
- * the return probe reads the byte count, walks the process's descriptor table to the TCP
- * socket (its ports) and scans the plaintext. A BIO that is not a socket BIO (curl's own) is
- * attributed by the I/O its write calls do: the one TCP socket of the process whose send
- * sequence advanced by about the call's bytes. Nothing here runs outside SSL calls: plain
- * traffic pays nothing for HTTPS. Connection state is keyed by (tgid, SSL *) and deleted by
- * an SSL_free probe, because SSL objects are reused.
+ * Per call: the entry probe saves the arguments in the thread's tls_calls entry; the return
+ * probe reads the byte count, finds the call's TCP socket and scans the plaintext. The socket
+ * comes from the SSL object's socket BIO (SSL -> rbio -> BIO num, the descriptor, walked
+ * through the process's descriptor table; offsets derived per library build by user space, the
+ * BIO's method checked against the library's socket method). A BIO that is not a socket BIO
+ * (curl's own) is attributed by the I/O of its calls: the entry of a call on a connection
+ * without a socket records the process's TCP sockets, and the one whose sequence advanced by
+ * about the call's bytes is the call's. Nothing here runs outside SSL calls: plain traffic pays
+ * nothing for HTTPS. Connection state is keyed by (tgid, SSL *) and deleted by an SSL_free
+ * probe, because SSL objects are reused.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
