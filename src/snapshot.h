@@ -17,7 +17,7 @@ struct sockeye_label {
 };
 
 /* Labels naming the service behind a series (identity.c), in rendering order.
- * Sync note: also update id_label_names[] in src/render.c and docs/identity.md. */
+ * Sync note: also update id_label_names[] in src/expo.c and docs/identity.md. */
 enum sockeye_id_label {
 	SOCKEYE_ID_SERVICE_NAME = 0,
 	SOCKEYE_ID_CONTAINER_ID,
