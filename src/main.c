@@ -14,6 +14,7 @@
 
 #include "collect.h"
 #include "config.h"
+#include "funcs_elf.h"
 #include "httpd.h"
 #include "identity.h"
 #include "loader.h"
@@ -208,6 +209,8 @@ int main(int argc, char **argv)
 		return err > 0 ? 0 : 2;
 	}
 	err = config_load_file(&cfg);
+	if (!err)
+		err = funcs_elf_check_config(&cfg); /* symbols and USDT probes in their files */
 	if (err) {
 		config_free(&cfg);
 		return 1;
