@@ -290,8 +290,8 @@ int uprobe_func(struct pt_regs *ctx)
 	struct call_state st = {};
 	struct call_key ck = {};
 
-	if (!d)
-		return 0;
+	if (!d || !d->max_series)
+		return 0; /* no declaration there (being removed) */
 	hit(decl, SOCKEYE_FUNC_HIT_ENTRY);
 	key_init(&st.key, decl);
 	uprobe_labels(ctx, d, &st.key, 0);
@@ -319,8 +319,8 @@ int uretprobe_func(struct pt_regs *ctx)
 	struct call_key ck = {};
 	__u64 now = bpf_ktime_get_ns();
 
-	if (!d)
-		return 0;
+	if (!d || !d->max_series)
+		return 0; /* no declaration there (being removed) */
 	hit(decl, SOCKEYE_FUNC_HIT_RETURN);
 	if (d->entry_state) {
 		ck.pid_tgid = bpf_get_current_pid_tgid();
@@ -353,8 +353,8 @@ int usdt_func(struct pt_regs *ctx)
 	struct sockeye_func_key key = {};
 	long raw;
 
-	if (!d)
-		return 0;
+	if (!d || !d->max_series)
+		return 0; /* no declaration there (being removed) */
 	hit(decl, SOCKEYE_FUNC_HIT_ENTRY);
 	key_init(&key, decl);
 	for (__u32 i = 0; i < SOCKEYE_FUNC_MAX_LABELS; i++) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "funcs.h"
 #include "log.h"
 #include "progload.h"
 #include "sockeye.skel.h"
@@ -35,6 +36,7 @@ struct loader {
 	size_t n_links;
 	struct loader_fds fds;
 	struct tls *tls; /* the OpenSSL probes (tls.c); NULL with --tls.disable */
+	struct funcs *funcs; /* function metrics (funcs.c); NULL when off */
 };
 
 int loader_find_cgroup2(char *buf, size_t len)
@@ -213,6 +215,7 @@ static const char *const feature_names[SOCKEYE_FEATURE_MAX] = {
 	[SOCKEYE_FEATURE_TCP] = "tcp_connections",
 	[SOCKEYE_FEATURE_HTTPS] = "https",
 	[SOCKEYE_FEATURE_OWNER_ON_SEND] = "owner_on_send",
+	[SOCKEYE_FEATURE_FUNCTIONS] = "functions",
 };
 
 /* Turns a feature off and says so once, naming the kernel. */
@@ -370,6 +373,40 @@ static int start_tls(struct loader *l, const struct sockeye_config *cfg)
 	return 0;
 }
 
+/* The function metrics object (funcs.c): its own maps and programs. Without declarations a
+ * failure only turns the feature off; with some, it is fatal like any startup error. */
+static int start_funcs(struct loader *l, const struct sockeye_config *cfg)
+{
+	int err;
+
+	l->funcs = funcs_start(cfg, &l->report);
+	if (!l->funcs) {
+		err = -errno;
+		if (cfg->n_functions)
+			return err; /* funcs_start logged why */
+		feature_off(l, SOCKEYE_FEATURE_FUNCTIONS, "the function probes did not load (see "
+			    "above)");
+		return 0;
+	}
+	l->fds.funcs = l->funcs;
+	l->fds.n_progs += funcs_prog_fds(l->funcs, l->fds.progs + l->fds.n_progs,
+					 l->fds.prog_names + l->fds.n_progs,
+					 LOADER_MAX_PROGS - l->fds.n_progs);
+	for (enum funcs_map m = FUNCS_MAP_COUNTS; m <= FUNCS_MAP_CALLS; m++) {
+		if (m == FUNCS_MAP_HITS || m == FUNCS_MAP_STATS || l->fds.n_maps == LOADER_MAX_MAPS)
+			continue;
+		l->fds.maps[l->fds.n_maps++] = funcs_map_fd(l->funcs, m);
+	}
+	return 0;
+}
+
+int loader_reload_functions(struct loader *l, const struct sockeye_config *cfg)
+{
+	if (!l->funcs)
+		return -ENOTSUP;
+	return funcs_reload(l->funcs, cfg);
+}
+
 /* --check's report: the kernel, every program tried, every feature. */
 static void print_check(const struct loader *l, FILE *out)
 {
@@ -451,6 +488,9 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	else if (start_tls(l, cfg))
 		feature_off(l, SOCKEYE_FEATURE_HTTPS,
 			    "HTTPS is not measured: the OpenSSL probes did not start (see above)");
+	err = start_funcs(l, cfg);
+	if (err)
+		goto cleanup;
 	l->fds.features = l->features;
 	l->fds.n_features = SOCKEYE_FEATURE_MAX;
 	return l;
@@ -489,12 +529,15 @@ void loader_report(const struct loader *l, FILE *out)
 	}
 	if (l->tls)
 		tls_report(l->tls, out);
+	if (l->funcs)
+		funcs_report(l->funcs, out);
 }
 
 void loader_stop(struct loader *l)
 {
 	if (!l)
 		return;
+	funcs_stop(l->funcs);
 	tls_stop(l->tls);
 	for (size_t i = 0; i < l->n_links; i++)
 		bpf_link__destroy(l->links[i]);

@@ -12,6 +12,7 @@
 #define LOADER_MAX_PROGS 32
 #define LOADER_MAX_MAPS 16
 
+struct funcs;
 struct tls;
 
 /* What collect.c needs to read: file descriptors and names, no libbpf objects. */
@@ -34,6 +35,7 @@ struct loader_fds {
 	size_t n_features;
 	struct tls *tls; /* attached OpenSSL libraries (tls.c); NULL: TLS disabled */
 	int tls_stats;	 /* SOCKEYE_MAP_TLS_STATS, when tls is set */
+	struct funcs *funcs; /* function metrics (funcs.c); NULL: the feature is off */
 };
 
 struct loader;
@@ -47,6 +49,10 @@ struct loader *loader_start(const struct sockeye_config *cfg);
 const struct loader_fds *loader_fds(const struct loader *l);
 /* Logs (and prints to out when not NULL) which program is attached where. */
 void loader_report(const struct loader *l, FILE *out);
+/* Replaces the function metrics with cfg's functions (funcs_reload). The caller holds off
+ * scrapes meanwhile. Returns 0, -EINVAL (a declaration does not resolve: nothing changed)
+ * or -ENOTSUP (the feature is off). */
+int loader_reload_functions(struct loader *l, const struct sockeye_config *cfg);
 /* Detaches everything and frees (NULL-safe). */
 void loader_stop(struct loader *l);
 

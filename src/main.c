@@ -128,6 +128,32 @@ static int start_identity(struct agent *a)
 	return 0;
 }
 
+/* SIGHUP: the config file is read again and its functions section replaces the running
+ * declarations. The rest of the file needs a restart to take effect. Errors anywhere in the
+ * file are reported ("file:line:column: reason") and change nothing. */
+static void reload_functions(struct agent *a)
+{
+	struct sockeye_config fresh;
+	int err;
+
+	config_defaults(&fresh);
+	fresh.config_file = a->cfg->config_file;
+	pr_info("SIGHUP: reading %s again for its functions section", fresh.config_file);
+	err = config_load_file(&fresh);
+	if (!err) {
+		pthread_mutex_lock(&a->lock);
+		err = loader_reload_functions(a->loader, &fresh);
+		pthread_mutex_unlock(&a->lock);
+	}
+	if (err == -ENOTSUP)
+		pr_warn("SIGHUP: function metrics are off on this kernel; functions not reloaded");
+	else if (err)
+		pr_error("SIGHUP: %s not applied: %s (the errors are above); the running functions "
+			 "stay as they were",
+			 fresh.config_file, strerror(-err));
+	config_free(&fresh);
+}
+
 static int run(struct sockeye_config *cfg)
 {
 	struct agent a = {.cfg = cfg};
@@ -179,6 +205,8 @@ static int run(struct sockeye_config *cfg)
 			pr_info("SIGHUP: reloading the web config");
 			if (h)
 				httpd_reload(h);
+			if (cfg->config_file)
+				reload_functions(&a);
 		}
 		if (cfg->textfile && now_seconds() >= next_write) {
 			write_textfile(&a);

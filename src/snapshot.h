@@ -85,6 +85,7 @@ enum sockeye_feature {
 	SOCKEYE_FEATURE_TCP,		   /* sockeye_tcp_* (tp_btf/inet_sock_set_state) */
 	SOCKEYE_FEATURE_HTTPS,		   /* OpenSSL probes */
 	SOCKEYE_FEATURE_OWNER_ON_SEND,	   /* a socket's process taken when it sends */
+	SOCKEYE_FEATURE_FUNCTIONS,	   /* function metrics (bpf/funcs.bpf.c) */
 	SOCKEYE_FEATURE_MAX,
 };
 
