@@ -6,6 +6,7 @@
 
 #include "expo.h"
 #include "render.h"
+#include "render_funcs.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define SECONDS_LEN EXPO_SECONDS_LEN
@@ -745,12 +746,14 @@ int render_text(const struct sockeye_snapshot *snap, enum render_format fmt,
 		put_size_family(&c, &size_families[i]);
 	put_conns(&c);
 	put_services(&c);
+	render_funcs(&c.w, snap->funcs);
 	put_build_info(&c);
 	put_parser_events(&c);
 	put_progs(&c);
 	put_features(&c);
 	put_maps(&c);
 	put_tls(&c);
+	render_funcs_self(&c.w, c.self_prefix, snap->funcs);
 	put_id_cache(&c);
 	put_scrape_duration(&c);
 	put_process(&c);

@@ -175,6 +175,9 @@ struct sockeye_snapshot {
 	size_t n_tls_libs;
 	uint64_t tls_stats[SOCKEYE_TLS_STAT_MAX]; /* enum sockeye_tls_stat */
 	int tls_valid;
+
+	/* Function metrics (src/funcs_snapshot.h), owned; NULL when the feature is off. */
+	struct sockeye_func_snapshot *funcs;
 };
 
 /* How the TLS probes reach a library's plaintext (sockeye_tls_probe_mode{mode}).
