@@ -1527,6 +1527,7 @@ static int load_function(struct yctx *c, const yaml_node_t *n, struct sockeye_fu
 				    "functions[].metric: '%s' declared twice (first at line %u)",
 				    sval(v[K_METRIC]), c->cfg->functions[i].at.line);
 	f->metric = own_scalar(c, v[K_METRIC]);
+	f->metric_at = mark_of(v[K_METRIC]);
 
 	err = get_string(c, v[K_BINARY], "functions[].binary");
 	if (err)
@@ -1652,7 +1653,7 @@ static int finish_functions(struct yctx *c)
 			f->n_bounds = cfg->n_bounds;
 		}
 		if (strncmp(f->metric, cfg->self_prefix, strlen(cfg->self_prefix)) == 0)
-			return yerr_at(c, yaml_mark_of(f->at),
+			return yerr_at(c, yaml_mark_of(f->metric_at),
 				       "functions[].metric: '%s': names starting with '%s' "
 				       "(metric_prefix) are sockeye's own families",
 				       f->metric, cfg->self_prefix);

@@ -69,6 +69,7 @@ struct sockeye_func_cfg {
 	struct sockeye_func_label_cfg labels[SOCKEYE_FUNC_MAX_LABELS];
 	size_t n_labels;
 	struct config_mark at;	      /* the entry */
+	struct config_mark metric_at; /* its metric value */
 	struct config_mark binary_at; /* its binary value */
 	struct config_mark probe_at;  /* its symbol or usdt value */
 	struct config_mark value_at;  /* its value value */

@@ -136,7 +136,8 @@ void render_funcs_self(const struct expo *w, const char *prefix,
 		}
 	}
 	expo_header(w, prefix, "function_events", METRIC_COUNTER,
-		    "Calls of declared functions the kernel did not count as such, by event.");
+		    "Calls of declared functions not counted, or counted only under \"{other}\", "
+		    "by event.");
 	for (size_t k = 0; k < SOCKEYE_FUNC_STAT_MAX; k++) {
 		const struct sockeye_label l = { "event", func_stat_names[k] };
 
