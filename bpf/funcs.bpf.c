@@ -143,6 +143,26 @@ static __always_inline void load_regs(struct pt_regs *ctx, __u64 regs[8])
 	regs[SOCKEYE_FUNC_SRC_RETURN] = PT_REGS_RC(ctx);
 }
 
+/* 1 + the index of v among label's named values, 0 ("other") when it is not one. Global:
+ * the verifier checks it once, not once per label and path (the 6.1 verifier ran past its
+ * limit with the search inlined for each label). */
+__noinline __s64 fn_named_value(__u32 decl, __u32 label, __s64 v)
+{
+	const struct sockeye_func_decl *d = bpf_map_lookup_elem(&fn_decls, &decl);
+	const struct sockeye_func_label *l;
+
+	if (!d || label >= SOCKEYE_FUNC_MAX_LABELS)
+		return 0;
+	l = &d->labels[label];
+	for (__u32 j = 0; j < SOCKEYE_FUNC_MAX_VALUES; j++) {
+		if (j >= l->n_values)
+			break;
+		if (l->values[j] == v)
+			return j + 1;
+	}
+	return 0;
+}
+
 /* Sets label i of key from raw: an int is mapped through the label's values (1 + index,
  * 0 for "other") or kept as the number; a string is read from user memory. */
 static __always_inline void set_label(struct sockeye_func_key *key,
@@ -165,24 +185,13 @@ static __always_inline void set_label(struct sockeye_func_key *key,
 		}
 		return;
 	}
-	/* libbpf's USDT argument reader already sign- or zero-extends by the argument's size. */
+	/* A USDT argument comes sign- or zero-extended by its size already. */
 	if (l->kind == SOCKEYE_FUNC_KIND_INT && !usdt)
 		v = (__s64)(__s32)raw;
 	else
 		v = (__s64)raw;
-	if (l->n_values) {
-		__s64 idx = 0;
-
-		for (__u32 j = 0; j < SOCKEYE_FUNC_MAX_VALUES; j++) {
-			if (j >= l->n_values)
-				break;
-			if (l->values[j] == v) {
-				idx = j + 1;
-				break;
-			}
-		}
-		v = idx;
-	}
+	if (l->n_values)
+		v = fn_named_value(key->decl, i, v);
 	key->ints[i] = v;
 }
 
@@ -344,19 +353,67 @@ int uretprobe_func(struct pt_regs *ctx)
 	return 0;
 }
 
+/* USDT argument n (0-based) as libbpf's attach recorded it in spec: a constant, a register,
+ * or memory at a register plus an offset; cast from its size to 64 bits as the spec says.
+ * libbpf's bpf_usdt_arg does the same; it is not used because its pointer argument and its
+ * four inlined copies (one per label) took the 6.1 verifier past its limit. Returns 0, or -1
+ * (counted) when the argument cannot be read. */
+static __always_inline int usdt_arg(struct pt_regs *ctx, const struct __bpf_usdt_spec *spec,
+				    __u32 n, __u64 *out)
+{
+	const struct __bpf_usdt_arg_spec *a;
+	unsigned long val = 0;
+
+	/* The caller checked n already; the barrier makes clang check it again here, on the
+	 * register the verifier then sees used as the index. */
+	asm volatile("" : "+r"(n));
+	if (n > 5 || n >= (__u32)spec->arg_cnt)
+		goto bad;
+	a = &spec->args[n];
+	if (a->arg_type == BPF_USDT_ARG_CONST) {
+		val = a->val_off;
+	} else {
+		if (bpf_probe_read_kernel(&val, sizeof(val), (void *)ctx + a->reg_off))
+			goto bad;
+		if (a->arg_type == BPF_USDT_ARG_REG_DEREF &&
+		    bpf_probe_read_user(&val, sizeof(val), (void *)val + a->val_off))
+			goto bad;
+	}
+	val <<= a->arg_bitshift;
+	if (a->arg_signed)
+		val = ((long)val) >> a->arg_bitshift;
+	else
+		val = val >> a->arg_bitshift;
+	*out = val;
+	return 0;
+bad:
+	stat_inc(SOCKEYE_FUNC_STAT_USDT_ARG);
+	return -1;
+}
+
 /* A USDT probe point: counted, or its value argument observed. */
 SEC("usdt")
 int usdt_func(struct pt_regs *ctx)
 {
-	__u32 decl = bpf_usdt_cookie(ctx);
-	const struct sockeye_func_decl *d = bpf_map_lookup_elem(&fn_decls, &decl);
+	int spec_id = __bpf_usdt_spec_id(ctx);
+	const struct __bpf_usdt_spec *spec;
+	const struct sockeye_func_decl *d;
 	struct sockeye_func_key key = {};
-	long raw;
+	__u64 raw;
+	__u32 decl;
 
+	if (spec_id < 0)
+		return 0;
+	spec = bpf_map_lookup_elem(&__bpf_usdt_specs, &spec_id);
+	if (!spec)
+		return 0;
+	decl = spec->usdt_cookie; /* what bpf_usdt_cookie() returns */
+	d = bpf_map_lookup_elem(&fn_decls, &decl);
 	if (!d || !d->max_series)
 		return 0; /* no declaration there (being removed) */
 	hit(decl, SOCKEYE_FUNC_HIT_ENTRY);
 	key_init(&key, decl);
+#pragma clang loop unroll(disable)
 	for (__u32 i = 0; i < SOCKEYE_FUNC_MAX_LABELS; i++) {
 		const struct sockeye_func_label *l = &d->labels[i];
 
@@ -364,10 +421,8 @@ int usdt_func(struct pt_regs *ctx)
 			break;
 		if (l->src < SOCKEYE_FUNC_SRC_ARG1 || l->src >= SOCKEYE_FUNC_SRC_RETURN)
 			continue;
-		if (bpf_usdt_arg(ctx, l->src - SOCKEYE_FUNC_SRC_ARG1, &raw)) {
-			stat_inc(SOCKEYE_FUNC_STAT_USDT_ARG);
+		if (usdt_arg(ctx, spec, l->src - SOCKEYE_FUNC_SRC_ARG1, &raw))
 			return 0;
-		}
 		set_label(&key, l, i, raw, 1);
 	}
 	if (d->type != SOCKEYE_FUNC_HISTOGRAM) {
@@ -375,10 +430,8 @@ int usdt_func(struct pt_regs *ctx)
 		return 0;
 	}
 	if (d->value_src < SOCKEYE_FUNC_SRC_ARG1 ||
-	    bpf_usdt_arg(ctx, d->value_src - SOCKEYE_FUNC_SRC_ARG1, &raw)) {
-		stat_inc(SOCKEYE_FUNC_STAT_USDT_ARG);
+	    usdt_arg(ctx, spec, d->value_src - SOCKEYE_FUNC_SRC_ARG1, &raw))
 		return 0;
-	}
-	observe(&key, d, raw < 0 ? 0 : (__u64)raw);
+	observe(&key, d, (__s64)raw < 0 ? 0 : raw);
 	return 0;
 }
