@@ -244,11 +244,41 @@ static uint32_t count_args(const char *a, size_t n)
 	return count;
 }
 
+/* Whether libbpf 1.1 reads every argument of a USDT site: it knows a register (-4@%eax), a
+ * register and an offset (8@-16(%rbp)) and a constant (4@$7), not a base and an index
+ * register (8@(%r14,%rax,8), which gcc emits for array elements). It refuses to attach a
+ * site with any argument it cannot read. Copies the first such argument into bad. */
+static bool usdt_args_readable(const char *a, size_t n, char *bad, size_t len)
+{
+	size_t i = 0;
+
+	while (i < n && a[i]) {
+		size_t start, end;
+		const char *at;
+
+		while (i < n && a[i] == ' ')
+			i++;
+		start = i;
+		while (i < n && a[i] && a[i] != ' ')
+			i++;
+		end = i;
+		if (end == start)
+			break;
+		at = memchr(a + start, '@', end - start);
+		if (!at || memchr(a + start, ',', end - start)) {
+			snprintf(bad, len, "%.*s", (int)(end - start), a + start);
+			return false;
+		}
+	}
+	return true;
+}
+
 static int resolve_usdt(struct elf_file *e, const struct sockeye_func_cfg *f,
 			struct funcs_target *t, char *why, size_t len)
 {
 	Elf_Scn *scn = NULL;
 	uint32_t fewest = UINT32_MAX;
+	char bad[128] = "";
 
 	while ((scn = elf_nextscn(e->elf, scn))) {
 		Elf_Data *data;
@@ -288,6 +318,8 @@ static int resolve_usdt(struct elf_file *e, const struct sockeye_func_cfg *f,
 			t->usdt_sites++;
 			if (count_args(args, rest) < fewest)
 				fewest = count_args(args, rest);
+			if (!bad[0])
+				usdt_args_readable(args, rest, bad, sizeof(bad));
 		}
 	}
 	if (!t->usdt_sites) {
@@ -296,6 +328,13 @@ static int resolve_usdt(struct elf_file *e, const struct sockeye_func_cfg *f,
 		return -ENOENT;
 	}
 	t->usdt_args = fewest;
+	if (bad[0]) {
+		snprintf(why, len,
+			 "USDT probe '%s:%s' in %s has an argument libbpf cannot read: '%s' (a base "
+			 "and an index register)",
+			 f->usdt_provider, f->usdt_name, f->binary, bad);
+		return -ENOTSUP;
+	}
 	return 0;
 }
 

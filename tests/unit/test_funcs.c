@@ -658,6 +658,12 @@ __attribute__((noinline, used)) int funcs_test_target(int a)
 	return a * 3;
 }
 
+/* An array element as a USDT argument: gcc -O2 reads it as 8@(%base,%index,8). */
+__attribute__((noinline, used)) void funcs_test_indexed(const char *const *names, long i)
+{
+	DTRACE_PROBE1(sockeye_test, indexed, names[i]);
+}
+
 struct elf_case {
 	const char *name;
 	const char *decl;   /* the lines after binary: (symbol/usdt and more) */
@@ -689,6 +695,9 @@ static const struct elf_case elf_cases[] = {
 	  "        type: int\n",
 	  NULL, "f.yaml:8:15: functions[]: USDT probe 'sockeye_test:point' in %s has 2 arguments, "
 		"not 3\n" },
+	{ "a USDT argument libbpf cannot read", "    usdt: \"sockeye_test:indexed\"\n", NULL,
+	  "f.yaml:5:11: functions[]: USDT probe 'sockeye_test:indexed' in %s has an argument "
+	  "libbpf cannot read: '8@(%%rdi,%%rsi,8)' (a base and an index register)\n" },
 	{ "a binary that does not exist", "    symbol: main\n", "/nonexistent/shopd",
 	  "f.yaml:4:13: functions[]: %s: No such file or directory\n" },
 	{ "a file that is not ELF", "    symbol: main\n", "@yaml",
