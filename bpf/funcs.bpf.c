@@ -6,7 +6,7 @@
  * the bpf_cookie of each of its probes is that entry's index. Nothing is generated or
  * compiled per declaration. Labels come from the arguments (read at entry), the return value
  * (at return) or a USDT probe's arguments; a histogram times entry -> return. Counts and
- * buckets are added up per CPU in fn_counts / fn_hists; nothing per call leaves the kernel.
+ * buckets are added up in fn_counts / fn_hists; nothing per call leaves the kernel.
  *
  * A call in progress is keyed by (thread, stack pointer at entry, declaration): recursion
  * gives each level its own entry, and the return probe finds its own at sp + 8 (x86-64: the
@@ -25,10 +25,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #if defined(__TARGET_ARCH_x86)
 #define RET_SP_DELTA 8 /* `ret` popped the return address the entry saw at the stack top */
-#define PARM6(ctx) ((ctx)->r9)
+#define PARM6(ctx)   ((ctx)->r9)
 #elif defined(__TARGET_ARCH_arm64)
 #define RET_SP_DELTA 0
-#define PARM6(ctx) ((ctx)->regs[5])
+#define PARM6(ctx)   ((ctx)->regs[5])
 #else
 #error "funcs.bpf.c: unsupported architecture"
 #endif
@@ -56,18 +56,21 @@ struct {
 } fn_decls SEC(".maps");
 
 /* Counter families (the declaration's metric name is in user space). Allocated per key as
- * series appear, like http_dur. */
+ * series appear, like http_dur, but one value for all CPUs, added to atomically: every call
+ * already costs a breakpoint trap (microseconds), next to which a contended atomic add is
+ * small, and a per-CPU value would cost a copy per possible CPU (17 KB per histogram series
+ * on a 64-CPU host) and per-CPU allocations in the probe, which 6.1 fails under pressure. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SOCKEYE_FUNC_SERIES_ENTRIES);
 	__type(key, struct sockeye_func_key);
 	__type(value, struct sockeye_func_count);
 } fn_counts SEC(".maps");
 
-/* Histogram families. */
+/* Histogram families, as fn_counts. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, SOCKEYE_FUNC_SERIES_ENTRIES);
 	__type(key, struct sockeye_func_key);
@@ -92,15 +95,15 @@ struct {
 
 /* sockeye_function_probe_hits_total{metric,binary,probe} */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SOCKEYE_FUNC_MAX_DECLS * SOCKEYE_FUNC_HIT_MAX);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SOCKEYE_FUNC_MAX_DECLS *SOCKEYE_FUNC_HIT_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
 } fn_hits SEC(".maps");
 
 /* sockeye_function_events_total{event} */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SOCKEYE_FUNC_STAT_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -110,8 +113,7 @@ struct {
 static struct sockeye_func_count zero_count;
 static struct sockeye_func_hist zero_hist;
 
-/* Uprobe programs are preemptible: another thread's program may run on this CPU between our
- * load and store of a per-CPU value, so every add is atomic. */
+/* Every value is shared by all CPUs (and uprobe programs are preemptible): adds are atomic. */
 static __always_inline void stat_inc(__u32 which)
 {
 	__u64 *v = bpf_map_lookup_elem(&fn_stats, &which);
@@ -196,8 +198,7 @@ static __always_inline void set_label(struct sockeye_func_key *key,
 }
 
 /* The labels taken from the arguments (at entry), or only those from the return value. */
-static __always_inline void uprobe_labels(struct pt_regs *ctx,
-					  const struct sockeye_func_decl *d,
+static __always_inline void uprobe_labels(struct pt_regs *ctx, const struct sockeye_func_decl *d,
 					  struct sockeye_func_key *key, int at_return)
 {
 	__u64 regs[8];
@@ -271,8 +272,8 @@ static __always_inline void count(struct sockeye_func_key *key, const struct soc
 }
 
 /* Slot i holds values in (bound[i-1], bound[i]]; slot n_bounds is above every bound. */
-static __always_inline void observe(struct sockeye_func_key *key,
-				    const struct sockeye_func_decl *d, __u64 v)
+static __always_inline void observe(struct sockeye_func_key *key, const struct sockeye_func_decl *d,
+				    __u64 v)
 {
 	struct sockeye_func_hist *h = series(&fn_hists, key, d, &zero_hist);
 	__u32 slot = 0;

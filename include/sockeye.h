@@ -340,15 +340,15 @@ _Static_assert(sizeof(struct sockeye_func_key) ==
 			       SOCKEYE_FUNC_MAX_STR_LABELS * SOCKEYE_FUNC_STR_LEN,
 	       "sockeye_func_key is ABI");
 
-/* Value of fn_counts (per CPU). */
+/* Value of fn_counts (one for all CPUs, added to atomically). */
 struct sockeye_func_count {
 	__u64 count;
-	__u32 tgid; /* the last process that counted here on this CPU */
+	__u32 tgid; /* the last process that counted here */
 	__u32 pad;
 };
 _Static_assert(sizeof(struct sockeye_func_count) == 16, "sockeye_func_count is ABI");
 
-/* Value of fn_hists (per CPU): buckets[i] counts values in (bound[i-1], bound[i]],
+/* Value of fn_hists (one for all CPUs): buckets[i] counts values in (bound[i-1], bound[i]],
  * buckets[n_bounds] those above the last bound. Not cumulative. */
 struct sockeye_func_hist {
 	__u64 count;

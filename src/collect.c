@@ -541,7 +541,7 @@ int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *
 		pr_warn("reading %s: %s", SOCKEYE_MAP_CONN_STATS, strerror(-err));
 		return err;
 	}
-	err = collect_funcs(fds->funcs, snap, ncpu);
+	err = collect_funcs(fds->funcs, snap);
 	if (err) {
 		pr_warn("reading %s/%s: %s", SOCKEYE_MAP_FN_COUNTS, SOCKEYE_MAP_FN_HISTS,
 			strerror(-err));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* collect_funcs.c - fn_counts / fn_hists / fn_hits / fn_stats -> the function metrics of a
- * snapshot: per-CPU values summed, keys turned into label values, process groups named,
+ * snapshot: keys turned into label values, process groups named,
  * series with equal labels merged. Reads only, never writes to the maps. */
 #include <bpf/bpf.h>
 #include <errno.h>
@@ -103,16 +103,14 @@ static void key_to_series(const struct sockeye_func_cfg *c, const struct sockeye
 }
 
 /* Reads one series map (counts or histograms) into the families it feeds. */
-static int read_series(int fd, int hist, int ncpu, struct sockeye_func_family *fams,
+static int read_series(int fd, int hist, struct sockeye_func_family *fams,
 		       const struct funcs_decl_view *views, const int *fam_of, size_t *caps)
 {
-	size_t vsize = hist ? sizeof(struct sockeye_func_hist) : sizeof(struct sockeye_func_count);
 	struct sockeye_func_key key, next;
+	struct sockeye_func_count n;
+	struct sockeye_func_hist h;
 	void *prev = NULL;
-	char *vals = calloc(ncpu, vsize);
 
-	if (!vals)
-		return -ENOMEM;
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		struct sockeye_func_series *s;
 		int f;
@@ -122,54 +120,34 @@ static int read_series(int fd, int hist, int ncpu, struct sockeye_func_family *f
 		f = key.decl < SOCKEYE_FUNC_MAX_DECLS ? fam_of[key.decl] : -1;
 		if (f < 0 || (fams[f].type == SOCKEYE_FUNC_HISTOGRAM) != hist)
 			continue; /* a declaration being replaced */
-		if (bpf_map_lookup_elem(fd, &key, vals))
+		if (bpf_map_lookup_elem(fd, &key, hist ? (void *)&h : (void *)&n))
 			continue;
 		s = series_add(&fams[f], &caps[f]);
-		if (!s) {
-			free(vals);
+		if (!s)
 			return -ENOMEM;
-		}
 		key_to_series(views[f].cfg, &key, s);
-		for (int c = 0; c < ncpu; c++) {
-			if (hist) {
-				const struct sockeye_func_hist *h =
-					(const void *)(vals + (size_t)c * vsize);
-
-				s->sum_ns += h->sum_ns;
-				for (size_t k = 0; k < SOCKEYE_SLOTS; k++)
-					s->buckets[k] += h->buckets[k];
-				if (h->tgid && !s->tgid)
-					s->tgid = h->tgid;
-			} else {
-				const struct sockeye_func_count *n =
-					(const void *)(vals + (size_t)c * vsize);
-
-				s->count += n->count;
-				if (n->tgid && !s->tgid)
-					s->tgid = n->tgid;
-			}
+		if (!hist) {
+			s->count = n.count;
+			s->tgid = n.tgid;
+			continue;
 		}
 		/* As for HTTP: _count is the bucket total, so it equals the +Inf bucket even when
-		 * a CPU is between its adds. */
-		if (hist)
-			for (size_t k = 0; k < SOCKEYE_SLOTS; k++)
-				s->count += s->buckets[k];
+		 * a program is between its adds. */
+		s->sum_ns = h.sum_ns;
+		s->tgid = h.tgid;
+		for (size_t k = 0; k < SOCKEYE_SLOTS; k++) {
+			s->buckets[k] = h.buckets[k];
+			s->count += h.buckets[k];
+		}
 	}
-	free(vals);
 	return 0;
 }
 
-static void sum_percpu(int fd, __u32 key, int ncpu, uint64_t *out)
+static uint64_t array_value(int fd, __u32 key)
 {
-	__u64 *vals = calloc(ncpu, sizeof(*vals));
+	__u64 v = 0;
 
-	*out = 0;
-	if (!vals)
-		return;
-	if (bpf_map_lookup_elem(fd, &key, vals) == 0)
-		for (int c = 0; c < ncpu; c++)
-			*out += vals[c];
-	free(vals);
+	return bpf_map_lookup_elem(fd, &key, &v) ? 0 : v;
 }
 
 static int family_cmp(const void *a, const void *b)
@@ -178,7 +156,7 @@ static int family_cmp(const void *a, const void *b)
 		      ((const struct sockeye_func_family *)b)->metric);
 }
 
-int collect_funcs(const struct funcs *f, struct sockeye_snapshot *snap, int ncpu)
+int collect_funcs(const struct funcs *f, struct sockeye_snapshot *snap)
 {
 	struct sockeye_func_snapshot *fs;
 	struct funcs_decl_view *views = NULL;
@@ -220,17 +198,16 @@ int collect_funcs(const struct funcs *f, struct sockeye_snapshot *snap, int ncpu
 		fam->probes_failed = views[i].probes_failed;
 		fam->hit_kinds = views[i].hit_kinds;
 		for (__u32 k = 0; k < SOCKEYE_FUNC_HIT_MAX; k++)
-			sum_percpu(funcs_map_fd(f, FUNCS_MAP_HITS),
-				   views[i].idx * SOCKEYE_FUNC_HIT_MAX + k, ncpu, &fam->hits[k]);
+			fam->hits[k] = array_value(funcs_map_fd(f, FUNCS_MAP_HITS),
+						   views[i].idx * SOCKEYE_FUNC_HIT_MAX + k);
 	}
 	fs->n_families = n;
-	err = read_series(funcs_map_fd(f, FUNCS_MAP_COUNTS), 0, ncpu, fs->families, views, fam_of,
-			  caps);
+	err = read_series(funcs_map_fd(f, FUNCS_MAP_COUNTS), 0, fs->families, views, fam_of, caps);
 	if (!err)
-		err = read_series(funcs_map_fd(f, FUNCS_MAP_HISTS), 1, ncpu, fs->families, views,
-				  fam_of, caps);
+		err = read_series(funcs_map_fd(f, FUNCS_MAP_HISTS), 1, fs->families, views, fam_of,
+				  caps);
 	for (__u32 k = 0; k < SOCKEYE_FUNC_STAT_MAX; k++)
-		sum_percpu(funcs_map_fd(f, FUNCS_MAP_STATS), k, ncpu, &fs->stats[k]);
+		fs->stats[k] = array_value(funcs_map_fd(f, FUNCS_MAP_STATS), k);
 	qsort(fs->families, fs->n_families, sizeof(*fs->families), family_cmp);
 out:
 	free(views);
@@ -263,7 +240,7 @@ void collect_funcs_identities(struct identity_cache *ids, struct sockeye_snapsho
 	for (size_t i = 0; i < fs->n_families; i++) {
 		for (size_t j = 0; j < fs->families[i].n_series; j++) {
 			struct sockeye_func_series *s = &fs->families[i].series[j];
-			struct sockeye_owner owner = { .tgid = s->tgid };
+			struct sockeye_owner owner = {.tgid = s->tgid};
 			struct identity_query q = {
 				.cgroup_id = s->cgroup_id,
 				.role = IDENTITY_ROLE_PROCESS,

@@ -14,7 +14,7 @@ struct identity_cache;
 struct sockeye_func_snapshot;
 
 /* Fills snap->funcs from the maps (nothing when f is NULL). Returns 0 or -ENOMEM. */
-int collect_funcs(const struct funcs *f, struct sockeye_snapshot *snap, int ncpu);
+int collect_funcs(const struct funcs *f, struct sockeye_snapshot *snap);
 /* Names each series' process group (cgroup, comm) through the identity cache. */
 void collect_funcs_identities(struct identity_cache *ids, struct sockeye_snapshot *snap);
 /* Sorts each family's series and sums those whose exported labels are equal. */

@@ -9,7 +9,7 @@
 #include "expo.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define NS_PER_SEC 1000000000ULL
+#define NS_PER_SEC    1000000000ULL
 
 static const char *const metric_type_names[] = {
 	[METRIC_GAUGE] = "gauge",
@@ -114,8 +114,8 @@ const char *expo_double(char *dst, double v)
 
 /* OpenMetrics names a counter family without "_total" (its samples keep it) and escapes " in
  * HELP as well; text 0.0.4 must not escape " there. */
-void expo_header(const struct expo *w, const char *prefix, const char *name,
-		 enum metric_type type, const char *help)
+void expo_header(const struct expo *w, const char *prefix, const char *name, enum metric_type type,
+		 const char *help)
 {
 	const char *total = type == METRIC_COUNTER && !w->openmetrics ? "_total" : "";
 
@@ -124,8 +124,7 @@ void expo_header(const struct expo *w, const char *prefix, const char *name,
 	buf_printf(w->out, "\n# TYPE %s%s%s %s\n", prefix, name, total, metric_type_names[type]);
 }
 
-static void put_label(struct sockeye_buf *out, unsigned int *n, const char *name,
-		      const char *value)
+static void put_label(struct sockeye_buf *out, unsigned int *n, const char *name, const char *value)
 {
 	buf_puts(out, *n ? "," : "{");
 	buf_puts(out, name);

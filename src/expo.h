@@ -24,7 +24,7 @@ enum metric_type {
 /* Where and how one exposition is written. */
 struct expo {
 	struct sockeye_buf *out;
-	int openmetrics; /* 0: text 0.0.4 */
+	int openmetrics;			   /* 0: text 0.0.4 */
 	const struct sockeye_label *static_labels; /* added to every sample; may be NULL */
 	size_t n_static_labels;
 };
@@ -43,8 +43,8 @@ const char *expo_u64(char *dst, uint64_t v);
 const char *expo_double(char *dst, double v);
 
 /* "# HELP" and "# TYPE" of prefix+name (a counter's name without "_total"). */
-void expo_header(const struct expo *w, const char *prefix, const char *name,
-		 enum metric_type type, const char *help);
+void expo_header(const struct expo *w, const char *prefix, const char *name, enum metric_type type,
+		 const char *help);
 /* One sample line: the given labels, then the static labels, then le (NULL: none). */
 void expo_sample(const struct expo *w, const char *prefix, const char *name, const char *suffix,
 		 const struct sockeye_label *labels, size_t n_labels, const char *le,

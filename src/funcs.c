@@ -25,8 +25,8 @@ struct fn_decl {
 	bool used;
 	struct sockeye_func_cfg cfg; /* a deep copy: every string is ours */
 	struct funcs_target tgt;
-	char *help;		     /* cfg.help or the default */
-	struct bpf_link *links[2];   /* entry and return, or the USDT probe */
+	char *help;		   /* cfg.help or the default */
+	struct bpf_link *links[2]; /* entry and return, or the USDT probe */
 	size_t n_links;
 	uint32_t attached, failed; /* probe points */
 	uint8_t hit_kinds;	   /* bit enum sockeye_func_hit */
@@ -35,7 +35,6 @@ struct fn_decl {
 
 struct funcs {
 	struct funcs_bpf *skel;
-	int ncpu;
 	struct fn_decl d[SOCKEYE_FUNC_MAX_DECLS];
 };
 
@@ -77,7 +76,8 @@ static int cfg_copy(struct sockeye_func_cfg *dst, const struct sockeye_func_cfg 
 	for (size_t i = 0; i < src->n_labels; i++) {
 		ok &= dup_str(&dst->labels[i].name, src->labels[i].name);
 		for (size_t k = 0; k < src->labels[i].n_values; k++)
-			ok &= dup_str(&dst->labels[i].value_names[k], src->labels[i].value_names[k]);
+			ok &= dup_str(&dst->labels[i].value_names[k],
+				      src->labels[i].value_names[k]);
 	}
 	if (!ok) {
 		cfg_free(dst);
@@ -108,7 +108,8 @@ static bool cfg_equal(const struct sockeye_func_cfg *a, const struct sockeye_fun
 		    x->n_values != y->n_values)
 			return false;
 		for (size_t k = 0; k < x->n_values; k++)
-			if (x->values[k] != y->values[k] || !str_eq(x->value_names[k], y->value_names[k]))
+			if (x->values[k] != y->values[k] ||
+			    !str_eq(x->value_names[k], y->value_names[k]))
 				return false;
 	}
 	return true;
@@ -127,7 +128,8 @@ static char *default_help(const struct sockeye_func_cfg *c)
 	if (!s)
 		return NULL;
 	if (c->usdt_name && c->type == SOCKEYE_FUNC_HISTOGRAM)
-		snprintf(s, HELP_LEN, "Argument %d of USDT probe %s:%s in %s (nanoseconds), in seconds.",
+		snprintf(s, HELP_LEN,
+			 "Argument %d of USDT probe %s:%s in %s (nanoseconds), in seconds.",
 			 c->value_src - SOCKEYE_FUNC_SRC_ARG1 + 1, c->usdt_provider, c->usdt_name,
 			 c->binary);
 	else if (c->usdt_name)
@@ -227,17 +229,16 @@ static void purge_keys(int fd, __u32 idx)
 static void reset_index(struct funcs *f, __u32 idx)
 {
 	struct funcs_bpf *s = f->skel;
-	__u64 *zeros = calloc(f->ncpu, sizeof(*zeros)), zero = 0;
+	__u64 zero = 0;
 
 	purge_keys(bpf_map__fd(s->maps.fn_counts), idx);
 	purge_keys(bpf_map__fd(s->maps.fn_hists), idx);
 	bpf_map_update_elem(bpf_map__fd(s->maps.fn_nseries), &idx, &zero, BPF_ANY);
-	for (__u32 k = 0; zeros && k < SOCKEYE_FUNC_HIT_MAX; k++) {
+	for (__u32 k = 0; k < SOCKEYE_FUNC_HIT_MAX; k++) {
 		__u32 h = idx * SOCKEYE_FUNC_HIT_MAX + k;
 
-		bpf_map_update_elem(bpf_map__fd(s->maps.fn_hits), &h, zeros, BPF_ANY);
+		bpf_map_update_elem(bpf_map__fd(s->maps.fn_hits), &h, &zero, BPF_ANY);
 	}
-	free(zeros);
 }
 
 static const char *probe_name(const struct fn_decl *d, char *buf, size_t len)
@@ -306,16 +307,17 @@ static void decl_attach(struct funcs *f, __u32 idx)
 	if (d->failed)
 		return;
 	if (d->cfg.usdt_name)
-		pr_info("functions: metric=%s binary=%s probe=\"%s\" sites=%u attached", d->cfg.metric,
-			d->cfg.binary, name, d->tgt.usdt_sites);
+		pr_info("functions: metric=%s binary=%s probe=\"%s\" sites=%u attached",
+			d->cfg.metric, d->cfg.binary, name, d->tgt.usdt_sites);
 	else
 		pr_info("functions: metric=%s binary=%s probe=\"%s\" offset=0x%llx entry=%d "
 			"return=%d attached",
 			d->cfg.metric, d->cfg.binary, name, (unsigned long long)d->tgt.offset,
 			d->entry, d->ret);
 	if (!d->cfg.usdt_name && !d->tgt.emulated)
-		pr_warn("functions: %s (%s in %s) does not start with a push: the kernel single-steps "
-			"its probe on every call (microseconds per call on a VM; docs/functions.md)",
+		pr_warn("functions: %s (%s in %s) does not start with a push: the kernel "
+			"single-steps its probe on every call (microseconds per call on a VM; "
+			"docs/functions.md)",
 			d->cfg.metric, d->cfg.symbol, d->cfg.binary);
 }
 
@@ -396,8 +398,9 @@ int funcs_reload(struct funcs *f, const struct sockeye_config *cfg)
 
 		memset(d, 0, sizeof(*d));
 		err = cfg_copy(&d->cfg, &cfg->functions[i]);
-		d->help = err ? NULL : cfg->functions[i].help ? strdup(cfg->functions[i].help)
-							       : default_help(&d->cfg);
+		d->help = err			   ? NULL
+			  : cfg->functions[i].help ? strdup(cfg->functions[i].help)
+						   : default_help(&d->cfg);
 		if (err || !d->help) {
 			cfg_free(&d->cfg);
 			free(d->help);
@@ -426,11 +429,6 @@ struct funcs *funcs_start(const struct sockeye_config *cfg, struct progload_repo
 
 	if (!f)
 		return NULL;
-	f->ncpu = libbpf_num_possible_cpus();
-	if (f->ncpu <= 0) {
-		err = f->ncpu ? f->ncpu : -EINVAL;
-		goto cleanup;
-	}
 	f->skel = funcs_bpf__open();
 	if (!f->skel) {
 		err = -errno;
@@ -492,14 +490,17 @@ void funcs_report(const struct funcs *f, FILE *out)
 			continue;
 		probe_name(d, name, sizeof(name));
 		if (d->failed)
-			fprintf(out, "function %s failed: %u of %u probes (%s in %s)\n", d->cfg.metric,
-				d->failed, d->failed + d->attached, name, d->cfg.binary);
+			fprintf(out, "function %s failed: %u of %u probes (%s in %s)\n",
+				d->cfg.metric, d->failed, d->failed + d->attached, name,
+				d->cfg.binary);
 		else if (d->cfg.usdt_name)
 			fprintf(out, "function %s attached: %s in %s, %u site%s\n", d->cfg.metric,
 				name, d->cfg.binary, d->attached, d->attached == 1 ? "" : "s");
 		else
-			fprintf(out, "function %s attached: %s in %s at file offset 0x%llx (%s%s)\n",
-				d->cfg.metric, name, d->cfg.binary, (unsigned long long)d->tgt.offset,
+			fprintf(out,
+				"function %s attached: %s in %s at file offset 0x%llx (%s%s)\n",
+				d->cfg.metric, name, d->cfg.binary,
+				(unsigned long long)d->tgt.offset,
 				d->entry && d->ret ? "entry and return"
 				: d->entry	   ? "entry"
 						   : "return",

@@ -33,11 +33,11 @@ void funcs_report(const struct funcs *f, FILE *out);
 
 /* For collect_funcs.c: the declarations in place, by fn_decls index. */
 struct funcs_decl_view {
-	uint32_t idx;				/* fn_decls index, the key's decl */
-	const struct sockeye_func_cfg *cfg;	/* as declared (owned by funcs) */
-	const char *help;			/* cfg->help, or the default */
+	uint32_t idx;				 /* fn_decls index, the key's decl */
+	const struct sockeye_func_cfg *cfg;	 /* as declared (owned by funcs) */
+	const char *help;			 /* cfg->help, or the default */
 	uint32_t probes_attached, probes_failed; /* probe points (entry, return, USDT sites) */
-	uint8_t hit_kinds;			/* bit enum sockeye_func_hit: probes it has */
+	uint8_t hit_kinds;			 /* bit enum sockeye_func_hit: probes it has */
 };
 /* Fills out with up to max declarations in index order; returns how many there are. */
 size_t funcs_decls(const struct funcs *f, struct funcs_decl_view *out, size_t max);

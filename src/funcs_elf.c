@@ -21,8 +21,8 @@
 #error "funcs_elf.c: unsupported architecture"
 #endif
 
-#define NT_STAPSDT 3
-#define CODE_BYTES 16
+#define NT_STAPSDT	  3
+#define CODE_BYTES	  16
 #define MAX_EXEC_SEGMENTS 8
 
 struct exec_seg {
@@ -109,7 +109,7 @@ static int elf_open(const char *path, struct elf_file *e, struct funcs_target *t
 		if (!gelf_getphdr(e->elf, (int)i, &ph) || ph.p_type != PT_LOAD ||
 		    !(ph.p_flags & PF_X) || e->n_segs == MAX_EXEC_SEGMENTS)
 			continue;
-		e->segs[e->n_segs++] = (struct exec_seg){ ph.p_vaddr, ph.p_offset, ph.p_filesz };
+		e->segs[e->n_segs++] = (struct exec_seg){ph.p_vaddr, ph.p_offset, ph.p_filesz};
 	}
 	return 0;
 }
@@ -166,8 +166,8 @@ static void search_table(Elf *elf, Elf_Scn *scn, struct sym_search *s)
 static int resolve_symbol(struct elf_file *e, const struct sockeye_func_cfg *f,
 			  struct funcs_target *t, char *why, size_t len)
 {
-	struct sym_search s = { .name = f->symbol };
-	unsigned char code[CODE_BYTES] = { 0 };
+	struct sym_search s = {.name = f->symbol};
+	unsigned char code[CODE_BYTES] = {0};
 	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
 	uint64_t addr;
 	size_t i, skip;
@@ -195,8 +195,8 @@ static int resolve_symbol(struct elf_file *e, const struct sockeye_func_cfg *f,
 				 f->symbol, f->binary);
 		else if (s.undefined)
 			snprintf(why, len,
-				 "'%s' is not defined in %s, only imported: declare it on the shared "
-				 "library that defines it",
+				 "'%s' is not defined in %s, only imported: declare it on the "
+				 "shared library that defines it",
 				 f->symbol, f->binary);
 		else
 			snprintf(why, len, "no function symbol '%s' in %s%s", f->symbol, f->binary,
@@ -329,10 +329,11 @@ static int resolve_usdt(struct elf_file *e, const struct sockeye_func_cfg *f,
 	}
 	t->usdt_args = fewest;
 	if (bad[0]) {
-		snprintf(why, len,
-			 "USDT probe '%s:%s' in %s has an argument libbpf cannot read: '%s' (a base "
-			 "and an index register)",
-			 f->usdt_provider, f->usdt_name, f->binary, bad);
+		snprintf(
+			why, len,
+			"USDT probe '%s:%s' in %s has an argument libbpf cannot read: '%s' (a base "
+			"and an index register)",
+			f->usdt_provider, f->usdt_name, f->binary, bad);
 		return -ENOTSUP;
 	}
 	return 0;

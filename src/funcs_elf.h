@@ -14,10 +14,10 @@
 struct funcs_target {
 	dev_t dev; /* the file, as processes map it: a file replaced on disk is another one */
 	ino_t ino;
-	uint64_t offset;  /* symbol: file offset of the probe point */
-	bool emulated;	  /* symbol: the probed instruction is a push, which the kernel emulates;
-			   * otherwise each hit is single-stepped (several µs on a VM) */
-	bool skipped_endbr; /* symbol: offset is past a leading endbr64 */
+	uint64_t offset;     /* symbol: file offset of the probe point */
+	bool emulated;	     /* symbol: the probed instruction is a push, which the kernel emulates;
+			      * otherwise each hit is single-stepped (several µs on a VM) */
+	bool skipped_endbr;  /* symbol: offset is past a leading endbr64 */
 	uint32_t usdt_sites; /* USDT: probe sites of provider:name in the file */
 	uint32_t usdt_args;  /* USDT: arguments the sites have (the fewest, if they differ) */
 };

@@ -15,7 +15,7 @@
 /* One series of a declared family, per-CPU values summed. */
 struct sockeye_func_series {
 	char values[SOCKEYE_FUNC_MAX_LABELS][SOCKEYE_FUNC_VALUE_LEN]; /* as exported */
-	const struct sockeye_identity *identity; /* NULL: no identity labels */
+	const struct sockeye_identity *identity;		      /* NULL: no identity labels */
 	uint64_t count;
 	uint64_t sum_ns;		 /* histograms */
 	uint64_t buckets[SOCKEYE_SLOTS]; /* histograms: per bucket, not cumulative */

@@ -373,12 +373,23 @@ static int start_tls(struct loader *l, const struct sockeye_config *cfg)
 	return 0;
 }
 
-/* The function metrics object (funcs.c): its own maps and programs. Without declarations a
+#define FUNCS_NONE_WHY "no functions declared (functions: in the config file)"
+
+/* The function metrics object (funcs.c): its own maps and programs. Loaded when functions are
+ * declared (at start, or by the SIGHUP that declares the first), and by --check to verify its
+ * programs; an agent without declarations carries nothing of it. Without declarations a
  * failure only turns the feature off; with some, it is fatal like any startup error. */
 static int start_funcs(struct loader *l, const struct sockeye_config *cfg)
 {
+	struct sockeye_feature_state *fe = &l->features[SOCKEYE_FEATURE_FUNCTIONS];
 	int err;
 
+	if (!cfg->n_functions && !cfg->check) {
+		fe->enabled = 0;
+		snprintf(fe->why, sizeof(fe->why), "%s", FUNCS_NONE_WHY);
+		funcs_report_off(&l->report, FUNCS_NONE_WHY);
+		return 0;
+	}
 	l->funcs = funcs_start(cfg, &l->report);
 	if (!l->funcs) {
 		err = -errno;
@@ -388,6 +399,8 @@ static int start_funcs(struct loader *l, const struct sockeye_config *cfg)
 			    "above)");
 		return 0;
 	}
+	fe->enabled = 1;
+	fe->why[0] = '\0';
 	l->fds.funcs = l->funcs;
 	l->fds.n_progs += funcs_prog_fds(l->funcs, l->fds.progs + l->fds.n_progs,
 					 l->fds.prog_names + l->fds.n_progs,
@@ -402,9 +415,11 @@ static int start_funcs(struct loader *l, const struct sockeye_config *cfg)
 
 int loader_reload_functions(struct loader *l, const struct sockeye_config *cfg)
 {
-	if (!l->funcs)
-		return -ENOTSUP;
-	return funcs_reload(l->funcs, cfg);
+	if (l->funcs)
+		return funcs_reload(l->funcs, cfg);
+	if (!cfg->n_functions)
+		return 0;
+	return start_funcs(l, cfg); /* the first declarations: load, then attach them */
 }
 
 /* --check's report: the kernel, every program tried, every feature. */

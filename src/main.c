@@ -145,9 +145,7 @@ static void reload_functions(struct agent *a)
 		err = loader_reload_functions(a->loader, &fresh);
 		pthread_mutex_unlock(&a->lock);
 	}
-	if (err == -ENOTSUP)
-		pr_warn("SIGHUP: function metrics are off on this kernel; functions not reloaded");
-	else if (err)
+	if (err)
 		pr_error("SIGHUP: %s not applied: %s (the errors are above); the running functions "
 			 "stay as they were",
 			 fresh.config_file, strerror(-err));

@@ -6,7 +6,7 @@
 #include "render_funcs.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define NAME_LEN 256
+#define NAME_LEN      256
 
 /* Sync note: indexed by enum sockeye_func_stat (include/sockeye.h); never rename one. */
 static const char *const func_stat_names[] = {
@@ -40,8 +40,8 @@ static const char *family_name(const struct sockeye_func_family *f, char *buf)
 	return buf;
 }
 
-static void put_series(const struct expo *w, const struct sockeye_func_family *f,
-		       const char *name, const struct sockeye_func_series *s)
+static void put_series(const struct expo *w, const struct sockeye_func_family *f, const char *name,
+		       const struct sockeye_func_series *s)
 {
 	struct sockeye_label own[SOCKEYE_FUNC_MAX_LABELS];
 	char le[EXPO_SECONDS_LEN], value[EXPO_NUMBER_LEN];
@@ -102,30 +102,31 @@ void render_funcs_self(const struct expo *w, const char *prefix,
 			    "sites), by state: attached, or failed (the log says why).");
 		for (size_t i = 0; i < fs->n_families; i++) {
 			const struct sockeye_func_family *f = &fs->families[i];
-			const struct sockeye_label a[] = { { "metric", f->metric },
-							   { "binary", f->binary },
-							   { "state", "attached" } };
-			const struct sockeye_label b[] = { { "metric", f->metric },
-							   { "binary", f->binary },
-							   { "state", "failed" } };
+			const struct sockeye_label a[] = {{"metric", f->metric},
+							  {"binary", f->binary},
+							  {"state", "attached"}};
+			const struct sockeye_label b[] = {
+				{"metric", f->metric}, {"binary", f->binary}, {"state", "failed"}};
 
 			expo_sample(w, prefix, "function_probes", "", a, ARRAY_SIZE(a), NULL,
 				    expo_u64(value, f->probes_attached));
 			expo_sample(w, prefix, "function_probes", "", b, ARRAY_SIZE(b), NULL,
 				    expo_u64(value, f->probes_failed));
 		}
-		expo_header(w, prefix, "function_probe_hits", METRIC_COUNTER,
-			    "Times the probes of each declared function metric ran, by probe: entry "
-			    "(a function's entry or a USDT probe), return.");
+		expo_header(
+			w, prefix, "function_probe_hits", METRIC_COUNTER,
+			"Times the probes of each declared function metric ran, by probe: entry "
+			"(a function's entry or a USDT probe), return.");
 		for (size_t i = 0; i < fs->n_families; i++) {
 			const struct sockeye_func_family *f = &fs->families[i];
 
 			for (size_t k = 0; k < SOCKEYE_FUNC_HIT_MAX; k++) {
 				const struct sockeye_label l[] = {
-					{ "metric", f->metric },
-					{ "binary", f->binary },
-					{ "probe", f->usdt && k == SOCKEYE_FUNC_HIT_ENTRY ? "usdt"
-											   : hit_names[k] },
+					{"metric", f->metric},
+					{"binary", f->binary},
+					{"probe", f->usdt && k == SOCKEYE_FUNC_HIT_ENTRY
+							  ? "usdt"
+							  : hit_names[k]},
 				};
 
 				if (!(f->hit_kinds & (1u << k)))
@@ -139,7 +140,7 @@ void render_funcs_self(const struct expo *w, const char *prefix,
 		    "Calls of declared functions not counted, or counted only under \"{other}\", "
 		    "by event.");
 	for (size_t k = 0; k < SOCKEYE_FUNC_STAT_MAX; k++) {
-		const struct sockeye_label l = { "event", func_stat_names[k] };
+		const struct sockeye_label l = {"event", func_stat_names[k]};
 
 		expo_sample(w, prefix, "function_events", "_total", &l, 1, NULL,
 			    expo_u64(value, fs->stats[k]));

@@ -40,9 +40,9 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-	static const char *const ops[] = { "get", "put", "delete", "scan" };
-	static const char *const names[] = { "fn_push_count", "fn_push_hist", "fn_push_str",
-					     "fn_mov_count", "usdt",	     "syscall" };
+	static const char *const ops[] = {"get", "put", "delete", "scan"};
+	static const char *const names[] = {"fn_push_count", "fn_push_hist", "fn_push_str",
+					    "fn_mov_count",  "usdt",	     "syscall"};
 	volatile int sink = 0;
 	int which = -1;
 	long n;

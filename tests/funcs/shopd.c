@@ -117,7 +117,8 @@ int main(void)
 			struct job jobs[64];
 
 			for (long i = 0; i < a && i < 64; i++) {
-				jobs[i] = (struct job){ .id = (int)i, .n = (int)b, .sleep_us = (int)c };
+				jobs[i] =
+					(struct job){.id = (int)i, .n = (int)b, .sleep_us = (int)c};
 				pthread_create(&jobs[i].t, NULL, thread_main, &jobs[i]);
 			}
 			for (long i = 0; i < a && i < 64; i++)

@@ -551,6 +551,39 @@ def sighup_reloads_functions_and_reports_errors_without_stopping(env):
 
 
 @T.test
+def agent_without_functions_loads_their_programs_when_sighup_declares_some(env):
+    _, d = setup(env)
+    cfg = os.path.join(env.tmpdir, "later.yaml")
+    with open(cfg, "w") as f:
+        f.write("labels:\n  zone: test\n")
+    agent = env.start_agent(args=["--config.file=" + cfg])
+    svc = Service(env, d["shopd"], "later-shop", cgroup_of_its_own("later"))
+    probs = []
+    try:
+        s = agent.scrape()
+        expect(probs, "feature before", s.value("sockeye_feature_enabled", feature="functions"),
+               0)
+        expect(probs, "programs before", "program=\"uprobe_func\"" in s.text, False)
+        with open(cfg, "w") as f:
+            f.write("labels:\n  zone: test\nfunctions:\n  - metric: later_lookups_total\n"
+                    "    type: counter\n    binary: %s\n    symbol: cache_get\n" % d["shopd"])
+        agent.proc.send_signal(signal.SIGHUP)
+        ok = wait_until(lambda: agent.scrape().value("sockeye_feature_enabled",
+                                                     feature="functions") == 1, 10)
+        expect(probs, "feature after SIGHUP", bool(ok), True)
+        svc.do("cache 0 5")
+        after = agent.scrape()
+        expect(probs, "calls counted", after.value("later_lookups_total",
+                                                   service_name="later-shop", zone="test"), 5)
+        expect(probs, "programs listed", "program=\"uprobe_func\"" in after.text, True)
+    finally:
+        svc.stop()
+        st = agent.stop()
+    expect(probs, "exit status on SIGTERM", st, 0)
+    check(not probs, "functions declared by SIGHUP in an agent started without any", probs)
+
+
+@T.test
 def promtool_and_prometheus_client_accept_the_scrape(env):
     agent, _ = setup(env)
     sc = agent.scrape()
