@@ -508,6 +508,16 @@ void funcs_report(const struct funcs *f, FILE *out)
 	}
 }
 
+uint32_t funcs_failed_probes(const struct funcs *f)
+{
+	uint32_t n = 0;
+
+	for (__u32 idx = 0; idx < SOCKEYE_FUNC_MAX_DECLS; idx++)
+		if (f->d[idx].used)
+			n += f->d[idx].failed;
+	return n;
+}
+
 size_t funcs_decls(const struct funcs *f, struct funcs_decl_view *out, size_t max)
 {
 	size_t n = 0;

@@ -30,6 +30,8 @@ int funcs_reload(struct funcs *f, const struct sockeye_config *cfg);
 void funcs_stop(struct funcs *f);
 /* Logs (and prints to out when not NULL) each declaration's probes. */
 void funcs_report(const struct funcs *f, FILE *out);
+/* Probe points of the declarations that did not attach. */
+uint32_t funcs_failed_probes(const struct funcs *f);
 
 /* For collect_funcs.c: the declarations in place, by fn_decls index. */
 struct funcs_decl_view {

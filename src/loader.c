@@ -523,6 +523,11 @@ const struct loader_fds *loader_fds(const struct loader *l)
 	return &l->fds;
 }
 
+unsigned loader_failed_function_probes(const struct loader *l)
+{
+	return l->funcs ? funcs_failed_probes(l->funcs) : 0;
+}
+
 void loader_report(const struct loader *l, FILE *out)
 {
 	for (size_t i = 0; i < l->report.n; i++) {

@@ -49,6 +49,9 @@ struct loader *loader_start(const struct sockeye_config *cfg);
 const struct loader_fds *loader_fds(const struct loader *l);
 /* Logs (and prints to out when not NULL) which program is attached where. */
 void loader_report(const struct loader *l, FILE *out);
+/* Probe points of declared functions that did not attach (0 without functions): --check
+ * fails on them. */
+unsigned loader_failed_function_probes(const struct loader *l);
 /* Replaces the function metrics with cfg's functions (funcs_reload), loading their programs
  * first if no function was declared so far. The caller holds off scrapes meanwhile. Returns
  * 0, -EINVAL (a declaration does not resolve: nothing changed) or the error of loading. */

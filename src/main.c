@@ -170,7 +170,12 @@ static int run(struct sockeye_config *cfg)
 		return -errno;
 	loader_report(a.loader, cfg->check ? stdout : NULL);
 	if (cfg->check) {
-		printf("check ok: programs load and attach\n");
+		if (loader_failed_function_probes(a.loader)) {
+			printf("check failed: probes of declared functions did not attach (above)\n");
+			err = -ENOENT;
+		} else {
+			printf("check ok: programs load and attach\n");
+		}
 		goto cleanup;
 	}
 	err = start_identity(&a);

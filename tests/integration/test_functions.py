@@ -608,6 +608,31 @@ def promtool_and_prometheus_client_accept_the_scrape(env):
 
 
 @T.test
+def check_lists_each_declaration_and_where_it_is_probed(env):
+    agent, d = setup(env)
+    cfg_path = [a for a in agent.argv if a.startswith("--config.file=")][0].split("=", 1)[1]
+    p = subprocess.run([AGENT, "--check", "--config.file=" + cfg_path], capture_output=True,
+                       text=True, timeout=120)
+    lines = [line for line in p.stdout.splitlines() if line.startswith("function ")]
+    probs = []
+    expect(probs, "exit status", p.returncode, 0)
+    expect(probs, "last line", p.stdout.rstrip().splitlines()[-1:],
+           ["check ok: programs load and attach"])
+    expect(probs, "declarations listed", len(lines), config(d).count("- metric:"))
+    want = ("function shop_cache_lookups_total attached: symbol cache_get in %s at file offset "
+            % d["shopd"])
+    expect(probs, "cache_get line", any(line.startswith(want) and line.endswith("(return, "
+                                                                               "emulated)") or
+                                        line.startswith(want) and
+                                        line.endswith("(return, single-stepped)")
+                                        for line in lines), True)
+    want = ("function shop_messages_processed_total attached: usdt shopd:message_processed in "
+            "%s, 1 site" % d["shopd"])
+    expect(probs, "USDT line", want in lines, True)
+    check(not probs, "--check with declared functions", probs + p.stdout.splitlines()[-14:])
+
+
+@T.test
 def bad_declarations_exit_1_at_start_with_file_line_column(env):
     _, d = setup(env)
     cases = [
