@@ -13,7 +13,7 @@ PYTHON ?= /usr/bin/python3
 VERSION := 0.1.0
 REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
-CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -Ibuild \
+CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -Ibpf -Ibuild \
 	-DSOCKEYE_VERSION='"$(VERSION)"' -DSOCKEYE_REVISION='"$(REVISION)"' $(EXTRA_CFLAGS)
 LDLIBS := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lyaml -lcrypt -lpthread -lm
 
@@ -56,7 +56,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all run test test-kernels check-root deps deps-test unit bpf-tests integration bench clean
+.PHONY: all run test test-kernels check-root deps deps-test deps-image image unit bpf-tests integration bench clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -123,6 +123,15 @@ deps: check-root
 
 deps-test: check-root
 	$(Q)./scripts/deps.sh --test
+
+deps-image: check-root
+	$(Q)./scripts/deps.sh --image
+
+# The container image sockeye:$(VERSION): build/sockeye and the libraries ldd lists, imported
+# with docker (docs/deploy.md). Offline apart from the Debian mirror deps-image may use.
+image: deps-image
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)./scripts/image.sh $(VERSION) $(REVISION)
 
 # The README's first command: install what is missing, build, run with defaults.
 run: deps

@@ -20,6 +20,20 @@ int sockeye_step(struct http_parser *p, struct route_state *r, char c, __u64 now
 int sockeye_fast(struct http_parser *p, struct route_state *r, const struct words3 *w, __u64 now);
 #define HTTP_STEP(p, r, c, now) sockeye_step(p, r, c, now)
 #define HTTP_FAST(p, r, w, now) sockeye_fast(p, r, (const struct words3 *)(w), now)
+/* The route code's questions, answered from route_cfg, route_trie and the learning maps. */
+struct sockeye_route_cfg;
+struct sockeye_route_node;
+int sockeye_route_cfg(struct sockeye_route_cfg *out);
+int sockeye_route_edge(__u32 node, __u32 kind, __u64 hash, struct sockeye_route_node *out);
+int sockeye_route_learn(__u64 prefix, __u64 value, __u32 max);
+#define ROUTE_CFG(c) sockeye_route_cfg(c)
+#define ROUTE_EDGE(node, kind, hash, out) sockeye_route_edge(node, kind, hash, out)
+#define ROUTE_LEARN(prefix, value, max) sockeye_route_learn(prefix, value, max)
+struct route_state;
+int sockeye_route_seg_end(struct route_state *r);
+int sockeye_route_path_start(struct route_state *r);
+#define ROUTE_SEG_END(r) sockeye_route_seg_end(r)
+#define ROUTE_PATH_START(r) sockeye_route_path_start(r)
 
 #include "http.bpf.h"
 #include "maps.bpf.h"
@@ -141,14 +155,17 @@ static __always_inline void cur_key(struct sockeye_http_key *key, __u64 cgroup_i
 /* The response (cur) ended: its request's and its own body sizes, under the same labels as
  * its duration. */
 static __always_inline void record_sizes(__u64 cgroup_id, struct sock_state *st,
-					 const struct sockeye_size_val *zero, __u64 resp_body)
+					 __u64 resp_body)
 {
+	const struct zero_vals *z = zeros();
 	struct sockeye_http_key key = {};
 	struct sockeye_size_val *val;
 
 	cur_key(&key, cgroup_id, st);
 	st->cur_valid = 0;
-	val = lookup_or_init(&http_sizes, &key, zero);
+	if (!z)
+		return;
+	val = lookup_or_init(&http_sizes, &http_size_spill, &key, &z->sizes);
 	if (!val)
 		return;
 	sockeye_size_add(&val->req, st->cur.req_body);
@@ -163,18 +180,45 @@ static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struc
 	struct sockeye_http_val *val;
 
 	cur_key(&key, cgroup_id, st);
-	val = lookup_or_init(&http_dur, &key, &sc->zero);
+	val = bpf_map_lookup_elem(&http_dur, &key);
+	if (!val) {
+		/* A new series: past http.series_budget it is its service's {other} series (the
+		 * sizes follow through cur.route_id). */
+		__u32 zero = 0;
+		__u64 *n = bpf_map_lookup_elem(&http_series_n, &zero);
+		struct sockeye_route_cfg *cfg = bpf_map_lookup_elem(&route_cfg, &zero);
+
+		if (n && cfg && cfg->series_budget && *n >= cfg->series_budget &&
+		    key.route_id != SOCKEYE_ROUTE_OTHER) {
+			stat_inc(SOCKEYE_STAT_SERIES_BUDGET);
+			key.route_id = SOCKEYE_ROUTE_OTHER;
+			st->cur.route_id = SOCKEYE_ROUTE_OTHER;
+			val = bpf_map_lookup_elem(&http_dur, &key);
+		}
+		if (!val) {
+			const struct zero_vals *z = zeros();
+
+			val = z ? lookup_or_init(&http_dur, &http_dur_spill, &key, &z->dur) : NULL;
+			if (val && n)
+				__sync_fetch_and_add(n, 1);
+		}
+	}
 	if (val)
 		sockeye_dur_add(val, now > st->cur.start_ns ? now - st->cur.start_ns : 0);
 }
 
 /* http_*_active_requests: +1 started when a request line completes, +1 ended when its
- * response starts or the request is abandoned (connection closed, parser lost the stream). */
-static __always_inline void inflight_add(struct sock_state *st, __u8 method, int started)
+ * response starts or the request is abandoned (connection closed, parser lost the stream).
+ * Requests on ignored paths (http.routes.ignore) count nowhere. */
+static __always_inline void inflight_add(struct sock_state *st, const struct pending *e,
+					 int started)
 {
-	struct sockeye_conn_val *v = conn_val(st->http_slot);
-	__u32 m = method;
+	struct sockeye_conn_val *v;
+	__u32 m = e->method;
 
+	if (e->route_id == SOCKEYE_ROUTE_IGNORE)
+		return;
+	v = conn_val(st->http_slot);
 	/* The check and the index must be the same register, or the 6.1 verifier sees an index
 	 * up to 255: the barrier keeps the compiler from checking a copy. */
 	BARRIER_VAR(m);
@@ -192,7 +236,7 @@ static __always_inline void fifo_abandon(struct sock_state *st)
 	for (int i = 0; i < SOCKEYE_PIPELINE_DEPTH; i++) {
 		if (st->fifo_head == st->fifo_tail)
 			break;
-		inflight_add(st, st->fifo[st->fifo_head & (SOCKEYE_PIPELINE_DEPTH - 1)].method, 0);
+		inflight_add(st, &st->fifo[st->fifo_head & (SOCKEYE_PIPELINE_DEPTH - 1)], 0);
 		st->fifo_head++;
 	}
 	st->fifo_head = st->fifo_tail;
@@ -201,6 +245,9 @@ static __always_inline void fifo_abandon(struct sock_state *st)
 /* A connection became HTTP (server or client): its in-flight counter group. */
 static __always_inline void http_conn_init(struct sock_state *st, __u64 cgroup_id)
 {
+	/* low_cardinality learns per service: (cgroup, port, role) starts its prefixes. */
+	st->route.seed = route_chain(route_chain(ROUTE_FNV_OFFSET, cgroup_id),
+				     (__u64)st->server_port << 8 | st->kind);
 	st->http_slot = conn_slot(cgroup_id, st->server_port,
 				  st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT);
 }
@@ -208,24 +255,39 @@ static __always_inline void http_conn_init(struct sock_state *st, __u64 cgroup_i
 static __always_inline void on_request(struct sock_state *st)
 {
 	struct route_state *r = &st->route;
-	__u64 hash = route_hash(r), id = hash;
+	__u64 hash, id;
 	struct pending *e;
 
-	/* Keep-alive connections mostly repeat a route: remember the last one's id. */
-	if (hash == st->last_route_hash) {
-		id = st->last_route_id;
-		if (id == SOCKEYE_ROUTE_OTHER)
-			stat_inc(SOCKEYE_STAT_ROUTE_TABLE_FULL);
-	} else if (!bpf_map_lookup_elem(&http_routes, &id)) {
-		long err = bpf_map_update_elem(&http_routes, &id, r->out, BPF_NOEXIST);
+	if (r->flags & RTF_STATES_FULL)
+		stat_inc(SOCKEYE_STAT_ROUTE_STATES_FULL);
+	if (r->match_id) {
+		/* A pattern (its name is in the route table from the start), or ignored. */
+		id = r->match_id;
+	} else {
+		hash = route_hash(r);
+		id = hash;
+		/* Keep-alive connections mostly repeat a route: remember the last one's id. */
+		if (hash == st->last_route_hash) {
+			id = st->last_route_id;
+			if (id == SOCKEYE_ROUTE_OTHER)
+				stat_inc(SOCKEYE_STAT_ROUTE_TABLE_FULL);
+		} else if (!bpf_map_lookup_elem(&http_routes, &id)) {
+			/* Through the stack: 6.1 takes no memory that came into a global function
+			 * as an argument as a map value to insert. */
+			struct sockeye_route name;
+			long err;
 
-		if (err && err != -17 /* EEXIST */) {
-			stat_inc(SOCKEYE_STAT_ROUTE_TABLE_FULL);
-			id = SOCKEYE_ROUTE_OTHER;
+			__builtin_memcpy(&name, r->out, sizeof(name));
+			err = bpf_map_update_elem(&http_routes, &id, &name, BPF_NOEXIST);
+
+			if (err && err != -17 /* EEXIST */) {
+				stat_inc(SOCKEYE_STAT_ROUTE_TABLE_FULL);
+				id = SOCKEYE_ROUTE_OTHER;
+			}
 		}
+		st->last_route_hash = hash;
+		st->last_route_id = id;
 	}
-	st->last_route_hash = hash;
-	st->last_route_id = id;
 	if ((__u8)(st->fifo_tail - st->fifo_head) >= SOCKEYE_PIPELINE_DEPTH) {
 		stat_inc(SOCKEYE_STAT_PIPELINE_FULL);
 		st->req_entry = 0;
@@ -239,7 +301,7 @@ static __always_inline void on_request(struct sock_state *st)
 	e->req_body = 0;
 	st->req_entry = (st->fifo_tail & (SOCKEYE_PIPELINE_DEPTH - 1)) + 1;
 	st->fifo_tail++;
-	inflight_add(st, e->method, 1);
+	inflight_add(st, e, 1);
 }
 
 static __always_inline void on_response(__u64 cgroup_id, struct sock_state *st,
@@ -259,10 +321,11 @@ static __always_inline void on_response(__u64 cgroup_id, struct sock_state *st,
 	if (st->req_entry == (st->fifo_head & (SOCKEYE_PIPELINE_DEPTH - 1)) + 1)
 		st->req_entry = 0; /* answered before its body ended: its size so far */
 	st->fifo_head++;
-	inflight_add(st, e->method, 0);
+	inflight_add(st, e, 0);
 	st->cur = *e;
 	st->cur.status = status;
-	st->cur_valid = 1;
+	/* An ignored request's response is framed (its body skipped), never recorded. */
+	st->cur_valid = e->route_id != SOCKEYE_ROUTE_IGNORE;
 	if (e->method == SOCKEYE_METHOD_HEAD)
 		p->flags |= HPF_NO_BODY;
 	if (status == 101 || (e->method == SOCKEYE_METHOD_CONNECT && status >= 200 && status < 300)) {
@@ -270,7 +333,8 @@ static __always_inline void on_response(__u64 cgroup_id, struct sock_state *st,
 		p->flags |= HPF_TUNNEL;
 		st->req.state = HP_CLOSED;
 	}
-	record(cgroup_id, st, sc, now);
+	if (st->cur_valid)
+		record(cgroup_id, st, sc, now);
 }
 
 /* Why a parser lost its stream. */
@@ -298,6 +362,29 @@ static __always_inline void on_error(struct sock_state *st, struct http_parser *
 		fifo_abandon(st);
 }
 
+/* What happens per message, as global functions: verified once each, not once per path of
+ * the scan callback that calls them (which the verifier walks several times). */
+__noinline int sockeye_on_request(struct sock_state *st)
+{
+	if (st)
+		on_request(st);
+	return 0;
+}
+
+__noinline int sockeye_on_response(struct sock_state *st, struct scratch *sc, __u64 cgroup_id)
+{
+	if (st && sc)
+		on_response(cgroup_id, st, sc, sc->v.now);
+	return 0;
+}
+
+__noinline int sockeye_record_sizes(struct sock_state *st, __u64 cgroup_id, __u64 resp_body)
+{
+	if (st)
+		record_sizes(cgroup_id, st, resp_body);
+	return 0;
+}
+
 /* The parser's entry points as global functions: the verifier checks a global function once,
  * on its own, instead of once per place (and per state) it is inlined into. A BPF-to-BPF
  * call per unit is cheap; verifying the parser inside the scan loop was not (over the 1M
@@ -307,6 +394,70 @@ __noinline int sockeye_step(struct http_parser *p, struct route_state *r, char c
 	if (!p)
 		return HE_ERROR;
 	return http_step(p, r, c, now);
+}
+
+/* route_cfg's one entry; 1 when there is none (never, once the loader ran). */
+__noinline int sockeye_route_cfg(struct sockeye_route_cfg *out)
+{
+	__u32 zero = 0;
+	struct sockeye_route_cfg *c = bpf_map_lookup_elem(&route_cfg, &zero);
+
+	if (!out || !c)
+		return 1;
+	*out = *c;
+	return 0;
+}
+
+/* The trie edge (node, kind, hash): 1 and its child in *out, or 0. */
+__noinline int sockeye_route_edge(__u32 node, __u32 kind, __u64 hash,
+				  struct sockeye_route_node *out)
+{
+	struct sockeye_route_edge e = { .node = node, .kind = kind, .hash = hash };
+	struct sockeye_route_node *n = bpf_map_lookup_elem(&route_trie, &e);
+
+	if (!out || !n)
+		return 0;
+	*out = *n;
+	return 1;
+}
+
+/* low_cardinality: 1 when the literal value may stay in the route (seen before under this
+ * prefix, or the prefix has room for another), 0 when its position becomes {*}. Two CPUs may
+ * each admit one value past max at the same moment. */
+__noinline int sockeye_route_learn(__u64 prefix, __u64 value, __u32 max)
+{
+	struct route_value_key k = { .prefix = prefix, .value = value };
+	__u32 *n, zero = 0;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&route_values, &k))
+		return 1;
+	n = bpf_map_lookup_elem(&route_prefixes, &prefix);
+	if (!n) {
+		bpf_map_update_elem(&route_prefixes, &prefix, &zero, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&route_prefixes, &prefix);
+		if (!n)
+			return 1;
+	}
+	if (*n >= max)
+		return 0;
+	__sync_fetch_and_add(n, 1);
+	bpf_map_update_elem(&route_values, &k, &one, BPF_ANY);
+	return 1;
+}
+
+__noinline int sockeye_route_seg_end(struct route_state *r)
+{
+	if (r)
+		route_seg_end(r);
+	return 0;
+}
+
+__noinline int sockeye_route_path_start(struct route_state *r)
+{
+	if (r)
+		route_path_start(r);
+	return 0;
 }
 
 /* 24 bytes for the fast paths: a global function's pointer argument must name its size. */
@@ -363,11 +514,11 @@ static __always_inline __u64 scan_cgroup_id(struct scan_ctx *c, const int from_u
 static __always_inline int on_event(struct scan_ctx *c, int ev, const int from_user)
 {
 	if (ev == HE_REQUEST) {
-		on_request(c->st);
+		sockeye_on_request(c->st);
 		return 0;
 	}
 	if (ev == HE_RESPONSE && !c->sc->v.req_dir) {
-		on_response(scan_cgroup_id(c, from_user), c->st, c->sc, c->sc->v.now);
+		sockeye_on_response(c->st, c->sc, scan_cgroup_id(c, from_user));
 		return 0;
 	}
 	/* HE_ERROR, or a response where requests go */
@@ -390,7 +541,7 @@ static __always_inline void on_end(struct scan_ctx *c, const int from_user)
 			st->req_entry = 0;
 		}
 	} else if (st->cur_valid) {
-		record_sizes(scan_cgroup_id(c, from_user), st, &c->sc->zero_sizes, p->body_size);
+		sockeye_record_sizes(st, scan_cgroup_id(c, from_user), p->body_size);
 	}
 }
 

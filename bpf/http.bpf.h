@@ -93,10 +93,13 @@ enum route_mode {
 	RM_FIRST = 0, /* first byte of the target decides the form */
 	RM_PATH,      /* origin-form path */
 	RM_SCHEME,    /* absolute-form: skipping "scheme://authority" */
-	RM_DONE,      /* path over: query, fragment, or bounds reached */
+	RM_DONE,      /* path over: query, fragment, or the scan bound reached */
 };
 
 #define RTF_OVERFLOW 0x1 /* current segment did not fit */
+#define RTF_LIT_DONE 0x2 /* the literal route is complete (bounds reached); patterns go on */
+#define RTF_MATCHING 0x4 /* patterns are configured: segments walk the trie */
+#define RTF_STATES_FULL 0x8 /* a trie position was dropped: SOCKEYE_ROUTE_STATES at once */
 /* Literal bytes (path bytes and '/') are written only below this index, so that "{id}",
  * "{...}" or "/{...}" always fit after them: a route keeps at most 48 literal bytes. */
 #define ROUTE_LIT_LIMIT (SOCKEYE_ROUTE_LEN - 16)
@@ -121,8 +124,46 @@ struct route_state {
 	__u8 n_under;
 	__u8 dash_ok; /* dashes at the UUID positions 8, 13, 18, 23 */
 	__u16 target_len;
+	__u64 seg_hash;	   /* route_seg_hash of the current segment's bytes so far */
+	__u64 prefix_hash; /* of the route emitted so far (low_cardinality learning) */
+	__u64 match_id;	   /* route_id of the pattern the path matched, 0 none (yet) */
+	__u16 match_prio;  /* its place in the pattern list */
+	__u8 n_states;	   /* trie positions in states[] */
+	__u8 unmatched;	   /* enum sockeye_route_unmatched, from route_cfg */
+	__u32 max_values;  /* low_cardinality: literals per position before {*} */
+	__u64 seed;	   /* the service's start of prefix_hash (set by the driver, kept) */
+	struct sockeye_route_node states[SOCKEYE_ROUTE_STATES];
 };
-_Static_assert(sizeof(struct route_state) == SOCKEYE_ROUTE_LEN + 16, "route_state layout");
+_Static_assert(sizeof(struct route_state) == SOCKEYE_ROUTE_LEN + 56 + 16 * SOCKEYE_ROUTE_STATES,
+	       "route_state layout");
+
+/* What the route code asks of its surroundings (route_cfg, route_trie, the learning maps): the
+ * kernel build routes these to global functions over the maps (driver.bpf.h); the unit tests
+ * give their own. Defaults: no pattern, the heuristic, nothing learnt. */
+#ifndef ROUTE_CFG
+static __always_inline int route_no_cfg(struct sockeye_route_cfg *c)
+{
+	c->root.flags = 0;
+	c->unmatched = SOCKEYE_UNMATCHED_HEURISTIC;
+	c->max_segment_values = 0;
+	return 0;
+}
+#define ROUTE_CFG(c) route_no_cfg(c)
+#define ROUTE_EDGE(node, kind, hash, out) 0
+#define ROUTE_LEARN(prefix, value, max) 1
+#endif
+
+/* FNV-1a, 64 bits: segments are hashed byte by byte as they arrive; prefixes chain them. */
+#define ROUTE_FNV_OFFSET 0xcbf29ce484222325ULL
+#define ROUTE_FNV_PRIME 0x100000001b3ULL
+/* What a prefix chains for a segment emitted as {id} or {*} instead of its bytes. */
+#define ROUTE_TOKEN_ID 0x1dULL
+#define ROUTE_TOKEN_STAR 0x2aULL
+
+static __always_inline __u64 route_chain(__u64 prefix, __u64 seg)
+{
+	return (prefix ^ seg) * ROUTE_FNV_PRIME;
+}
 
 static __always_inline __u8 sat_inc(__u8 v)
 {
@@ -197,6 +238,13 @@ static __always_inline void route_reset(struct route_state *r)
 	r->flags = 0;
 	r->slashes = 0;
 	r->target_len = 0;
+	r->seg_hash = ROUTE_FNV_OFFSET;
+	r->prefix_hash = r->seed ? r->seed : ROUTE_FNV_OFFSET; /* each service learns alone */
+	r->match_id = 0;
+	r->match_prio = 0xffff;
+	r->n_states = 0;
+	r->unmatched = SOCKEYE_UNMATCHED_HEURISTIC;
+	r->max_values = 0;
 }
 
 /* A rewind ({id} over a long segment) leaves old bytes after pos: clear them word by word. */
@@ -226,6 +274,7 @@ static __always_inline void route_zero_tail(struct route_state *r)
 static __always_inline void route_seg_begin(struct route_state *r)
 {
 	r->seg_len = 0;
+	r->seg_hash = ROUTE_FNV_OFFSET;
 	r->n_digit = 0;
 	r->n_hexalpha = 0;
 	r->n_alpha = 0;
@@ -257,53 +306,170 @@ static __always_inline int route_seg_is_id(const struct route_state *r)
 	return 0;
 }
 
-/* Close the current segment: replace it by {id}, or by {...} (and stop) when it did not fit. */
-static __always_inline void route_seg_end(struct route_state *r)
+static __always_inline void route_put_star(struct route_state *r)
 {
-	if (route_seg_is_id(r)) {
-		r->pos = r->seg_start;
-		route_put_id(r);
-	} else if (r->flags & RTF_OVERFLOW) {
-		r->pos = r->seg_start;
-		route_put_ellipsis(r);
-		r->mode = RM_DONE;
+	route_put(r, '{');
+	route_put(r, '*');
+	route_put(r, '}');
+}
+
+/* A trie node ends a pattern the path matches: the first pattern in the list wins. */
+static __always_inline void route_candidate(struct route_state *r,
+					    const struct sockeye_route_node *n)
+{
+	if ((n->flags & SOCKEYE_NODE_END) && n->prio < r->match_prio) {
+		r->match_id = n->route_id;
+		r->match_prio = n->prio;
 	}
 }
 
-/* Stop the route here with a "/{...}" marker (too deep, too long). */
+/* Adds a trie position to next[] (deduplicated, bounded); a node with a '*' edge matches
+ * whatever follows, so that pattern is a candidate at once. */
+static __always_inline void route_add_state(struct route_state *r,
+					    struct sockeye_route_node *next, __u32 *n,
+					    const struct sockeye_route_node *node)
+{
+	struct sockeye_route_node rest = {}; /* initialised: 6.1 checks what a call may read */
+
+	if (node->flags & SOCKEYE_NODE_REST &&
+	    ROUTE_EDGE(node->id, SOCKEYE_EDGE_REST, 0, &rest))
+		route_candidate(r, &rest);
+	for (__u32 i = 0; i < SOCKEYE_ROUTE_STATES; i++)
+		if (i < *n && next[i].id == node->id)
+			return;
+	if (*n >= SOCKEYE_ROUTE_STATES) {
+		r->flags |= RTF_STATES_FULL;
+		return;
+	}
+	next[*n & (SOCKEYE_ROUTE_STATES - 1)] = *node;
+	(*n)++;
+}
+
+/* A path segment ended: every trie position follows the edges the segment takes. */
+static __always_inline void route_match_seg(struct route_state *r)
+{
+	struct sockeye_route_node next[SOCKEYE_ROUTE_STATES] = {}, child = {};
+	__u32 n = 0;
+
+	for (__u32 i = 0; i < SOCKEYE_ROUTE_STATES; i++) {
+		const struct sockeye_route_node *st = &r->states[i];
+
+		if (i >= r->n_states)
+			break;
+		if ((st->flags & SOCKEYE_NODE_LITERAL) &&
+		    ROUTE_EDGE(st->id, SOCKEYE_EDGE_LITERAL, r->seg_hash, &child))
+			route_add_state(r, next, &n, &child);
+		if (r->seg_len == 0)
+			continue; /* {x} and {x...} take non-empty segments only */
+		if ((st->flags & SOCKEYE_NODE_ONE) &&
+		    ROUTE_EDGE(st->id, SOCKEYE_EDGE_ONE, 0, &child))
+			route_add_state(r, next, &n, &child);
+		if ((st->flags & SOCKEYE_NODE_MANY) &&
+		    ROUTE_EDGE(st->id, SOCKEYE_EDGE_MANY, 0, &child))
+			route_add_state(r, next, &n, &child);
+		if (st->flags & SOCKEYE_NODE_LOOP)
+			route_add_state(r, next, &n, st);
+	}
+	for (__u32 i = 0; i < SOCKEYE_ROUTE_STATES; i++)
+		if (i < n)
+			r->states[i] = next[i];
+	r->n_states = n;
+	if (!n)
+		r->flags &= ~RTF_MATCHING; /* no pattern can match any more */
+}
+
+/* Close the current segment: walk the patterns' trie with it; then the literal route replaces
+ * it by {id} (identifier-like, unless unmatched is "path"), by {...} (and ends) when it did
+ * not fit, or by {*} when low_cardinality learning says its position has too many values. */
+static __always_inline void route_seg_end(struct route_state *r)
+{
+	if (r->flags & RTF_MATCHING)
+		route_match_seg(r);
+	if (r->flags & RTF_LIT_DONE)
+		return;
+	if (r->unmatched != SOCKEYE_UNMATCHED_PATH && route_seg_is_id(r)) {
+		r->pos = r->seg_start;
+		route_put_id(r);
+		r->prefix_hash = route_chain(r->prefix_hash, ROUTE_TOKEN_ID);
+	} else if (r->flags & RTF_OVERFLOW) {
+		r->pos = r->seg_start;
+		route_put_ellipsis(r);
+		r->flags |= RTF_LIT_DONE;
+	} else if (r->unmatched == SOCKEYE_UNMATCHED_LOW_CARDINALITY && r->seg_len &&
+		   !ROUTE_LEARN(r->prefix_hash, r->seg_hash, r->max_values)) {
+		r->pos = r->seg_start;
+		route_put_star(r);
+		r->prefix_hash = route_chain(r->prefix_hash, ROUTE_TOKEN_STAR);
+	} else {
+		r->prefix_hash = route_chain(r->prefix_hash, r->seg_hash);
+	}
+}
+
+/* End the literal route here with a "/{...}" marker (too deep, too long); the patterns go on. */
 static __always_inline void route_truncate(struct route_state *r)
 {
 	route_put(r, '/');
 	route_put_ellipsis(r);
-	r->mode = RM_DONE;
+	r->flags |= RTF_LIT_DONE;
+}
+
+/* Segment ends and path starts, through hooks the kernel build points at global functions:
+ * the trie walk is the largest part of the route code, and verified once that way. */
+#ifndef ROUTE_SEG_END
+#define ROUTE_SEG_END(r) route_seg_end(r)
+#define ROUTE_PATH_START(r) route_path_start(r)
+#endif
+
+/* The path starts (its first '/'): the configuration of this request's route. */
+static __always_inline void route_path_start(struct route_state *r)
+{
+	struct sockeye_route_cfg cfg = {};
+	__u32 n = 0;
+
+	r->mode = RM_PATH;
+	route_put(r, '/');
+	r->depth = 1;
+	route_seg_begin(r);
+	if (ROUTE_CFG(&cfg))
+		return;
+	r->unmatched = cfg.unmatched;
+	r->max_values = cfg.max_segment_values;
+	if (!cfg.root.flags)
+		return;
+	r->flags |= RTF_MATCHING;
+	route_add_state(r, r->states, &n, &cfg.root);
+	r->n_states = n;
 }
 
 /* One byte of the path (origin form). */
 static __always_inline void route_path_byte(struct route_state *r, char c)
 {
 	if (c == '?' || c == '#') {
-		route_seg_end(r);
+		ROUTE_SEG_END(r);
 		r->mode = RM_DONE;
 		return;
 	}
 	if (c == '/') {
-		route_seg_end(r);
-		if (r->mode == RM_DONE)
-			return;
-		if (r->depth >= SOCKEYE_ROUTE_DEPTH || r->pos >= ROUTE_LIT_LIMIT) {
-			route_truncate(r);
-			return;
+		ROUTE_SEG_END(r);
+		if (!(r->flags & RTF_LIT_DONE)) {
+			if (r->depth >= SOCKEYE_ROUTE_DEPTH || r->pos >= ROUTE_LIT_LIMIT) {
+				route_truncate(r);
+			} else {
+				route_put(r, '/');
+				r->depth++;
+			}
 		}
-		route_put(r, '/');
-		r->depth++;
 		route_seg_begin(r);
 		return;
 	}
+	r->seg_hash = (r->seg_hash ^ (__u8)c) * ROUTE_FNV_PRIME;
+	if (r->seg_len < 0xffff)
+		r->seg_len++;
+	if (r->flags & RTF_LIT_DONE)
+		return;
 	/* Bytes that are not visible ASCII never reach a label (labels must be UTF-8). */
 	if (c < 0x21 || c > 0x7e)
 		c = '_';
-	if (r->seg_len < 0xffff)
-		r->seg_len++;
 	if (c >= '0' && c <= '9') {
 		r->n_digit = sat_inc(r->n_digit);
 	} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
@@ -329,21 +495,21 @@ static __always_inline void route_byte(struct route_state *r, char c)
 	if (r->target_len < 0xffff)
 		r->target_len++;
 	if (r->target_len > SOCKEYE_TARGET_SCAN && r->mode != RM_DONE) {
-		/* Bound the work per request: the unfinished segment becomes {...}. */
-		if (r->mode == RM_PATH) {
+		/* Bound the work per request: the unfinished segment becomes {...}, and no
+		 * pattern matches a path the scan did not see to its end. */
+		if (r->mode == RM_PATH && !(r->flags & RTF_LIT_DONE)) {
 			r->pos = r->seg_start;
 			route_put_ellipsis(r);
 		}
+		r->flags &= ~RTF_MATCHING;
+		r->match_id = 0;
 		r->mode = RM_DONE;
 		return;
 	}
 	switch (r->mode) {
 	case RM_FIRST:
 		if (c == '/') {
-			r->mode = RM_PATH;
-			route_put(r, '/');
-			r->depth = 1;
-			route_seg_begin(r);
+			ROUTE_PATH_START(r);
 		} else if (c == '*') {
 			route_put(r, '*'); /* OPTIONS * */
 			r->mode = RM_DONE;
@@ -355,12 +521,8 @@ static __always_inline void route_byte(struct route_state *r, char c)
 		}
 		break;
 	case RM_SCHEME:
-		if (c == '/' && ++r->slashes == 3) {
-			r->mode = RM_PATH;
-			route_put(r, '/');
-			r->depth = 1;
-			route_seg_begin(r);
-		}
+		if (c == '/' && ++r->slashes == 3)
+			ROUTE_PATH_START(r);
 		break;
 	case RM_PATH:
 		route_path_byte(r, c);
@@ -370,12 +532,25 @@ static __always_inline void route_byte(struct route_state *r, char c)
 	}
 }
 
-/* The target ended (SP): close the last segment, give path-less forms a route, clear the
- * tail so that the route hashes the same however it was reached. */
+/* The target ended (SP): close the last segment, take the first pattern that ends where the
+ * path ends, give path-less forms a route, clear the tail so that the route hashes the same
+ * however it was reached. A path no pattern matched gets the route slash-asterisk under
+ * unmatched: wildcard. */
 static __always_inline void route_finish(struct route_state *r)
 {
+	int path = r->mode == RM_PATH || r->depth > 0;
+
 	if (r->mode == RM_PATH)
-		route_seg_end(r);
+		ROUTE_SEG_END(r);
+	if (r->flags & RTF_MATCHING)
+		for (__u32 i = 0; i < SOCKEYE_ROUTE_STATES; i++)
+			if (i < r->n_states)
+				route_candidate(r, &r->states[i]);
+	if (path && !r->match_id && r->unmatched == SOCKEYE_UNMATCHED_WILDCARD) {
+		r->pos = 0;
+		route_put(r, '/');
+		route_put(r, '*');
+	}
 	if (r->pos == 0) {
 		if (r->mode == RM_SCHEME && r->slashes < 2)
 			route_put_authority(r); /* "host:port" */
@@ -385,6 +560,19 @@ static __always_inline void route_finish(struct route_state *r)
 	r->mode = RM_DONE;
 	route_zero_tail(r);
 }
+
+#ifndef __bpf__
+/* The hash a path segment gets as its bytes arrive (route_path_byte), for user space to build
+ * the patterns' trie with. */
+static inline __u64 route_seg_hash(const char *s, size_t n)
+{
+	__u64 h = ROUTE_FNV_OFFSET;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (__u8)s[i]) * ROUTE_FNV_PRIME;
+	return h;
+}
+#endif
 
 /* Little-endian packed lower-case header names: byte i of the name is byte i of the words. */
 #define PACK8(a, b, c, d, e, f, g, h)                                                              \
@@ -963,22 +1151,27 @@ static __always_inline int http_gap(struct http_parser *p, __u32 gap)
 	return p->state == HP_CLOSED; /* nothing is parsed after an upgrade: nothing to lose */
 }
 
-/* FNV-1a over the route's eight words: the route table key. Never SOCKEYE_ROUTE_OTHER. */
+/* FNV-1a over a route's eight words (zero-filled past its NUL): the route table key. Never
+ * SOCKEYE_ROUTE_OTHER or SOCKEYE_ROUTE_IGNORE. User space names patterns with it too. */
+static __always_inline __u64 route_hash_words(const __u64 *w)
+{
+	__u64 h = ROUTE_FNV_OFFSET;
+
+	h = (h ^ w[0]) * ROUTE_FNV_PRIME;
+	h = (h ^ w[1]) * ROUTE_FNV_PRIME;
+	h = (h ^ w[2]) * ROUTE_FNV_PRIME;
+	h = (h ^ w[3]) * ROUTE_FNV_PRIME;
+	h = (h ^ w[4]) * ROUTE_FNV_PRIME;
+	h = (h ^ w[5]) * ROUTE_FNV_PRIME;
+	h = (h ^ w[6]) * ROUTE_FNV_PRIME;
+	h = (h ^ w[7]) * ROUTE_FNV_PRIME;
+	h ^= h >> 29;
+	return h <= SOCKEYE_ROUTE_IGNORE ? h + 2 : h;
+}
+
 static __always_inline __u64 route_hash(const struct route_state *r)
 {
-	const __u64 *w = (const __u64 *)r->out;
-	__u64 h = 0xcbf29ce484222325ULL;
-
-	h = (h ^ w[0]) * 0x100000001b3ULL;
-	h = (h ^ w[1]) * 0x100000001b3ULL;
-	h = (h ^ w[2]) * 0x100000001b3ULL;
-	h = (h ^ w[3]) * 0x100000001b3ULL;
-	h = (h ^ w[4]) * 0x100000001b3ULL;
-	h = (h ^ w[5]) * 0x100000001b3ULL;
-	h = (h ^ w[6]) * 0x100000001b3ULL;
-	h = (h ^ w[7]) * 0x100000001b3ULL;
-	h ^= h >> 29;
-	return h == SOCKEYE_ROUTE_OTHER ? 1 : h;
+	return route_hash_words((const __u64 *)r->out);
 }
 
 #endif /* SOCKEYE_HTTP_BPF_H */

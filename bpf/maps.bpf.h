@@ -33,6 +33,21 @@ struct {
 	__type(value, struct sockeye_size_val);
 } http_sizes SEC(".maps");
 
+/* The preallocated fallbacks (sockeye.h): shared values, added to atomically like the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SOCKEYE_SPILL_ENTRIES);
+	__type(key, struct sockeye_http_key);
+	__type(value, struct sockeye_http_val);
+} http_dur_spill SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SOCKEYE_SPILL_ENTRIES);
+	__type(key, struct sockeye_http_key);
+	__type(value, struct sockeye_size_val);
+} http_size_spill SEC(".maps");
+
 /* route_id -> route string, for the http_route label. max_entries set by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -40,6 +55,51 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sockeye_route);
 } http_routes SEC(".maps");
+
+/* http.routes: the patterns' segment trie and the route configuration (loader.c fills them,
+ * a reload rewrites them). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SOCKEYE_ROUTE_TRIE_ENTRIES);
+	__type(key, struct sockeye_route_edge);
+	__type(value, struct sockeye_route_node);
+} route_trie SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sockeye_route_cfg);
+} route_cfg SEC(".maps");
+
+/* http.routes.unmatched: low_cardinality: literal values seen per (prefix, value), and how
+ * many per prefix. LRU: junk that was never admitted does not stay. */
+struct route_value_key {
+	__u64 prefix;
+	__u64 value;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SOCKEYE_ROUTE_LEARN_ENTRIES);
+	__type(key, struct route_value_key);
+	__type(value, __u8);
+} route_values SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SOCKEYE_ROUTE_LEARN_ENTRIES);
+	__type(key, __u64);
+	__type(value, __u32);
+} route_prefixes SEC(".maps");
+
+/* Keys of http_dur created so far, against http.series_budget. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} http_series_n SEC(".maps");
 
 /* sockeye_parser_events_total{event} */
 struct {
@@ -96,17 +156,15 @@ struct scan_vars {
 	__u32 req_dir;	/* 1: the request direction */
 };
 
-/* Per-CPU scratch: a scan's window and variables, and zeroed values to create series from
- * (the stack is 512 B). A program can be interrupted on its CPU by another one (task-context
- * egress by softirq ingress or egress), so each nesting level has its own slot: see
- * scratch_get. struct http_window comes from http.bpf.h, included before this file. */
+/* Per-CPU scratch: a scan's window and variables (the stack is 512 B). A program can be
+ * interrupted on its CPU by another one (task-context egress by softirq ingress or egress),
+ * so each nesting level has its own slot: see scratch_get. struct http_window comes from
+ * http.bpf.h, included before this file. */
 #define SCRATCH_SLOTS 4
 
 struct scratch {
 	struct http_window win;
 	struct scan_vars v;
-	struct sockeye_http_val zero; /* never written: the initial value of new keys */
-	struct sockeye_size_val zero_sizes;
 };
 
 struct {
@@ -115,6 +173,28 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch SEC(".maps");
+
+/* Zeroed values new series start from, never written. A map value: every kernel's helpers take
+ * it as the value to insert (6.1 refuses memory that came into a global function as an
+ * argument, such as a pointer into the scratch). */
+struct zero_vals {
+	struct sockeye_http_val dur;
+	struct sockeye_size_val sizes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct zero_vals);
+} zero_vals SEC(".maps");
+
+static __always_inline const struct zero_vals *zeros(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&zero_vals, &zero);
+}
 
 /* Nesting depth of scanning programs on this CPU. Plain increments are safe: nested runs
  * finish (and restore the depth) before the run they interrupted resumes. */
@@ -159,8 +239,11 @@ static __always_inline void stat_inc(__u32 which)
 }
 
 /* The value of key in a series map, created from zero on first use. Another CPU may insert the
- * same key first: -EEXIST is fine, look up again. NULL (counted) when the map is full. */
-static __always_inline void *lookup_or_init(void *map, const void *key, const void *zero)
+ * same key first: -EEXIST is fine, look up again. When the insert fails otherwise (the map is
+ * full, or its allocator has nothing left on this CPU for now) the key is counted in the
+ * preallocated spill map instead; NULL (counted) when that fails too. */
+static __always_inline void *lookup_or_init(void *map, void *spill, const void *key,
+					    const void *zero)
 {
 	void *val = bpf_map_lookup_elem(map, key);
 	long err;
@@ -168,11 +251,17 @@ static __always_inline void *lookup_or_init(void *map, const void *key, const vo
 	if (val)
 		return val;
 	err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	if (!err || err == -17 /* EEXIST */)
+		return bpf_map_lookup_elem(map, key);
+	val = bpf_map_lookup_elem(spill, key);
+	if (val)
+		return val;
+	err = bpf_map_update_elem(spill, key, zero, BPF_NOEXIST);
 	if (err && err != -17 /* EEXIST */) {
 		stat_inc(SOCKEYE_STAT_HTTP_MAP_FULL);
 		return NULL;
 	}
-	return bpf_map_lookup_elem(map, key);
+	return bpf_map_lookup_elem(spill, key);
 }
 
 /* The conn_stats index of a group, allocated on first use; returns index + 1, 0 when full. */

@@ -185,15 +185,8 @@ static __always_inline void tcp_close(struct sock_state *st, const struct sock *
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 
 	fifo_abandon(st);
-	if (st->cur_valid && st->resp.state == HP_BODY_CLOSE) {
-		/* A response delimited by the close ends now. */
-		__u32 *depth = NULL;
-		struct scratch *sc = scratch_get(&depth);
-
-		if (sc)
-			record_sizes(sk_cgroup_id(sk), st, &sc->zero_sizes, st->resp.body_size);
-		scratch_put(depth);
-	}
+	if (st->cur_valid && st->resp.state == HP_BODY_CLOSE)
+		record_sizes(sk_cgroup_id(sk), st, st->resp.body_size); /* ends with the close */
 	if (!v)
 		return;
 	st->tcp_tracked = 0;

@@ -34,7 +34,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * scratch lives here, per thread. The entry stays for the thread's life (deleted when it
  * exits), which saves an insert and a delete per call. */
 struct tls_call {
-	struct scratch sc; /* sc.zero stays all zeros: record() copies it into new series */
+	struct scratch sc; /* the scan's window and variables */
 	__u64 ssl;
 	__u64 buf;
 	__u64 done; /* size_t * of the _ex signature */
@@ -114,7 +114,6 @@ struct {
 /* Zeroed values to create entries from (never written; the stack is too small for them). */
 static struct tls_call zero_call;
 static struct tls_conn zero_conn;
-static struct sockeye_size_val zero_sizes;
 
 /* The word of tls_active holding thread tid's bit (NULL past the limit). */
 static __always_inline __u64 *active_word(__u32 tid, __u64 *bit)
@@ -191,7 +190,7 @@ static __always_inline void conn_set_port(struct tls_conn *conn)
 
 		if (idx == st->fifo_tail)
 			break;
-		inflight_add(st, st->fifo[idx & (SOCKEYE_PIPELINE_DEPTH - 1)].method, 1);
+		inflight_add(st, &st->fifo[idx & (SOCKEYE_PIPELINE_DEPTH - 1)], 1);
 	}
 }
 
@@ -203,7 +202,7 @@ static __always_inline void conn_end(struct sock_state *st)
 		return;
 	fifo_abandon(st);
 	if (st->cur_valid && st->resp.state == HP_BODY_CLOSE)
-		record_sizes(bpf_get_current_cgroup_id(), st, &zero_sizes, st->resp.body_size);
+		record_sizes(bpf_get_current_cgroup_id(), st, st->resp.body_size);
 }
 
 /* The first plaintext decides, as on a socket: a request start makes the connection ours on

@@ -24,14 +24,25 @@
 #define SOCKEYE_SIZE_BOUNDS 15
 #define SOCKEYE_SIZE_SLOTS (SOCKEYE_SIZE_BOUNDS + 1)
 
-/* route_id of series whose route did not fit in the route table: http_route="{other}". */
+/* route_id of series whose route did not fit in the route table, or that came past the
+ * series budget: http_route="{other}". */
 #define SOCKEYE_ROUTE_OTHER 0ULL
+/* route_id of a request on an ignored path (http.routes.ignore): counted in no family. */
+#define SOCKEYE_ROUTE_IGNORE 1ULL
 
 /* Map names (the kernel keeps 15 characters). Grep a family's name to find its map. */
 #define SOCKEYE_MAP_HTTP "http_dur"	 /* http_{server,client}_request_duration_seconds */
 #define SOCKEYE_MAP_ROUTES "http_routes" /* route_id -> normalised route string */
 #define SOCKEYE_MAP_STATS "sockeye_stats" /* sockeye_parser_events_total{event} */
 #define SOCKEYE_MAP_SIZES "http_sizes"	  /* http_*_{request,response}_body_size_bytes */
+/* Preallocated fallbacks of http_dur and http_sizes, same keys and values, one value for all
+ * CPUs: a key whose insert into the per-key allocated map failed is counted here instead, and
+ * collect.c adds both up. The kernel's allocator refills its per-CPU caches later, by
+ * irq_work: in a burst of new series (measured: 800 of 2,000 in a few seconds on 6.18, and a
+ * second series on one CPU on 6.1) it has nothing to give for a moment. 4096 keys: 2.3 MB. */
+#define SOCKEYE_MAP_HTTP_SPILL "http_dur_spill"
+#define SOCKEYE_MAP_SIZES_SPILL "http_size_spill"
+#define SOCKEYE_SPILL_ENTRIES 4096
 #define SOCKEYE_MAP_OWNER "sock_owner"	  /* owner process of a series' sockets */
 #define SOCKEYE_OWNER_ENTRIES 4096
 /* sockeye_tcp_*, http_{server,client}_active_requests: conn_slots maps a connection group to
@@ -176,8 +187,79 @@ enum sockeye_stat {
 	SOCKEYE_STAT_NOT_HTTP,		   /* a socket whose first bytes were not HTTP/1.x */
 	SOCKEYE_STAT_STORAGE_FAIL,	   /* sk_storage could not be created */
 	SOCKEYE_STAT_CONN_TABLE_FULL,	   /* a connection group without a conn_stats slot */
+	SOCKEYE_STAT_SERIES_BUDGET,	   /* a request counted under {other}: series budget spent */
+	SOCKEYE_STAT_ROUTE_STATES_FULL,	   /* a path with more trie positions than followed */
 	SOCKEYE_STAT_MAX,
 };
+
+/* Route patterns (http.routes, docs/routes.md). The patterns become a segment trie: an edge
+ * leaves a node for a literal segment (by its hash), for any one segment ({x}), for one or more
+ * ({x...}: its node loops on further segments), or for the rest of the path (*). Node 0 is the
+ * root of generation 0, SOCKEYE_ROUTE_GEN_BIT the root of generation 1: a config reload fills
+ * the other generation, then switches roots in route_cfg. */
+#define SOCKEYE_MAP_ROUTE_TRIE "route_trie"
+#define SOCKEYE_MAP_ROUTE_CFG "route_cfg"
+#define SOCKEYE_ROUTE_TRIE_ENTRIES 8192 /* edges of both generations */
+#define SOCKEYE_ROUTE_GEN_BIT 0x80000000U
+#define SOCKEYE_ROUTE_STATES 4 /* trie positions followed at once per request */
+#define SOCKEYE_ROUTE_PATTERNS_MAX 256
+
+enum sockeye_route_edge_kind {
+	SOCKEYE_EDGE_LITERAL = 0,
+	SOCKEYE_EDGE_ONE,  /* {x}: any one non-empty segment */
+	SOCKEYE_EDGE_MANY, /* {x...}: one or more non-empty segments */
+	SOCKEYE_EDGE_REST, /* *: the rest of the path, also nothing */
+	SOCKEYE_EDGE_MAX,
+};
+
+/* Flags of a trie node: which edges leave it, whether a pattern ends there. */
+#define SOCKEYE_NODE_LITERAL 0x01 /* literal edges leave it */
+#define SOCKEYE_NODE_ONE 0x02
+#define SOCKEYE_NODE_MANY 0x04
+#define SOCKEYE_NODE_REST 0x08
+#define SOCKEYE_NODE_LOOP 0x10 /* a {x...} node: takes further segments itself */
+#define SOCKEYE_NODE_END 0x20  /* a pattern ends here: route_id, prio */
+
+/* Key of route_trie. */
+struct sockeye_route_edge {
+	__u32 node; /* the parent */
+	__u32 kind; /* enum sockeye_route_edge_kind */
+	__u64 hash; /* SOCKEYE_EDGE_LITERAL: the segment's hash (http.bpf.h route_seg_hash); else 0 */
+};
+_Static_assert(sizeof(struct sockeye_route_edge) == 16, "sockeye_route_edge is ABI");
+
+/* A trie node as its parents' edges and route_cfg see it. */
+struct sockeye_route_node {
+	__u64 route_id; /* SOCKEYE_NODE_END: the pattern's route_id (or SOCKEYE_ROUTE_IGNORE) */
+	__u32 id;	/* node id */
+	__u16 flags;	/* SOCKEYE_NODE_* */
+	__u16 prio;	/* SOCKEYE_NODE_END: the pattern's place in the list (first wins) */
+};
+_Static_assert(sizeof(struct sockeye_route_node) == 16, "sockeye_route_node is ABI");
+
+/* What to do with a path no pattern matches. Sync note: unmatched_names[] in src/config.c. */
+enum sockeye_route_unmatched {
+	SOCKEYE_UNMATCHED_HEURISTIC = 0, /* identifier-like segments become {id} */
+	SOCKEYE_UNMATCHED_PATH,		 /* the literal path (bounded as always) */
+	SOCKEYE_UNMATCHED_LOW_CARDINALITY, /* heuristic, and a position under a prefix that has
+					    * seen max_segment_values literals becomes {*} */
+	SOCKEYE_UNMATCHED_WILDCARD,	   /* the route "/" followed by "*" */
+	SOCKEYE_UNMATCHED_MAX,
+};
+
+/* Value of route_cfg (one entry, rewritten on reload). */
+struct sockeye_route_cfg {
+	struct sockeye_route_node root; /* root.flags 0: no pattern at all */
+	__u32 unmatched;		/* enum sockeye_route_unmatched */
+	__u32 max_segment_values;	/* SOCKEYE_UNMATCHED_LOW_CARDINALITY */
+	__u64 series_budget;		/* keys of http_dur before new ones go to {other}; 0 none */
+};
+_Static_assert(sizeof(struct sockeye_route_cfg) == 32, "sockeye_route_cfg is ABI");
+
+/* low_cardinality learning: literal values seen per (prefix, position). */
+#define SOCKEYE_MAP_ROUTE_VALUES "route_values"
+#define SOCKEYE_MAP_ROUTE_PREFIXES "route_prefixes"
+#define SOCKEYE_ROUTE_LEARN_ENTRIES 16384
 
 /* Per-socket parser limits (documented in README "Limits"). */
 #define SOCKEYE_PIPELINE_DEPTH 8   /* outstanding requests per socket */

@@ -8,10 +8,14 @@ BUILD_PKGS="clang llvm make gcc pkg-config bpftool libbpf-dev libelf-dev zlib1g-
 libmicrohttpd-dev libyaml-dev libcrypt-dev"
 TEST_PKGS="libcmocka-dev nginx-light wrk curl openssl prometheus python3 \
 python3-prometheus-client iproute2 gnutls-bin gnuplot-nox prometheus-node-exporter \
-qemu-system-x86 busybox-static systemtap-sdt-dev"
+qemu-system-x86 busybox-static python3-kubernetes systemd strace systemtap-sdt-dev"
+# make image: docker imports the rootfs; binutils strips the binary.
+IMAGE_PKGS="docker.io binutils"
 
 want="$BUILD_PKGS"
-[ "${1:-}" = "--test" ] && want="$want $TEST_PKGS"
+# The tests build the image and run it, so --test installs what --image does.
+[ "${1:-}" = "--test" ] && want="$want $TEST_PKGS $IMAGE_PKGS"
+[ "${1:-}" = "--image" ] && want="$want $IMAGE_PKGS"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps.sh: must run as root (installs packages, loads BPF programs)" >&2

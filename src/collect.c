@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,70 +113,111 @@ static void route_name(int routes_fd, __u64 id, char *out)
 	out[SOCKEYE_ROUTE_LEN - 1] = '\0';
 }
 
+/* The series being collected and the per-CPU buffers to read values into. */
+struct http_acc {
+	struct sockeye_http_series *series;
+	size_t n, cap;
+	struct sockeye_http_val *vals;	 /* ncpu */
+	struct sockeye_size_val *sizes; /* ncpu */
+	int ncpu;
+};
+
+/* Adds the sizes under key in the map fd (if it holds the key; ncpu values, or one for the
+ * spill map) to s. */
+static void add_sizes(struct http_acc *a, int fd, int ncpu, const struct sockeye_http_key *key,
+		      struct sockeye_http_series *s)
+{
+	if (bpf_map_lookup_elem(fd, key, a->sizes))
+		return;
+	for (int c = 0; c < ncpu; c++) {
+		size_hist_add(&s->req_size, &a->sizes[c].req);
+		size_hist_add(&s->resp_size, &a->sizes[c].resp);
+	}
+}
+
+/* One series for key from the durations map dur_fd (ncpu values per key: 1 for the spill
+ * map); with_sizes: also its body sizes, from http_sizes and its spill map (each request's
+ * sizes are in one of them). */
+static int append_series(const struct loader_fds *fds, struct http_acc *a, int dur_fd, int ncpu,
+			 const struct sockeye_http_key *key, bool with_sizes)
+{
+	struct sockeye_http_series *s;
+
+	if (bpf_map_lookup_elem(dur_fd, key, a->vals))
+		return 0; /* never deleted, so this does not happen */
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 256;
+		struct sockeye_http_series *grown = realloc(a->series, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		a->series = grown;
+		a->cap = cap;
+	}
+	s = &a->series[a->n++];
+	memset(s, 0, sizeof(*s));
+	s->role = key->role;
+	s->method = key->method < SOCKEYE_METHOD_MAX ? key->method : SOCKEYE_METHOD_OTHER;
+	s->version = key->version < SOCKEYE_VERSION_MAX ? key->version : SOCKEYE_VERSION_1_1;
+	s->status = key->status;
+	s->server_port = key->server_port;
+	s->cgroup_id = key->cgroup_id;
+	route_name(fds->http_routes, key->route_id, s->route);
+	for (int c = 0; c < ncpu; c++) {
+		s->sum_ns += a->vals[c].sum_ns;
+		for (size_t k = 0; k < SOCKEYE_SLOTS; k++)
+			s->buckets[k] += a->vals[c].buckets[k];
+	}
+	/* _count is the sum of the buckets, not the count field: a CPU may be between its
+	 * two increments while we read, and _count must equal the +Inf bucket. */
+	for (size_t k = 0; k < SOCKEYE_SLOTS; k++)
+		s->count += s->buckets[k];
+	/* Body sizes are recorded when the response ends, under the same key. */
+	if (with_sizes) {
+		add_sizes(a, fds->http_sizes, a->ncpu, key, s);
+		add_sizes(a, fds->http_size_spill, 1, key, s);
+		size_hist_recount(&s->req_size);
+		size_hist_recount(&s->resp_size);
+	}
+	return 0;
+}
+
+/* Every key of http_dur, then those of its spill map (a key may be in both: the series with
+ * the same labels are summed when rendered; its sizes go with the first). */
 static int collect_http(const struct loader_fds *fds, struct sockeye_snapshot *snap, int ncpu)
 {
+	struct http_acc a = { .ncpu = ncpu };
 	struct sockeye_http_key key, next;
-	struct sockeye_http_val *vals = calloc(ncpu, sizeof(*vals));
-	struct sockeye_size_val *sizes = calloc(ncpu, sizeof(*sizes));
-	struct sockeye_http_series *series = NULL, *grown;
-	size_t n = 0, cap = 0;
 	void *prev = NULL;
 	int err = 0;
 
-	if (!vals || !sizes) {
+	a.vals = calloc(ncpu, sizeof(*a.vals));
+	a.sizes = calloc(ncpu, sizeof(*a.sizes));
+	if (!a.vals || !a.sizes) {
 		err = -ENOMEM;
 		goto out;
 	}
-	while (bpf_map_get_next_key(fds->http_dur, prev, &next) == 0) {
+	while (!err && bpf_map_get_next_key(fds->http_dur, prev, &next) == 0) {
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(fds->http_dur, &key, vals))
-			continue; /* never deleted, so this does not happen */
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			grown = realloc(series, cap * sizeof(*series));
-			if (!grown) {
-				err = -ENOMEM;
-				goto out;
-			}
-			series = grown;
-		}
-		struct sockeye_http_series *s = &series[n++];
-
-		memset(s, 0, sizeof(*s));
-		s->role = key.role;
-		s->method = key.method < SOCKEYE_METHOD_MAX ? key.method : SOCKEYE_METHOD_OTHER;
-		s->version = key.version < SOCKEYE_VERSION_MAX ? key.version : SOCKEYE_VERSION_1_1;
-		s->status = key.status;
-		s->server_port = key.server_port;
-		s->cgroup_id = key.cgroup_id;
-		route_name(fds->http_routes, key.route_id, s->route);
-		for (int c = 0; c < ncpu; c++) {
-			s->sum_ns += vals[c].sum_ns;
-			for (size_t k = 0; k < SOCKEYE_SLOTS; k++)
-				s->buckets[k] += vals[c].buckets[k];
-		}
-		/* _count is the sum of the buckets, not the count field: a CPU may be between its
-		 * two increments while we read, and _count must equal the +Inf bucket. */
-		for (size_t k = 0; k < SOCKEYE_SLOTS; k++)
-			s->count += s->buckets[k];
-		/* Body sizes are recorded when the response ends, under the same key. */
-		if (bpf_map_lookup_elem(fds->http_sizes, &key, sizes) == 0) {
-			for (int c = 0; c < ncpu; c++) {
-				size_hist_add(&s->req_size, &sizes[c].req);
-				size_hist_add(&s->resp_size, &sizes[c].resp);
-			}
-			size_hist_recount(&s->req_size);
-			size_hist_recount(&s->resp_size);
-		}
+		err = append_series(fds, &a, fds->http_dur, ncpu, &key, true);
 	}
-	snap->http = series;
-	snap->n_http = n;
-	series = NULL;
+	prev = NULL;
+	while (!err && bpf_map_get_next_key(fds->http_dur_spill, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		err = append_series(fds, &a, fds->http_dur_spill, 1, &key,
+				    bpf_map_lookup_elem(fds->http_dur, &key, a.vals) != 0);
+	}
+	if (err)
+		goto out;
+	snap->http = a.series;
+	snap->n_http = a.n;
+	a.series = NULL;
 out:
-	free(series);
-	free(vals);
-	free(sizes);
+	free(a.series);
+	free(a.vals);
+	free(a.sizes);
 	return err;
 }
 

@@ -12,7 +12,9 @@
 
 #include <linux/types.h> /* before config.h: sockeye.h needs __u64 */
 
+#include "caps.h"
 #include "config.h"
+#include "routes.h"
 #include "log.h"
 
 #ifndef SOCKEYE_VERSION
@@ -103,8 +105,11 @@ void config_defaults(struct sockeye_config *cfg)
 	cfg->n_size_bounds = ARRAY_SIZE(default_size_bounds);
 	cfg->route_capacity = SOCKEYE_ROUTE_ENTRIES_DEFAULT;
 	cfg->series_capacity = SOCKEYE_HTTP_ENTRIES;
+	cfg->route_unmatched = SOCKEYE_UNMATCHED_HEURISTIC;
+	cfg->route_max_values = CONFIG_DEFAULT_MAX_SEGMENT_VALUES;
 	cfg->self_prefix = DEFAULT_SELF_PREFIX;
 	cfg->pods_log_dir = CONFIG_DEFAULT_PODS_LOG_DIR;
+	cfg->caps_keep = CAPS_KEEP_DEFAULT;
 }
 
 void config_free(struct sockeye_config *cfg)
@@ -291,6 +296,7 @@ enum flag_id {
 	FLAG_LOG_LEVEL,
 	FLAG_CHECK,
 	FLAG_PODS_LOG_DIR,
+	FLAG_CAPS_KEEP,
 	FLAG_VERSION,
 	FLAG_HELP,
 	FLAG_MAX,
@@ -335,6 +341,9 @@ static const struct flag_def flags[] = {
 	{ "kubernetes.pods-log-dir", FLAG_PODS_LOG_DIR, "PATH", CONFIG_DEFAULT_PODS_LOG_DIR,
 	  "The kubelet's pod log directory: k8s_* labels come from its <namespace>_<pod>_<uid> "
 	  "names." },
+	{ "capabilities.keep", FLAG_CAPS_KEEP, "CAPS", CAPS_KEEP_DEFAULT,
+	  "Capabilities kept after attaching: auto (what the running agent uses), all, none, or "
+	  "a list (cap_sys_ptrace,cap_dac_read_search)." },
 	{ "version", FLAG_VERSION, NULL, NULL, "Print the version and exit." },
 	{ "help", FLAG_HELP, NULL, NULL, "Print this help and exit (also -h)." },
 };
@@ -433,6 +442,11 @@ static int apply_flag(struct sockeye_config *cfg, const struct flag_def *f, cons
 		if (!*value)
 			return bad_value(f, value, "empty path");
 		return own_flag_value(cfg, value, &cfg->pods_log_dir);
+	case FLAG_CAPS_KEEP:
+		why = caps_parse_keep(value, &(struct caps_keep){ 0 });
+		if (why)
+			return bad_value(f, value, why);
+		return own_flag_value(cfg, value, &cfg->caps_keep);
 	case FLAG_INTERVAL:
 		why = parse_duration_ms(value, &cfg->interval_ms);
 		if (why)
@@ -791,15 +805,108 @@ static int load_capacity(struct yctx *c, const yaml_node_t *v, const char *key, 
 	return 0;
 }
 
+/* Sync note: enum sockeye_route_unmatched in include/sockeye.h. */
+static const char *const unmatched_names[SOCKEYE_UNMATCHED_MAX] = {
+	[SOCKEYE_UNMATCHED_HEURISTIC] = "heuristic",
+	[SOCKEYE_UNMATCHED_PATH] = "path",
+	[SOCKEYE_UNMATCHED_LOW_CARDINALITY] = "low_cardinality",
+	[SOCKEYE_UNMATCHED_WILDCARD] = "wildcard",
+};
+
+/* A list of route patterns (http.routes.patterns or .ignore), each checked (routes.c). An
+ * error points at the offending character of the pattern. */
+static int load_patterns(struct yctx *c, const yaml_node_t *n, const char *key,
+			 const char **out, size_t *n_out)
+{
+	size_t count = 0;
+	int err = check_sequence(c, n, key);
+
+	if (err)
+		return err;
+	for_each_item (it, n) {
+		yaml_node_t *item = ynode(c, *it);
+		yaml_mark_t mark = item->start_mark;
+		const char *why;
+		size_t at;
+
+		err = get_string(c, item, key);
+		if (err)
+			return err;
+		why = routes_check_pattern(sval(item), &at);
+		if (why) {
+			if (item->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+			    item->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
+				mark.column++;
+			mark.column += at;
+			return yerr_at(c, mark, "%s: bad pattern '%s': %s", key, sval(item), why);
+		}
+		for (size_t i = 0; i < count; i++)
+			if (strcmp(out[i], sval(item)) == 0)
+				return yerr(c, item, "%s: '%s' listed twice", key, sval(item));
+		if (count == SOCKEYE_ROUTE_PATTERNS_MAX)
+			return yerr(c, item, "%s: more than %d patterns", key,
+				    SOCKEYE_ROUTE_PATTERNS_MAX);
+		out[count++] = own_scalar(c, item);
+	}
+	*n_out = count;
+	return 0;
+}
+
+static int load_routes(struct yctx *c, const yaml_node_t *n)
+{
+	static const char *const keys[] = { "patterns", "ignore", "unmatched",
+					    "max_segment_values" };
+	int err = check_mapping(c, n, "http.routes", keys, ARRAY_SIZE(keys),
+				"patterns, ignore, unmatched or max_segment_values");
+
+	if (err)
+		return err;
+	for_each_pair (p, n) {
+		yaml_node_t *k = ynode(c, p->key), *v = ynode(c, p->value);
+
+		if (is_null(v))
+			continue;
+		if (strcmp(sval(k), "patterns") == 0) {
+			err = load_patterns(c, v, "http.routes.patterns", c->cfg->route_patterns,
+					    &c->cfg->n_route_patterns);
+		} else if (strcmp(sval(k), "ignore") == 0) {
+			err = load_patterns(c, v, "http.routes.ignore", c->cfg->route_ignore,
+					    &c->cfg->n_route_ignore);
+		} else if (strcmp(sval(k), "unmatched") == 0) {
+			size_t i;
+
+			err = get_string(c, v, "http.routes.unmatched");
+			if (err)
+				return err;
+			for (i = 0; i < SOCKEYE_UNMATCHED_MAX; i++)
+				if (strcmp(sval(v), unmatched_names[i]) == 0)
+					break;
+			if (i == SOCKEYE_UNMATCHED_MAX)
+				return yerr(c, v,
+					    "http.routes.unmatched: '%s' is not heuristic, path, "
+					    "low_cardinality or wildcard",
+					    sval(v));
+			c->cfg->route_unmatched = (uint32_t)i;
+		} else {
+			err = load_capacity(c, v, "http.routes.max_segment_values", 1000,
+					    &c->cfg->route_max_values);
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int load_http(struct yctx *c, const yaml_node_t *n)
 {
 	static const char *const keys[] = { "duration_buckets", "route_table_size",
-					    "body_size_buckets", "series_capacity" };
+					    "body_size_buckets", "series_capacity",
+					    "series_budget", "routes" };
 	int err;
 
 	err = check_mapping(c, n, "http", keys, ARRAY_SIZE(keys),
-			    "duration_buckets, body_size_buckets, route_table_size or "
-			    "series_capacity");
+			    "duration_buckets, body_size_buckets, route_table_size, "
+			    "series_capacity, series_budget or routes");
 	if (err)
 		return err;
 	for_each_pair (p, n) {
@@ -817,12 +924,36 @@ static int load_http(struct yctx *c, const yaml_node_t *n)
 		} else if (strcmp(sval(k), "series_capacity") == 0) {
 			err = load_capacity(c, v, "http.series_capacity", SOCKEYE_HTTP_ENTRIES_MAX,
 					    &c->cfg->series_capacity);
+			c->cfg->series_capacity_given = true;
+		} else if (strcmp(sval(k), "series_budget") == 0) {
+			uint32_t budget;
+
+			err = load_capacity(c, v, "http.series_budget", SOCKEYE_HTTP_ENTRIES_MAX,
+					    &budget);
+			c->cfg->series_budget = budget;
+		} else if (strcmp(sval(k), "routes") == 0) {
+			err = load_routes(c, v);
 		} else {
 			err = load_capacity(c, v, "http.route_table_size", SOCKEYE_ROUTE_ENTRIES_MAX,
 					    &c->cfg->route_capacity);
 		}
 		if (err)
 			return err;
+	}
+	/* The series map keeps room for the {other} series past the budget. */
+	if (c->cfg->series_budget && c->cfg->series_budget >= c->cfg->series_capacity) {
+		uint64_t cap = c->cfg->series_budget + (c->cfg->series_budget / 16 > 64
+								? c->cfg->series_budget / 16
+								: 64);
+
+		if (c->cfg->series_capacity_given || cap > SOCKEYE_HTTP_ENTRIES_MAX)
+			return yerr(c, n,
+				    "http.series_budget (%llu) must be below http.series_capacity "
+				    "(%u): the rest holds the {other} series past the budget",
+				    (unsigned long long)c->cfg->series_budget,
+				    c->cfg->series_capacity_given ? c->cfg->series_capacity
+								  : SOCKEYE_HTTP_ENTRIES_MAX);
+		c->cfg->series_capacity = (uint32_t)cap;
 	}
 	return 0;
 }

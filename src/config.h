@@ -24,6 +24,7 @@ enum config_tls_mode {
 #define CONFIG_DEFAULT_LISTEN ":9810"
 #define CONFIG_DEFAULT_PATH "/metrics"
 #define CONFIG_DEFAULT_PODS_LOG_DIR "/var/log/pods"
+#define CONFIG_DEFAULT_MAX_SEGMENT_VALUES 10
 #define CONFIG_MAX_RULES 64
 
 /* One identity.rules entry: the first rule whose every given criterion matches a series names
@@ -93,6 +94,7 @@ struct sockeye_config {
 	int log_level;		     /* enum log_level */
 	bool check;		     /* --check: load, attach, report, exit */
 	const char *pods_log_dir;    /* --kubernetes.pods-log-dir */
+	const char *caps_keep;	     /* --capabilities.keep: auto, all, none or a list (caps.h) */
 
 	/* Agent config file. Every field has a default (config_defaults). */
 	uint64_t bounds_ns[SOCKEYE_MAX_BUCKETS]; /* histogram bounds, ascending */
@@ -101,6 +103,15 @@ struct sockeye_config {
 	size_t n_size_bounds;
 	uint32_t route_capacity;		 /* http_routes max_entries */
 	uint32_t series_capacity;		 /* http_dur and http_sizes max_entries */
+	bool series_capacity_given;		 /* http.series_capacity was in the file */
+	uint64_t series_budget;			 /* http.series_budget, 0: not given */
+	/* http.routes (docs/routes.md): patterns in order, ignored paths, unmatched mode. */
+	const char *route_patterns[SOCKEYE_ROUTE_PATTERNS_MAX];
+	size_t n_route_patterns;
+	const char *route_ignore[SOCKEYE_ROUTE_PATTERNS_MAX];
+	size_t n_route_ignore;
+	uint32_t route_unmatched;  /* enum sockeye_route_unmatched */
+	uint32_t route_max_values; /* http.routes.max_segment_values */
 	uint16_t include_ports[CONFIG_MAX_PORTS]; /* empty = every port */
 	size_t n_include_ports;
 	uint16_t exclude_ports[CONFIG_MAX_PORTS];

@@ -20,6 +20,7 @@
 #include "funcs.h"
 #include "log.h"
 #include "progload.h"
+#include "routes.h"
 #include "sockeye.skel.h"
 #include "tls.h"
 
@@ -37,6 +38,9 @@ struct loader {
 	struct loader_fds fds;
 	struct tls *tls; /* the OpenSSL probes (tls.c); NULL with --tls.disable */
 	struct funcs *funcs; /* function metrics (funcs.c); NULL when off */
+	struct routes_trie routes; /* the trie in route_trie now (http.routes) */
+	__u32 routes_base;	   /* its node ids' generation: 0 or SOCKEYE_ROUTE_GEN_BIT */
+	uint32_t series_capacity;  /* http_dur's max_entries */
 };
 
 int loader_find_cgroup2(char *buf, size_t len)
@@ -422,6 +426,70 @@ int loader_reload_functions(struct loader *l, const struct sockeye_config *cfg)
 	return start_funcs(l, cfg); /* the first declarations: load, then attach them */
 }
 
+int loader_set_routes(struct loader *l, const struct sockeye_config *cfg)
+{
+	int trie_fd = bpf_map__fd(l->skel->maps.route_trie);
+	int cfg_fd = bpf_map__fd(l->skel->maps.route_cfg);
+	int names_fd = bpf_map__fd(l->skel->maps.http_routes);
+	__u32 base = l->routes.n_edges || l->routes.root.flags
+			     ? l->routes_base ^ SOCKEYE_ROUTE_GEN_BIT
+			     : l->routes_base;
+	struct sockeye_route_cfg rc = {};
+	struct routes_trie t;
+	__u32 zero = 0;
+	int err;
+
+	err = routes_build(cfg->route_patterns, cfg->n_route_patterns, cfg->route_ignore,
+			   cfg->n_route_ignore, base, &t);
+	if (err) {
+		pr_error("http.routes: building the patterns' trie: %s", strerror(-err));
+		return err;
+	}
+	/* The new generation's edges and names first; then its root; then the old edges go.
+	 * A request parsed meanwhile finishes on whichever generation it started with. */
+	for (size_t i = 0; i < t.n_edges; i++) {
+		if (bpf_map_update_elem(trie_fd, &t.edges[i].key, &t.edges[i].child, BPF_ANY)) {
+			err = -errno;
+			pr_error("http.routes: writing the trie: %s", strerror(-err));
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < t.n_names; i++)
+		if (bpf_map_update_elem(names_fd, &t.names[i].route_id, t.names[i].text,
+					BPF_NOEXIST) &&
+		    errno != EEXIST)
+			pr_warn("http.routes: no room in the route table for pattern %s",
+				t.names[i].text);
+	rc.root = t.root;
+	rc.unmatched = cfg->route_unmatched;
+	rc.max_segment_values = cfg->route_max_values;
+	/* Default: all but a sixteenth of the series map, which holds the {other} series. */
+	rc.series_budget = l->series_capacity - l->series_capacity / 16;
+	if (cfg->series_budget && cfg->series_budget < l->series_capacity)
+		rc.series_budget = cfg->series_budget;
+	else if (cfg->series_budget)
+		pr_warn("http.series_budget %llu does not fit the series map of %u loaded at start "
+			"(restart the agent to resize it): the budget is %llu",
+			(unsigned long long)cfg->series_budget, l->series_capacity,
+			(unsigned long long)rc.series_budget);
+	if (bpf_map_update_elem(cfg_fd, &zero, &rc, BPF_ANY)) {
+		err = -errno;
+		pr_error("http.routes: writing the route configuration: %s", strerror(-err));
+		goto fail;
+	}
+	for (size_t i = 0; i < l->routes.n_edges; i++)
+		bpf_map_delete_elem(trie_fd, &l->routes.edges[i].key);
+	routes_free(&l->routes);
+	l->routes = t;
+	l->routes_base = base;
+	return 0;
+fail:
+	for (size_t i = 0; i < t.n_edges; i++)
+		bpf_map_delete_elem(trie_fd, &t.edges[i].key);
+	routes_free(&t);
+	return err;
+}
+
 /* --check's report: the kernel, every program tried, every feature. */
 static void print_check(const struct loader *l, FILE *out)
 {
@@ -463,6 +531,10 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	err = load_main(l, cfg);
 	if (err)
 		goto cleanup;
+	l->series_capacity = cfg->series_capacity;
+	err = loader_set_routes(l, cfg);
+	if (err)
+		goto cleanup;
 	err = attach(l, l->skel->progs.cgskb_ingress, "cgskb_ingress");
 	if (err)
 		goto cleanup;
@@ -491,11 +563,14 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	l->fds.stats = bpf_map__fd(l->skel->maps.sockeye_stats);
 	l->fds.sock_owner = bpf_map__fd(l->skel->maps.sock_owner);
 	l->fds.http_sizes = bpf_map__fd(l->skel->maps.http_sizes);
+	l->fds.http_dur_spill = bpf_map__fd(l->skel->maps.http_dur_spill);
+	l->fds.http_size_spill = bpf_map__fd(l->skel->maps.http_size_spill);
 	l->fds.rtt_bounds_us = rtt_bounds_us;
 	l->fds.n_rtt_bounds = N_RTT_BOUNDS;
 	l->fds.conn_slots = bpf_map__fd(l->skel->maps.conn_slots);
 	l->fds.conn_stats = bpf_map__fd(l->skel->maps.conn_stats);
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_dur;
+	l->fds.maps[l->fds.n_maps++] = l->fds.http_dur_spill;
 	l->fds.maps[l->fds.n_maps++] = l->fds.http_routes;
 	l->fds.maps[l->fds.n_maps++] = l->fds.conn_slots;
 	if (!l->features[SOCKEYE_FEATURE_HTTPS].enabled)
@@ -559,6 +634,7 @@ void loader_stop(struct loader *l)
 		return;
 	funcs_stop(l->funcs);
 	tls_stop(l->tls);
+	routes_free(&l->routes);
 	for (size_t i = 0; i < l->n_links; i++)
 		bpf_link__destroy(l->links[i]);
 	sockeye_bpf__destroy(l->skel);

@@ -20,6 +20,8 @@ struct loader_fds {
 	int http_dur;	 /* SOCKEYE_MAP_HTTP */
 	int http_routes; /* SOCKEYE_MAP_ROUTES */
 	int http_sizes;	 /* SOCKEYE_MAP_SIZES */
+	int http_dur_spill;  /* SOCKEYE_MAP_HTTP_SPILL */
+	int http_size_spill; /* SOCKEYE_MAP_SIZES_SPILL */
 	int stats;	 /* SOCKEYE_MAP_STATS */
 	int conn_slots;	 /* SOCKEYE_MAP_CONN_SLOTS */
 	int conn_stats;	 /* SOCKEYE_MAP_CONN_STATS */
@@ -56,6 +58,10 @@ unsigned loader_failed_function_probes(const struct loader *l);
  * first if no function was declared so far. The caller holds off scrapes meanwhile. Returns
  * 0, -EINVAL (a declaration does not resolve: nothing changed) or the error of loading. */
 int loader_reload_functions(struct loader *l, const struct sockeye_config *cfg);
+/* Writes cfg's http.routes (patterns, ignored paths, unmatched mode) and series budget into
+ * the kernel's route maps; on a reload, as a new generation that replaces the old one without
+ * a gap. Counters of unchanged series go on. Returns 0 or a negative errno (logged). */
+int loader_set_routes(struct loader *l, const struct sockeye_config *cfg);
 /* Detaches everything and frees (NULL-safe). */
 void loader_stop(struct loader *l);
 

@@ -12,6 +12,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "caps.h"
 #include "collect.h"
 #include "config.h"
 #include "funcs_elf.h"
@@ -128,33 +129,43 @@ static int start_identity(struct agent *a)
 	return 0;
 }
 
-/* SIGHUP: the config file is read again and its functions section replaces the running
- * declarations. The rest of the file needs a restart to take effect. Errors anywhere in the
- * file are reported ("file:line:column: reason") and change nothing. */
-static void reload_functions(struct agent *a)
+/* SIGHUP: the config file is read again; its http.routes and functions sections replace the
+ * running ones (the rest of the file takes effect at the next restart). A file with an error
+ * anywhere, a declared symbol missing from its binary included, is reported
+ * (file:line:column: reason) and changes nothing. */
+static void reload_config(struct agent *a)
 {
 	struct sockeye_config fresh;
 	int err;
 
+	if (!a->cfg->config_file)
+		return;
 	config_defaults(&fresh);
 	fresh.config_file = a->cfg->config_file;
-	pr_info("SIGHUP: reading %s again for its functions section", fresh.config_file);
-	err = config_load_file(&fresh);
-	if (!err) {
-		pthread_mutex_lock(&a->lock);
-		err = loader_reload_functions(a->loader, &fresh);
-		pthread_mutex_unlock(&a->lock);
-	}
-	if (err)
-		pr_error("SIGHUP: %s not applied: %s (the errors are above); the running functions "
+	if (config_load_file(&fresh) || funcs_elf_check_config(&fresh)) {
+		pr_error("SIGHUP: %s not reloaded: see the error above; the routes and functions "
 			 "stay as they were",
-			 fresh.config_file, strerror(-err));
+			 a->cfg->config_file);
+		config_free(&fresh);
+		return;
+	}
+	if (loader_set_routes(a->loader, &fresh) == 0)
+		pr_info("SIGHUP: routes reloaded from %s: patterns=%zu ignored=%zu",
+			a->cfg->config_file, fresh.n_route_patterns, fresh.n_route_ignore);
+	pthread_mutex_lock(&a->lock);
+	err = loader_reload_functions(a->loader, &fresh);
+	pthread_mutex_unlock(&a->lock);
+	if (err)
+		pr_error("SIGHUP: the functions of %s not applied: %s (the errors are above); the "
+			 "running functions stay as they were",
+			 a->cfg->config_file, strerror(-err));
 	config_free(&fresh);
 }
 
 static int run(struct sockeye_config *cfg)
 {
 	struct agent a = {.cfg = cfg};
+	struct caps_keep keep;
 	struct httpd *h = NULL;
 	struct utsname u;
 	double next_write = 0;
@@ -165,6 +176,9 @@ static int run(struct sockeye_config *cfg)
 	pr_info("Starting sockeye version=%s revision=%s kernel=%s libbpf=%s", SOCKEYE_VERSION,
 		SOCKEYE_REVISION, u.release, libbpf_version_string());
 
+	err = caps_check(!cfg->tls_disable);
+	if (err)
+		return err;
 	a.loader = loader_start(cfg);
 	if (!a.loader)
 		return -errno;
@@ -201,15 +215,22 @@ static int run(struct sockeye_config *cfg)
 			goto cleanup;
 		}
 	}
+	/* Attached and bound: keep only what the running agent uses (docs/deploy.md). Declared
+	 * functions are attached again on SIGHUP: they keep what HTTPS keeps for the libraries it
+	 * finds later (CAP_SYS_ADMIN, which passes the checks for loading and attaching). */
+	caps_parse_keep(cfg->caps_keep, &keep); /* config.c validated it */
+	err = caps_reduce(&keep, loader_fds(a.loader)->tls != NULL ||
+					 loader_fds(a.loader)->funcs != NULL);
+	if (err)
+		goto cleanup;
 
 	while (!stop_signal) {
 		if (reload_requested) {
 			reload_requested = 0;
+			reload_config(&a);
 			pr_info("SIGHUP: reloading the web config");
 			if (h)
 				httpd_reload(h);
-			if (cfg->config_file)
-				reload_functions(&a);
 		}
 		if (cfg->textfile && now_seconds() >= next_write) {
 			write_textfile(&a);
@@ -248,8 +269,6 @@ int main(int argc, char **argv)
 	}
 	log_set_level(cfg.log_level);
 	log_setup_libbpf();
-	if (geteuid() != 0)
-		pr_warn("not running as root: loading BPF programs will probably fail");
 	install_signals();
 
 	err = run(&cfg);

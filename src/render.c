@@ -50,6 +50,8 @@ static const char *const stat_names[] = {
 	[SOCKEYE_STAT_NOT_HTTP] = "not_http",
 	[SOCKEYE_STAT_STORAGE_FAIL] = "storage_fail",
 	[SOCKEYE_STAT_CONN_TABLE_FULL] = "conn_table_full",
+	[SOCKEYE_STAT_SERIES_BUDGET] = "series_budget",
+	[SOCKEYE_STAT_ROUTE_STATES_FULL] = "route_states_full",
 };
 _Static_assert(ARRAY_SIZE(stat_names) == SOCKEYE_STAT_MAX,
 	       "stat_names[] out of sync with enum sockeye_stat");

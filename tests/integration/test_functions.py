@@ -584,6 +584,40 @@ def agent_without_functions_loads_their_programs_when_sighup_declares_some(env):
 
 
 @T.test
+def reload_attaches_after_capabilities_are_reduced_without_https(env):
+    """With --tls.disable nothing else keeps cap_sys_admin after start: declared functions do,
+    so that a SIGHUP can attach new ones."""
+    _, d = setup(env)
+    decl = ("functions:\n  - metric: caps_lookups_total\n    type: counter\n    binary: %s\n"
+            "    symbol: cache_get\n" % d["shopd"])
+    cfg = os.path.join(env.tmpdir, "caps.yaml")
+    with open(cfg, "w") as f:
+        f.write(decl)
+    agent = env.start_agent(args=["--config.file=" + cfg, "--tls.disable"])
+    svc = Service(env, d["shopd"], "caps-shop", cgroup_of_its_own("caps"))
+    probs = []
+    try:
+        with open(cfg, "w") as f:
+            f.write(decl + "  - metric: caps_tags_total\n    type: counter\n    binary: %s\n"
+                    "    symbol: tag\n" % d["shopd"])
+        agent.proc.send_signal(signal.SIGHUP)
+        ok = wait_until(lambda: "caps_tags_total" in agent.scrape().text, 10)
+        expect(probs, "new declaration after SIGHUP", bool(ok), True)
+        svc.do("tag 1 3")
+        svc.do("cache 1 2")
+        s = agent.scrape()
+        expect(probs, "failed probes", s.value("sockeye_function_probes", metric="caps_tags_total",
+                                               state="failed"), 0)
+        expect(probs, "tags counted", s.value("caps_tags_total", service_name="caps-shop"), 3)
+        expect(probs, "lookups counted", s.value("caps_lookups_total", service_name="caps-shop"),
+               2)
+    finally:
+        svc.stop()
+        agent.stop()
+    check(not probs, "reload with reduced capabilities", probs)
+
+
+@T.test
 def promtool_and_prometheus_client_accept_the_scrape(env):
     agent, _ = setup(env)
     sc = agent.scrape()

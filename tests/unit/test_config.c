@@ -187,6 +187,7 @@ static void test_defaults_fill_every_setting(void **state)
 	assert_int_equal(cfg.n_labels, 0);
 	assert_string_equal(cfg.self_prefix, "sockeye_");
 	assert_string_equal(cfg.pods_log_dir, "/var/log/pods");
+	assert_string_equal(cfg.caps_keep, "auto");
 	assert_int_equal(cfg.n_rules, 0);
 	assert_null(cfg.owned);
 	config_free(&cfg);
@@ -232,6 +233,8 @@ static void field_text(const struct sockeye_config *cfg, const char *flag, char 
 		snprintf(buf, n, "%d", cfg->log_level);
 	else if (strcmp(flag, "--kubernetes.pods-log-dir") == 0)
 		s = cfg->pods_log_dir;
+	else if (strcmp(flag, "--capabilities.keep") == 0)
+		s = cfg->caps_keep;
 	else
 		fail_msg("no field for %s", flag);
 	if (s)
@@ -252,6 +255,9 @@ static void test_each_value_flag_accepted_with_equals_and_as_next_argument(void 
 		{ "--log.level", "debug", "0" },
 		{ "--log.level", "error", "3" },
 		{ "--kubernetes.pods-log-dir", "/tmp/pods", "/tmp/pods" },
+		{ "--capabilities.keep", "cap_sys_ptrace,cap_dac_read_search",
+		  "cap_sys_ptrace,cap_dac_read_search" },
+		{ "--capabilities.keep", "none", "none" },
 	};
 
 	(void)state;
@@ -440,6 +446,10 @@ static void test_bad_flags_return_einval_with_one_clear_line(void **state)
 		  { "--web.listen-address=9810" },
 		  "sockeye: invalid value '9810' for --web.listen-address: expected host:port, "
 		  ":port or [v6addr]:port (see --help)\n" },
+		{ "unknown capability",
+		  { "--capabilities.keep=cap_sys_ptrace,cap_nope" },
+		  "sockeye: invalid value 'cap_sys_ptrace,cap_nope' for --capabilities.keep: unknown "
+		  "capability (names as in capabilities(7), e.g. cap_sys_ptrace) (see --help)\n" },
 		{ "IPv6 without brackets",
 		  { "--web.listen-address=::1:9810" },
 		  "sockeye: invalid value '::1:9810' for --web.listen-address: an IPv6 address "
@@ -850,7 +860,28 @@ static void test_bad_config_files_report_file_line_column_and_reason(void **stat
 		  "'/' (relative to the cgroup2 mount)" },
 		{ "unknown http key", "http:\n  duration_bucket: [1]\n",
 		  "2:3: http: unknown key 'duration_bucket' (expected duration_buckets, "
-		  "body_size_buckets, route_table_size or series_capacity)" },
+		  "body_size_buckets, route_table_size, series_capacity, series_budget or routes)" },
+		{ "route pattern with an unclosed brace",
+		  "http:\n  routes:\n    patterns:\n      - /ok\n      - /users/{id\n",
+		  "5:19: http.routes.patterns: bad pattern '/users/{id': '{' is not closed by '}' "
+		  "in its segment" },
+		{ "route pattern with two {x...}",
+		  "http:\n  routes:\n    patterns:\n      - \"/v2/{a...}/x/{b...}\"\n",
+		  "4:23: http.routes.patterns: bad pattern '/v2/{a...}/x/{b...}': a pattern may "
+		  "have only one {name...}" },
+		{ "route pattern not starting with a slash",
+		  "http:\n  routes:\n    ignore:\n      - healthz\n",
+		  "4:9: http.routes.ignore: bad pattern 'healthz': a pattern starts with '/'" },
+		{ "unknown unmatched mode", "http:\n  routes:\n    unmatched: literal\n",
+		  "3:16: http.routes.unmatched: 'literal' is not heuristic, path, low_cardinality "
+		  "or wildcard" },
+		{ "unknown routes key", "http:\n  routes:\n    pattern: [/a]\n",
+		  "3:5: http.routes: unknown key 'pattern' (expected patterns, ignore, unmatched or "
+		  "max_segment_values)" },
+		{ "series budget over the given capacity",
+		  "http:\n  series_capacity: 100\n  series_budget: 100\n",
+		  "2:3: http.series_budget (100) must be below http.series_capacity (100): the rest "
+		  "holds the {other} series past the budget" },
 		{ "series capacity zero", "http:\n  series_capacity: 0\n",
 		  "2:20: http.series_capacity: 0 is not in 1..1048576" },
 		{ "series capacity too large", "http:\n  series_capacity: 1048577\n",

@@ -62,7 +62,9 @@
 	EVENT(p, "header_too_long", extra, "0")                                                   \
 	EVENT(p, "not_http", extra, "0")                                                          \
 	EVENT(p, "storage_fail", extra, "0")                                                      \
-	EVENT(p, "conn_table_full", extra, "0")
+	EVENT(p, "conn_table_full", extra, "0")                                                   \
+	EVENT(p, "series_budget", extra, "0")                                                     \
+	EVENT(p, "route_states_full", extra, "0")
 
 /* sockeye's own families for a snapshot with no progs, maps, scrape time or process. */
 #define SELF_TEXT                                                                                 \
@@ -187,7 +189,9 @@ static const struct render_case cases[] = {
 			"sockeye_parser_events_total{event=\"header_too_long\"} 0\n"
 			"sockeye_parser_events_total{event=\"not_http\"} 0\n"
 			"sockeye_parser_events_total{event=\"storage_fail\"} 0\n"
-			"sockeye_parser_events_total{event=\"conn_table_full\"} 0\n",
+			"sockeye_parser_events_total{event=\"conn_table_full\"} 0\n"
+			"sockeye_parser_events_total{event=\"series_budget\"} 0\n"
+			"sockeye_parser_events_total{event=\"route_states_full\"} 0\n",
 	},
 	{
 		.name = "empty snapshot, OpenMetrics",
@@ -498,6 +502,8 @@ static const struct render_case cases[] = {
 		EVENT("acme_", "not_http", "", "8")
 		EVENT("acme_", "storage_fail", "", "9")
 		EVENT("acme_", "conn_table_full", "", "0")
+		EVENT("acme_", "series_budget", "", "0")
+		EVENT("acme_", "route_states_full", "", "0")
 		"# HELP acme_bpf_program_runs_total Times each sockeye BPF program ran (counted "
 		"while kernel.bpf_stats_enabled=1).\n"
 		"# TYPE acme_bpf_program_runs_total counter\n"
@@ -638,6 +644,8 @@ static const struct render_case cases[] = {
 		EVENT("sockeye_", "not_http", "", "0")
 		EVENT("sockeye_", "storage_fail", "", "0")
 		EVENT("sockeye_", "conn_table_full", "", "0")
+		EVENT("sockeye_", "series_budget", "", "0")
+		EVENT("sockeye_", "route_states_full", "", "0")
 		"# HELP sockeye_bpf_program_runs Times each sockeye BPF program ran (counted "
 		"while kernel.bpf_stats_enabled=1).\n"
 		"# TYPE sockeye_bpf_program_runs counter\n"
