@@ -377,23 +377,17 @@ static int start_tls(struct loader *l, const struct sockeye_config *cfg)
 	return 0;
 }
 
-#define FUNCS_NONE_WHY "no functions declared (functions: in the config file)"
-
-/* The function metrics object (funcs.c): its own maps and programs. Loaded when functions are
- * declared (at start, or by the SIGHUP that declares the first), and by --check to verify its
- * programs; an agent without declarations carries nothing of it. Without declarations a
- * failure only turns the feature off; with some, it is fatal like any startup error. */
+/* The function metrics object (funcs.c): its own maps and programs. Kept loaded from the first
+ * declaration on (at start, or the SIGHUP that declares it). Without declarations it is loaded
+ * once at start, for the feature's state and the programs' verifier figures, and unloaded
+ * again (--check keeps it until it exits): an idle agent holds none of its kernel memory.
+ * Without declarations a failure only turns the feature off; with some, it is fatal like any
+ * startup error. */
 static int start_funcs(struct loader *l, const struct sockeye_config *cfg)
 {
 	struct sockeye_feature_state *fe = &l->features[SOCKEYE_FEATURE_FUNCTIONS];
 	int err;
 
-	if (!cfg->n_functions && !cfg->check) {
-		fe->enabled = 0;
-		snprintf(fe->why, sizeof(fe->why), "%s", FUNCS_NONE_WHY);
-		funcs_report_off(&l->report, FUNCS_NONE_WHY);
-		return 0;
-	}
 	l->funcs = funcs_start(cfg, &l->report);
 	if (!l->funcs) {
 		err = -errno;
@@ -405,6 +399,11 @@ static int start_funcs(struct loader *l, const struct sockeye_config *cfg)
 	}
 	fe->enabled = 1;
 	fe->why[0] = '\0';
+	if (!cfg->n_functions && !cfg->check) {
+		funcs_stop(l->funcs);
+		l->funcs = NULL;
+		return 0;
+	}
 	l->fds.funcs = l->funcs;
 	l->fds.n_progs += funcs_prog_fds(l->funcs, l->fds.progs + l->fds.n_progs,
 					 l->fds.prog_names + l->fds.n_progs,
