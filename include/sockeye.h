@@ -359,4 +359,136 @@ enum sockeye_tls_attr {
 	SOCKEYE_TLS_ATTR_MAX,
 };
 
+/* ---- Function metrics (bpf/funcs.bpf.c): uprobes and USDT probes declared in the config's
+ * functions: section. One generic set of programs serves every declaration: a declaration is an
+ * entry of fn_decls, and the bpf_cookie of each of its probes is that entry's index. Counts
+ * and buckets are added up in fn_counts / fn_hists; nothing per call leaves the kernel. */
+#define SOCKEYE_FUNC_MAX_DECLS 128	   /* declarations at once (fn_decls) */
+#define SOCKEYE_FUNC_MAX_LABELS 4	   /* labels per declaration */
+#define SOCKEYE_FUNC_MAX_STR_LABELS 2	   /* of which strings */
+#define SOCKEYE_FUNC_STR_LEN 64		   /* bytes read of a string label, NUL included */
+#define SOCKEYE_FUNC_MAX_VALUES 16	   /* values: entries of an int label */
+#define SOCKEYE_FUNC_SERIES_ENTRIES 16384 /* keys of fn_counts and of fn_hists */
+#define SOCKEYE_FUNC_CALL_ENTRIES 8192	   /* calls in progress (LRU) */
+#define SOCKEYE_FUNC_MAX_SERIES_MAX 4096   /* largest max_series a declaration may ask for */
+
+#define SOCKEYE_MAP_FN_DECLS "fn_decls"	    /* index (cookie) -> struct sockeye_func_decl */
+#define SOCKEYE_MAP_FN_COUNTS "fn_counts"   /* type: counter families */
+#define SOCKEYE_MAP_FN_HISTS "fn_hists"	    /* type: histogram families */
+#define SOCKEYE_MAP_FN_NSERIES "fn_nseries" /* keys each declaration created (max_series) */
+#define SOCKEYE_MAP_FN_CALLS "fn_calls"	    /* calls in progress: entry time and labels */
+#define SOCKEYE_MAP_FN_HITS "fn_hits"	    /* sockeye_function_probe_hits_total */
+#define SOCKEYE_MAP_FN_STATS "fn_stats"	    /* sockeye_function_events_total{event} */
+
+enum sockeye_func_type {
+	SOCKEYE_FUNC_COUNTER = 0,   /* calls (or USDT probe hits) */
+	SOCKEYE_FUNC_HISTOGRAM = 1, /* entry -> return time, or a USDT argument in ns */
+	SOCKEYE_FUNC_TYPE_MAX,
+};
+
+enum sockeye_func_probe {
+	SOCKEYE_FUNC_PROBE_SYMBOL = 0, /* uprobe (and uretprobe) on a function */
+	SOCKEYE_FUNC_PROBE_USDT = 1,   /* a USDT probe point */
+};
+
+/* Where a label's value comes from: the function's (or USDT probe's) arguments 1..6, or the
+ * function's return value. */
+enum sockeye_func_src {
+	SOCKEYE_FUNC_SRC_NONE = 0,
+	SOCKEYE_FUNC_SRC_ARG1 = 1, /* ... SOCKEYE_FUNC_SRC_ARG1 + 5 is arg6 */
+	SOCKEYE_FUNC_SRC_RETURN = 7,
+};
+
+enum sockeye_func_kind {
+	SOCKEYE_FUNC_KIND_INT = 0,  /* a C int: the low 32 bits, signed (USDT: the argument) */
+	SOCKEYE_FUNC_KIND_LONG = 1, /* all 64 bits, signed */
+	SOCKEYE_FUNC_KIND_STRING = 2, /* a pointer to a NUL-terminated string */
+};
+
+/* Sync note: also update func_stat_names[] in src/render_funcs.c. */
+enum sockeye_func_stat {
+	SOCKEYE_FUNC_STAT_NO_ENTRY = 0, /* a return without its entry's state: not counted */
+	SOCKEYE_FUNC_STAT_SERIES_FULL,	/* a call not counted: fn_counts/fn_hists full */
+	SOCKEYE_FUNC_STAT_OTHER,	/* a call counted under "{other}" (max_series reached) */
+	SOCKEYE_FUNC_STAT_STRING_FAULT, /* a string label unreadable: "{unreadable}" */
+	SOCKEYE_FUNC_STAT_USDT_ARG,	/* a USDT argument unreadable: not counted */
+	SOCKEYE_FUNC_STAT_MAX,
+};
+
+/* fn_hits is indexed by decl * SOCKEYE_FUNC_HIT_MAX + enum sockeye_func_hit. */
+enum sockeye_func_hit {
+	SOCKEYE_FUNC_HIT_ENTRY = 0, /* the function's entry (or the USDT probe) was hit */
+	SOCKEYE_FUNC_HIT_RETURN,    /* the function returned */
+	SOCKEYE_FUNC_HIT_MAX,
+};
+
+struct sockeye_func_label {
+	__u8 src;      /* enum sockeye_func_src */
+	__u8 kind;     /* enum sockeye_func_kind */
+	__u8 n_values; /* int labels: how many values are named (others: "other"); 0: the number */
+	__u8 str_slot; /* string labels: index into sockeye_func_key.strs */
+	__u8 pad[4];
+	__s64 values[SOCKEYE_FUNC_MAX_VALUES];
+};
+_Static_assert(sizeof(struct sockeye_func_label) == 8 + 8 * SOCKEYE_FUNC_MAX_VALUES,
+	       "sockeye_func_label is ABI");
+
+/* Value of fn_decls, written by user space before the declaration's probes are attached. */
+struct sockeye_func_decl {
+	__u8 type;	  /* enum sockeye_func_type */
+	__u8 probe;	  /* enum sockeye_func_probe */
+	__u8 entry_state; /* 1: the entry probe saves time and labels for the return probe */
+	__u8 value_src;	  /* USDT histograms: the argument holding the value (ns) */
+	__u8 n_labels;
+	__u8 n_bounds;
+	__u8 pad[2];
+	__u32 max_series; /* keys this declaration may create before "{other}" */
+	__u32 pad2;
+	__u64 bounds_ns[SOCKEYE_MAX_BUCKETS]; /* histogram bounds, ascending */
+	struct sockeye_func_label labels[SOCKEYE_FUNC_MAX_LABELS];
+};
+_Static_assert(sizeof(struct sockeye_func_decl) ==
+		       16 + 8 * SOCKEYE_MAX_BUCKETS +
+			       SOCKEYE_FUNC_MAX_LABELS * sizeof(struct sockeye_func_label),
+	       "sockeye_func_decl is ABI");
+
+/* Key of fn_counts and fn_hists: one series of one declaration in one process group. The
+ * process group is (cgroup, comm), not the pid, so that processes coming and going do not
+ * add keys; user space names it from the tgid in the value. */
+struct sockeye_func_key {
+	__u32 decl;	  /* index in fn_decls */
+	__u8 other;	  /* 1: max_series was reached: every label is "{other}" */
+	__u8 unreadable;  /* bit i: label i is a string that could not be read */
+	__u8 pad[2];
+	__u64 cgroup_id;  /* cgroup v2 id of the calling process */
+	char comm[16];	  /* the calling thread's comm, zero-filled */
+	__s64 ints[SOCKEYE_FUNC_MAX_LABELS]; /* int labels: the number, or with values: 1 + the
+					      * index of the named value, 0 for "other" */
+	char strs[SOCKEYE_FUNC_MAX_STR_LABELS][SOCKEYE_FUNC_STR_LEN]; /* NUL-terminated, zero-filled */
+};
+_Static_assert(sizeof(struct sockeye_func_key) ==
+		       32 + 8 * SOCKEYE_FUNC_MAX_LABELS +
+			       SOCKEYE_FUNC_MAX_STR_LABELS * SOCKEYE_FUNC_STR_LEN,
+	       "sockeye_func_key is ABI");
+
+/* Value of fn_counts (one for all CPUs, added to atomically). */
+struct sockeye_func_count {
+	__u64 count;
+	__u32 tgid; /* the last process that counted here */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct sockeye_func_count) == 16, "sockeye_func_count is ABI");
+
+/* Value of fn_hists (one for all CPUs): buckets[i] counts values in (bound[i-1], bound[i]],
+ * buckets[n_bounds] those above the last bound. Not cumulative. */
+struct sockeye_func_hist {
+	__u64 count;
+	__u64 sum_ns;
+	__u32 tgid;
+	__u32 pad;
+	__u64 buckets[SOCKEYE_SLOTS];
+};
+_Static_assert(sizeof(struct sockeye_func_hist) == 24 + 8 * SOCKEYE_SLOTS,
+	       "sockeye_func_hist is ABI");
+
 #endif /* SOCKEYE_H */

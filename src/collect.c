@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "collect.h"
+#include "collect_funcs.h"
 #include "identity.h"
 #include "log.h"
 #include "tls.h"
@@ -404,6 +405,7 @@ static int collect_identities(const struct loader_fds *fds, struct identity_cach
 		identity_resolve(ids, &q[i], &labels[i]);
 		sorted[i] = &labels[i];
 	}
+	collect_funcs_identities(ids, snap);
 	identity_end(ids);
 
 	/* One shared copy of each distinct identity, sorted; the label-less one is NULL. */
@@ -480,7 +482,7 @@ static void collect_stats(const struct loader_fds *fds, struct sockeye_snapshot 
 
 static __u64 count_keys(int fd, __u32 key_size)
 {
-	char key[64], next[64];
+	char key[256], next[256]; /* fn_counts keys are 192 bytes */
 	void *prev = NULL;
 	__u64 n = 0;
 
@@ -598,6 +600,12 @@ int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *
 		pr_warn("reading %s: %s", SOCKEYE_MAP_CONN_STATS, strerror(-err));
 		return err;
 	}
+	err = collect_funcs(fds->funcs, snap);
+	if (err) {
+		pr_warn("reading %s/%s: %s", SOCKEYE_MAP_FN_COUNTS, SOCKEYE_MAP_FN_HISTS,
+			strerror(-err));
+		return err;
+	}
 	if (ids) {
 		err = collect_identities(fds, ids, snap);
 		if (err)
@@ -605,6 +613,7 @@ int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *
 	}
 	snap->n_http = collect_merge(snap->http, snap->n_http, SOCKEYE_SLOTS);
 	snap->n_conns = conn_merge(snap->conns, snap->n_conns);
+	collect_funcs_merge(snap);
 	memcpy(snap->rtt_bounds_us, fds->rtt_bounds_us, fds->n_rtt_bounds * sizeof(__u64));
 	snap->n_rtt_bounds = fds->n_rtt_bounds;
 	collect_stats(fds, snap, ncpu);
@@ -622,5 +631,6 @@ void collect_free(struct sockeye_snapshot *snap)
 	free(snap->progs);
 	free(snap->maps);
 	free(snap->tls_libs);
+	collect_funcs_free(snap->funcs);
 	memset(snap, 0, sizeof(*snap));
 }

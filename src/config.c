@@ -1309,17 +1309,507 @@ static int load_identity(struct yctx *c, const yaml_node_t *n)
 	return 0;
 }
 
+/* ---- functions (docs/functions.md) -------------------------------------------------------- */
+
+static struct config_mark mark_of(const yaml_node_t *n)
+{
+	return (struct config_mark){ .line = (uint32_t)n->start_mark.line + 1,
+				     .column = (uint32_t)n->start_mark.column + 1 };
+}
+
+static yaml_mark_t yaml_mark_of(struct config_mark m)
+{
+	return (yaml_mark_t){ .line = m.line ? m.line - 1 : 0,
+			      .column = m.column ? m.column - 1 : 0 };
+}
+
+/* Zeroed memory on the config's owned list (8-byte aligned, like the list's strings). */
+static void *own_zalloc(void **owned, size_t n)
+{
+	struct owned_str *o = calloc(1, sizeof(*o) + n);
+
+	if (!o)
+		return NULL;
+	o->next = *owned;
+	*owned = o;
+	return o->s;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Families sockeye exports itself (besides metric_prefix, checked once the file is read). */
+static const char *const own_family_prefixes[] = {
+	"http_server_",
+	"http_client_",
+	"process_",
+	"service_process_",
+};
+
+/* A family name a declaration may export: a valid Prometheus name without ':' (reserved for
+ * recording rules), not in sockeye's own namespaces; a counter's ends in _total, a
+ * histogram's in none of the suffixes its series add. */
+static const char *check_func_metric(const char *s, uint8_t type)
+{
+	static const char *const hist_suffixes[] = { "_total", "_bucket", "_count", "_sum" };
+
+	if (!(isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return "not a valid metric name: must match [a-zA-Z_][a-zA-Z0-9_]*";
+	for (const char *p = s + 1; *p; p++) {
+		if (*p == ':')
+			return "not a valid metric name here: ':' is reserved for recording rules";
+		if (!(isalnum((unsigned char)*p) || *p == '_'))
+			return "not a valid metric name: must match [a-zA-Z_][a-zA-Z0-9_]*";
+	}
+	if (s[0] == '_' && s[1] == '_')
+		return "names starting with '__' are reserved for Prometheus";
+	for (size_t i = 0; i < ARRAY_SIZE(own_family_prefixes); i++)
+		if (strncmp(s, own_family_prefixes[i], strlen(own_family_prefixes[i])) == 0)
+			return "names starting with http_server_, http_client_, process_ or "
+			       "service_process_ are sockeye's own families";
+	if (type == SOCKEYE_FUNC_COUNTER) {
+		if (!ends_with(s, "_total") || strcmp(s, "_total") == 0)
+			return "a counter's name must end in _total";
+		return NULL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(hist_suffixes); i++)
+		if (ends_with(s, hist_suffixes[i]))
+			return "a histogram's name must not end in _total, _bucket, _count or _sum";
+	return NULL;
+}
+
+/* Labels every function series may carry besides its own. */
+static const char *const func_reserved_labels[] = {
+	"le", "service_name", "container_id", "k8s_namespace_name", "k8s_pod_name",
+	"k8s_container_name",
+};
+
+static const char *check_func_label_name(const char *s)
+{
+	if (!(isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return "must match [a-zA-Z_][a-zA-Z0-9_]*";
+	for (const char *p = s + 1; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '_'))
+			return "must match [a-zA-Z_][a-zA-Z0-9_]*";
+	if (s[0] == '_' && s[1] == '_')
+		return "names starting with '__' are reserved for Prometheus";
+	for (size_t i = 0; i < ARRAY_SIZE(func_reserved_labels); i++)
+		if (strcmp(s, func_reserved_labels[i]) == 0)
+			return "sockeye sets this label itself";
+	return NULL;
+}
+
+/* "arg1".."arg6" or "return". */
+static int parse_func_src(const char *s, uint8_t *src)
+{
+	if (strcmp(s, "return") == 0) {
+		*src = SOCKEYE_FUNC_SRC_RETURN;
+		return 0;
+	}
+	if (strncmp(s, "arg", 3) == 0 && s[3] >= '1' && s[3] <= '6' && s[4] == '\0') {
+		*src = (uint8_t)(SOCKEYE_FUNC_SRC_ARG1 + (s[3] - '1'));
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* A decimal integer with an optional '-' (no '+', no leading zero). */
+static int parse_int64(const char *s, size_t len, int64_t *out)
+{
+	uint64_t v;
+	int err;
+
+	if (len > 0 && s[0] == '-') {
+		err = parse_uint(s + 1, len - 1, (uint64_t)INT64_MAX + 1, &v);
+		if (!err)
+			*out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+		return err;
+	}
+	err = parse_uint(s, len, INT64_MAX, &v);
+	if (!err)
+		*out = (int64_t)v;
+	return err;
+}
+
+/* values: {0: memory, 1: disk} of an int label. */
+static int load_func_values(struct yctx *c, const yaml_node_t *n, struct sockeye_func_label_cfg *l)
+{
+	static const char *const what = "functions[].labels[].values";
+	int err = check_mapping(c, n, what, NULL, 0, NULL);
+
+	if (err)
+		return err;
+	if (n->data.mapping.pairs.top == n->data.mapping.pairs.start)
+		return yerr(c, n, "%s: empty (omit the key to export the number itself)", what);
+	for_each_pair (p, n) {
+		yaml_node_t *k = ynode(c, p->key), *v = ynode(c, p->value);
+		int64_t x;
+
+		if (k->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+		    parse_int64(sval(k), slen(k), &x))
+			return yerr(c, k, "%s: '%s' is not a decimal integer", what, sval(k));
+		if (l->kind == SOCKEYE_FUNC_KIND_INT && (x < INT32_MIN || x > INT32_MAX))
+			return yerr(c, k, "%s: %s does not fit a 32-bit int (use type: long)", what,
+				    sval(k));
+		for (size_t i = 0; i < l->n_values; i++)
+			if (l->values[i] == x)
+				return yerr(c, k, "%s: %s listed twice", what, sval(k));
+		if (l->n_values == SOCKEYE_FUNC_MAX_VALUES)
+			return yerr(c, k, "%s: more than %d values", what, SOCKEYE_FUNC_MAX_VALUES);
+		if (is_null(v) || (v->type == YAML_SCALAR_NODE && slen(v) == 0))
+			return yerr(c, v, "%s.%s: empty name (an empty label is no label)", what,
+				    sval(k));
+		err = get_string(c, v, what);
+		if (err)
+			return err;
+		l->values[l->n_values] = x;
+		l->value_names[l->n_values] = own_scalar(c, v);
+		if (!l->value_names[l->n_values])
+			return -ENOMEM;
+		l->n_values++;
+	}
+	return 0;
+}
+
+static int load_func_label(struct yctx *c, const yaml_node_t *n, struct sockeye_func_cfg *f,
+			   struct sockeye_func_label_cfg *l, size_t *n_strings)
+{
+	static const char *const keys[] = { "name", "from", "type", "values" };
+	const yaml_node_t *name = NULL, *from = NULL, *type = NULL, *values = NULL;
+	const char *why;
+	int err;
+
+	err = check_mapping(c, n, "functions[].labels[]", keys, ARRAY_SIZE(keys),
+			    "name, from, type or values");
+	if (err)
+		return err;
+	for_each_pair (p, n) {
+		yaml_node_t *k = ynode(c, p->key), *v = ynode(c, p->value);
+
+		if (is_null(v))
+			continue;
+		if (strcmp(sval(k), "name") == 0)
+			name = v;
+		else if (strcmp(sval(k), "from") == 0)
+			from = v;
+		else if (strcmp(sval(k), "type") == 0)
+			type = v;
+		else
+			values = v;
+	}
+	if (!name || !from || !type)
+		return yerr(c, n, "functions[].labels[]: '%s' is missing",
+			    !name ? "name" : !from ? "from" : "type");
+
+	err = get_string(c, name, "functions[].labels[].name");
+	if (err)
+		return err;
+	why = check_func_label_name(sval(name));
+	if (why)
+		return yerr(c, name, "functions[].labels[].name: bad label name '%s': %s",
+			    sval(name), why);
+	for (size_t i = 0; i < f->n_labels; i++)
+		if (strcmp(f->labels[i].name, sval(name)) == 0)
+			return yerr(c, name, "functions[].labels[].name: '%s' listed twice",
+				    sval(name));
+	l->name = own_scalar(c, name);
+	if (!l->name)
+		return -ENOMEM;
+
+	err = get_string(c, type, "functions[].labels[].type");
+	if (err)
+		return err;
+	if (strcmp(sval(type), "int") == 0)
+		l->kind = SOCKEYE_FUNC_KIND_INT;
+	else if (strcmp(sval(type), "long") == 0)
+		l->kind = SOCKEYE_FUNC_KIND_LONG;
+	else if (strcmp(sval(type), "string") == 0)
+		l->kind = SOCKEYE_FUNC_KIND_STRING;
+	else
+		return yerr(c, type, "functions[].labels[].type: '%s' is not int, long or string",
+			    sval(type));
+
+	err = get_string(c, from, "functions[].labels[].from");
+	if (err)
+		return err;
+	if (parse_func_src(sval(from), &l->src))
+		return yerr(c, from,
+			    "functions[].labels[].from: '%s' is not arg1..arg6 or return (x86-64 "
+			    "passes 6 arguments in registers)",
+			    sval(from));
+	l->from_at = mark_of(from);
+	if (l->src == SOCKEYE_FUNC_SRC_RETURN && f->usdt_name)
+		return yerr(c, from, "functions[].labels[].from: a USDT probe has no return value");
+	if (l->src == SOCKEYE_FUNC_SRC_RETURN && l->kind == SOCKEYE_FUNC_KIND_STRING)
+		return yerr(c, type,
+			    "functions[].labels[]: a string label cannot come from the return value "
+			    "(only arguments are read as strings, at entry)");
+	if (l->kind == SOCKEYE_FUNC_KIND_STRING) {
+		if (*n_strings == SOCKEYE_FUNC_MAX_STR_LABELS)
+			return yerr(c, type, "functions[].labels[]: more than %d string labels",
+				    SOCKEYE_FUNC_MAX_STR_LABELS);
+		(*n_strings)++;
+	}
+
+	if (values) {
+		if (l->kind == SOCKEYE_FUNC_KIND_STRING)
+			return yerr(c, values,
+				    "functions[].labels[].values: only for int and long labels");
+		err = load_func_values(c, values, l);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int load_func_labels(struct yctx *c, const yaml_node_t *n, struct sockeye_func_cfg *f)
+{
+	size_t n_strings = 0;
+	int err = check_sequence(c, n, "functions[].labels");
+
+	if (err)
+		return err;
+	for_each_item (it, n) {
+		yaml_node_t *item = ynode(c, *it);
+
+		if (f->n_labels == SOCKEYE_FUNC_MAX_LABELS)
+			return yerr(c, item, "functions[].labels: more than %d labels",
+				    SOCKEYE_FUNC_MAX_LABELS);
+		err = load_func_label(c, item, f, &f->labels[f->n_labels], &n_strings);
+		if (err)
+			return err;
+		f->n_labels++;
+	}
+	return 0;
+}
+
+/* "provider:name", each part letters, digits and '_' (as sys/sdt.h macros spell them). */
+static int load_func_usdt(struct yctx *c, const yaml_node_t *n, struct sockeye_func_cfg *f)
+{
+	const char *s = sval(n), *colon = strchr(s, ':');
+	size_t plen = colon ? (size_t)(colon - s) : 0;
+	bool ok = colon && plen > 0 && colon[1] && !strchr(colon + 1, ':');
+
+	for (const char *p = s; ok && *p; p++)
+		if (p != colon && !(isalnum((unsigned char)*p) || *p == '_'))
+			ok = false;
+	if (!ok)
+		return yerr(c, n, "functions[].usdt: '%s' is not \"provider:name\"", s);
+	f->usdt_provider = own_strndup(&c->cfg->owned, s, plen);
+	f->usdt_name = own_strndup(&c->cfg->owned, colon + 1, strlen(colon + 1));
+	return f->usdt_provider && f->usdt_name ? 0 : -ENOMEM;
+}
+
+static int load_function(struct yctx *c, const yaml_node_t *n, struct sockeye_func_cfg *f)
+{
+	static const char *const keys[] = { "metric", "type",	    "binary", "symbol", "usdt",
+					    "buckets", "max_series", "labels", "help",	 "value" };
+	enum { K_METRIC, K_TYPE, K_BINARY, K_SYMBOL, K_USDT, K_BUCKETS, K_MAX_SERIES, K_LABELS,
+	       K_HELP, K_VALUE, K_MAX };
+	const yaml_node_t *v[K_MAX] = { 0 };
+	const char *why;
+	uint64_t max;
+	int err;
+
+	_Static_assert(ARRAY_SIZE(keys) == K_MAX, "a node per key");
+	memset(f, 0, sizeof(*f));
+	f->at = mark_of(n);
+	f->max_series = CONFIG_DEFAULT_MAX_SERIES;
+	err = check_mapping(c, n, "functions[]", keys, ARRAY_SIZE(keys),
+			    "metric, type, binary, symbol, usdt, buckets, max_series, labels, help "
+			    "or value");
+	if (err)
+		return err;
+	for_each_pair (p, n) {
+		yaml_node_t *k = ynode(c, p->key), *val = ynode(c, p->value);
+
+		for (size_t i = 0; i < K_MAX; i++)
+			if (strcmp(sval(k), keys[i]) == 0 && !is_null(val))
+				v[i] = val;
+	}
+	for (size_t i = 0; i <= K_BINARY; i++)
+		if (!v[i])
+			return yerr(c, n, "functions[]: '%s' is missing", keys[i]);
+
+	err = get_string(c, v[K_TYPE], "functions[].type");
+	if (err)
+		return err;
+	if (strcmp(sval(v[K_TYPE]), "counter") == 0)
+		f->type = SOCKEYE_FUNC_COUNTER;
+	else if (strcmp(sval(v[K_TYPE]), "histogram") == 0)
+		f->type = SOCKEYE_FUNC_HISTOGRAM;
+	else
+		return yerr(c, v[K_TYPE], "functions[].type: '%s' is not counter or histogram",
+			    sval(v[K_TYPE]));
+
+	err = get_string(c, v[K_METRIC], "functions[].metric");
+	if (err)
+		return err;
+	why = check_func_metric(sval(v[K_METRIC]), f->type);
+	if (why)
+		return yerr(c, v[K_METRIC], "functions[].metric: '%s': %s", sval(v[K_METRIC]), why);
+	for (size_t i = 0; i < c->cfg->n_functions; i++)
+		if (strcmp(c->cfg->functions[i].metric, sval(v[K_METRIC])) == 0)
+			return yerr(c, v[K_METRIC],
+				    "functions[].metric: '%s' declared twice (first at line %u)",
+				    sval(v[K_METRIC]), c->cfg->functions[i].at.line);
+	f->metric = own_scalar(c, v[K_METRIC]);
+	f->metric_at = mark_of(v[K_METRIC]);
+
+	err = get_string(c, v[K_BINARY], "functions[].binary");
+	if (err)
+		return err;
+	if (sval(v[K_BINARY])[0] != '/')
+		return yerr(c, v[K_BINARY], "functions[].binary: '%s' must be an absolute path",
+			    sval(v[K_BINARY]));
+	f->binary = own_scalar(c, v[K_BINARY]);
+	f->binary_at = mark_of(v[K_BINARY]);
+
+	if (!v[K_SYMBOL] == !v[K_USDT])
+		return yerr(c, v[K_SYMBOL] ? v[K_SYMBOL] : n,
+			    "functions[]: give exactly one of 'symbol' and 'usdt'");
+	if (v[K_SYMBOL]) {
+		err = get_string(c, v[K_SYMBOL], "functions[].symbol");
+		if (err)
+			return err;
+		f->symbol = own_scalar(c, v[K_SYMBOL]);
+		f->probe_at = mark_of(v[K_SYMBOL]);
+	} else {
+		err = get_string(c, v[K_USDT], "functions[].usdt");
+		if (!err)
+			err = load_func_usdt(c, v[K_USDT], f);
+		if (err)
+			return err;
+		f->probe_at = mark_of(v[K_USDT]);
+	}
+	if (!f->metric || !f->binary || (!f->symbol && !f->usdt_name))
+		return -ENOMEM;
+
+	if (v[K_HELP]) {
+		err = get_string(c, v[K_HELP], "functions[].help");
+		if (err)
+			return err;
+		if (slen(v[K_HELP]) == 0)
+			return yerr(c, v[K_HELP], "functions[].help: empty (omit it for the default)");
+		f->help = own_scalar(c, v[K_HELP]);
+		if (!f->help)
+			return -ENOMEM;
+	}
+
+	if (v[K_MAX_SERIES]) {
+		err = get_number(c, v[K_MAX_SERIES], "functions[].max_series");
+		if (err)
+			return err;
+		err = parse_uint(sval(v[K_MAX_SERIES]), slen(v[K_MAX_SERIES]),
+				 SOCKEYE_FUNC_MAX_SERIES_MAX, &max);
+		if (err || max == 0)
+			return yerr(c, v[K_MAX_SERIES], "functions[].max_series: '%s' is not in 1..%d",
+				    sval(v[K_MAX_SERIES]), SOCKEYE_FUNC_MAX_SERIES_MAX);
+		f->max_series = (uint32_t)max;
+	}
+
+	if (v[K_BUCKETS]) {
+		if (f->type != SOCKEYE_FUNC_HISTOGRAM)
+			return yerr(c, v[K_BUCKETS], "functions[].buckets: only for histograms");
+		err = load_bounds(c, v[K_BUCKETS], "functions[].buckets", parse_seconds_ns,
+				  SOCKEYE_MAX_BUCKETS, f->bounds_ns, &f->n_bounds);
+		if (err)
+			return err;
+	}
+
+	if (v[K_VALUE]) {
+		err = get_string(c, v[K_VALUE], "functions[].value");
+		if (err)
+			return err;
+		if (f->type != SOCKEYE_FUNC_HISTOGRAM || !f->usdt_name)
+			return yerr(c, v[K_VALUE],
+				    "functions[].value: only for histograms of USDT probes (a "
+				    "function's histogram times its calls)");
+		if (parse_func_src(sval(v[K_VALUE]), &f->value_src) ||
+		    f->value_src == SOCKEYE_FUNC_SRC_RETURN)
+			return yerr(c, v[K_VALUE], "functions[].value: '%s' is not arg1..arg6",
+				    sval(v[K_VALUE]));
+		f->value_at = mark_of(v[K_VALUE]);
+	} else if (f->type == SOCKEYE_FUNC_HISTOGRAM && f->usdt_name) {
+		return yerr(c, n,
+			    "functions[]: a histogram of a USDT probe needs 'value' (the argument "
+			    "holding a duration in nanoseconds): a probe point has no return to time");
+	}
+
+	if (v[K_LABELS])
+		return load_func_labels(c, v[K_LABELS], f);
+	return 0;
+}
+
+static int load_functions(struct yctx *c, const yaml_node_t *n)
+{
+	struct sockeye_config *cfg = c->cfg;
+	size_t count;
+	int err = check_sequence(c, n, "functions");
+
+	if (err)
+		return err;
+	count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	if (count > SOCKEYE_FUNC_MAX_DECLS)
+		return yerr(c, ynode(c, n->data.sequence.items.start[SOCKEYE_FUNC_MAX_DECLS]),
+			    "functions: more than %d entries", SOCKEYE_FUNC_MAX_DECLS);
+	cfg->functions = own_zalloc(&cfg->owned, (count ? count : 1) * sizeof(*cfg->functions));
+	if (!cfg->functions)
+		return -ENOMEM;
+	cfg->n_functions = 0;
+	for_each_item (it, n) {
+		err = load_function(c, ynode(c, *it), &cfg->functions[cfg->n_functions]);
+		if (err)
+			return err;
+		cfg->n_functions++;
+	}
+	return 0;
+}
+
+/* What depends on other sections, which may come later in the file: default buckets,
+ * metric_prefix, static label names. */
+static int finish_functions(struct yctx *c)
+{
+	struct sockeye_config *cfg = c->cfg;
+
+	for (size_t i = 0; i < cfg->n_functions; i++) {
+		struct sockeye_func_cfg *f = &cfg->functions[i];
+
+		if (f->type == SOCKEYE_FUNC_HISTOGRAM && !f->n_bounds) {
+			memcpy(f->bounds_ns, cfg->bounds_ns, cfg->n_bounds * sizeof(cfg->bounds_ns[0]));
+			f->n_bounds = cfg->n_bounds;
+		}
+		if (strncmp(f->metric, cfg->self_prefix, strlen(cfg->self_prefix)) == 0)
+			return yerr_at(c, yaml_mark_of(f->metric_at),
+				       "functions[].metric: '%s': names starting with '%s' "
+				       "(metric_prefix) are sockeye's own families",
+				       f->metric, cfg->self_prefix);
+		for (size_t k = 0; k < f->n_labels; k++)
+			for (size_t s = 0; s < cfg->n_labels; s++)
+				if (strcmp(f->labels[k].name, cfg->labels[s].name) == 0)
+					return yerr_at(c, yaml_mark_of(f->labels[k].from_at),
+						       "functions[].labels[]: '%s' is also a static "
+						       "label (labels:)",
+						       f->labels[k].name);
+	}
+	return 0;
+}
+
 static int load_root(struct yctx *c, const yaml_node_t *root)
 {
-	static const char *const keys[] = { "http",   "ports",	       "cgroups",
-					    "labels", "metric_prefix", "identity" };
+	static const char *const keys[] = { "http",   "ports",	       "cgroups",  "labels",
+					    "metric_prefix", "identity", "functions" };
 	int err;
 
 	/* An empty file, or one holding only comments or "---", configures nothing. */
 	if (!root || is_null(root))
 		return 0;
 	err = check_mapping(c, root, "top level", keys, ARRAY_SIZE(keys),
-			    "http, ports, cgroups, labels, metric_prefix or identity");
+			    "http, ports, cgroups, labels, metric_prefix, identity or functions");
 	if (err)
 		return err;
 	for_each_pair (p, root) {
@@ -1338,12 +1828,14 @@ static int load_root(struct yctx *c, const yaml_node_t *root)
 			err = load_labels(c, v);
 		else if (strcmp(key, "identity") == 0)
 			err = load_identity(c, v);
+		else if (strcmp(key, "functions") == 0)
+			err = load_functions(c, v);
 		else
 			err = load_prefix(c, v);
 		if (err)
 			return err;
 	}
-	return 0;
+	return finish_functions(c);
 }
 
 /* Reads the whole file: read errors (EISDIR, EACCES) then get one clear "PATH: reason". */

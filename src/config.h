@@ -36,6 +36,48 @@ struct sockeye_identity_rule {
 	const char *service_name; /* never NULL or "" */
 };
 
+/* A place in the agent config file, 1-based (0: unknown), for "file:line:column: reason"
+ * errors found after parsing (a symbol missing from its binary). */
+struct config_mark {
+	uint32_t line;
+	uint32_t column;
+};
+
+/* One functions[].labels entry (docs/functions.md). */
+struct sockeye_func_label_cfg {
+	const char *name;
+	uint8_t src;  /* enum sockeye_func_src */
+	uint8_t kind; /* enum sockeye_func_kind */
+	size_t n_values; /* values: named ints (the rest export as "other"); 0: the number */
+	int64_t values[SOCKEYE_FUNC_MAX_VALUES];
+	const char *value_names[SOCKEYE_FUNC_MAX_VALUES];
+	struct config_mark from_at;
+};
+
+/* One functions entry: a metric from a function symbol or a USDT probe of one ELF file. */
+struct sockeye_func_cfg {
+	const char *metric; /* the family name as exported (a counter's ends in _total) */
+	uint8_t type;	    /* enum sockeye_func_type */
+	const char *help;   /* NULL: a default naming the symbol and the binary */
+	const char *binary; /* absolute path of an executable or shared library */
+	const char *symbol; /* a function symbol, or NULL for a USDT probe */
+	const char *usdt_provider; /* with usdt_name, the USDT probe; NULL for a symbol */
+	const char *usdt_name;
+	uint8_t value_src; /* USDT histograms: the argument observed (ns); SRC_NONE otherwise */
+	uint64_t bounds_ns[SOCKEYE_MAX_BUCKETS]; /* histograms; default http.duration_buckets */
+	size_t n_bounds;
+	uint32_t max_series;
+	struct sockeye_func_label_cfg labels[SOCKEYE_FUNC_MAX_LABELS];
+	size_t n_labels;
+	struct config_mark at;	      /* the entry */
+	struct config_mark metric_at; /* its metric value */
+	struct config_mark binary_at; /* its binary value */
+	struct config_mark probe_at;  /* its symbol or usdt value */
+	struct config_mark value_at;  /* its value value */
+};
+
+#define CONFIG_DEFAULT_MAX_SERIES 64
+
 struct sockeye_config {
 	/* Web (flags). */
 	const char *listen[CONFIG_MAX_LISTEN]; /* --web.listen-address, repeatable */
@@ -85,6 +127,8 @@ struct sockeye_config {
 	const char *self_prefix; /* prefix of sockeye's own families, default "sockeye_" */
 	struct sockeye_identity_rule rules[CONFIG_MAX_RULES]; /* identity.rules, in file order */
 	size_t n_rules;
+	struct sockeye_func_cfg *functions; /* functions, in file order (owned) */
+	size_t n_functions;
 
 	/* Storage the strings above point into (owned; freed by config_free). */
 	void *owned;

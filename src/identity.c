@@ -710,7 +710,7 @@ struct proc_ref {
 
 /* A series group: the labels it was given and the processes behind it. */
 struct series_entry {
-	struct tkey key; /* cgroup id; server_port | role << 16 */
+	struct tkey key; /* cgroup id; server_port | role << 16 | group << 32 */
 	uint64_t pass;	 /* the last pass that resolved it */
 	double resolved_at;
 	int resolved;		/* labels hold a resolution (kept once given) */
@@ -1283,7 +1283,7 @@ static void resolve_series(struct identity_cache *c, struct series_entry *se,
 			   const struct sockeye_owner *owner)
 {
 	uint16_t port = (uint16_t)(se->key.b & 0xffff);
-	int server = (se->key.b >> 16) == SOCKEYE_ROLE_SERVER;
+	int server = ((se->key.b >> 16) & 0xff) == SOCKEYE_ROLE_SERVER;
 	struct cgroup_entry *ce = cgroup_get(c, se->key.a);
 	struct proc_ref *refs = calloc(MAX_PIDS_PER_SERIES, sizeof(*refs));
 	struct proc_entry *rep = NULL, *pe;
@@ -1457,7 +1457,8 @@ void identity_begin(struct identity_cache *c)
 void identity_resolve(struct identity_cache *c, const struct identity_query *q,
 		      struct sockeye_identity *out)
 {
-	struct tkey k = { q->cgroup_id, (uint64_t)q->server_port | (uint64_t)q->role << 16 };
+	struct tkey k = { q->cgroup_id, (uint64_t)q->server_port | (uint64_t)q->role << 16 |
+					(uint64_t)q->group << 32 };
 	struct series_entry *se = table_find(&c->series, &k);
 	const struct sockeye_owner *o = q->owner;
 

@@ -82,9 +82,14 @@ struct identity_options {
 struct identity_query {
 	__u64 cgroup_id;
 	__u16 server_port;
-	__u8 role; /* enum sockeye_role */
+	__u8 role;    /* enum sockeye_role, or IDENTITY_ROLE_PROCESS */
+	__u32 group;  /* tells groups of one cgroup, role and port apart; 0 for HTTP's */
 	const struct sockeye_owner *owner;
 };
+
+/* The role of a function metrics' process group (collect_funcs.c): no port, no listener; its
+ * group is a hash of its comm, its owner the last process seen counting. */
+#define IDENTITY_ROLE_PROCESS SOCKEYE_ROLE_MAX
 
 struct identity_cache;
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "funcs.h"
 #include "log.h"
 #include "progload.h"
 #include "routes.h"
@@ -36,6 +37,7 @@ struct loader {
 	size_t n_links;
 	struct loader_fds fds;
 	struct tls *tls; /* the OpenSSL probes (tls.c); NULL with --tls.disable */
+	struct funcs *funcs; /* function metrics (funcs.c); NULL when off */
 	struct routes_trie routes; /* the trie in route_trie now (http.routes) */
 	__u32 routes_base;	   /* its node ids' generation: 0 or SOCKEYE_ROUTE_GEN_BIT */
 	uint32_t series_capacity;  /* http_dur's max_entries */
@@ -217,6 +219,7 @@ static const char *const feature_names[SOCKEYE_FEATURE_MAX] = {
 	[SOCKEYE_FEATURE_TCP] = "tcp_connections",
 	[SOCKEYE_FEATURE_HTTPS] = "https",
 	[SOCKEYE_FEATURE_OWNER_ON_SEND] = "owner_on_send",
+	[SOCKEYE_FEATURE_FUNCTIONS] = "functions",
 };
 
 /* Turns a feature off and says so once, naming the kernel. */
@@ -367,6 +370,54 @@ static int start_tls(struct loader *l, const struct sockeye_config *cfg)
 	l->fds.n_maps += tls_map_fds(l->tls, l->fds.maps + l->fds.n_maps,
 				     LOADER_MAX_MAPS - l->fds.n_maps);
 	return 0;
+}
+
+/* The function metrics object (funcs.c): its own maps and programs. Kept loaded from the first
+ * declaration on (at start, or the SIGHUP that declares it). Without declarations it is loaded
+ * once at start, for the feature's state and the programs' verifier figures, and unloaded
+ * again (--check keeps it until it exits): an idle agent holds none of its kernel memory.
+ * Without declarations a failure only turns the feature off; with some, it is fatal like any
+ * startup error. */
+static int start_funcs(struct loader *l, const struct sockeye_config *cfg)
+{
+	struct sockeye_feature_state *fe = &l->features[SOCKEYE_FEATURE_FUNCTIONS];
+	int err;
+
+	l->funcs = funcs_start(cfg, &l->report);
+	if (!l->funcs) {
+		err = -errno;
+		if (cfg->n_functions)
+			return err; /* funcs_start logged why */
+		feature_off(l, SOCKEYE_FEATURE_FUNCTIONS, "the function probes did not load (see "
+			    "above)");
+		return 0;
+	}
+	fe->enabled = 1;
+	fe->why[0] = '\0';
+	if (!cfg->n_functions && !cfg->check) {
+		funcs_stop(l->funcs);
+		l->funcs = NULL;
+		return 0;
+	}
+	l->fds.funcs = l->funcs;
+	l->fds.n_progs += funcs_prog_fds(l->funcs, l->fds.progs + l->fds.n_progs,
+					 l->fds.prog_names + l->fds.n_progs,
+					 LOADER_MAX_PROGS - l->fds.n_progs);
+	for (enum funcs_map m = FUNCS_MAP_COUNTS; m <= FUNCS_MAP_CALLS; m++) {
+		if (m == FUNCS_MAP_HITS || m == FUNCS_MAP_STATS || l->fds.n_maps == LOADER_MAX_MAPS)
+			continue;
+		l->fds.maps[l->fds.n_maps++] = funcs_map_fd(l->funcs, m);
+	}
+	return 0;
+}
+
+int loader_reload_functions(struct loader *l, const struct sockeye_config *cfg)
+{
+	if (l->funcs)
+		return funcs_reload(l->funcs, cfg);
+	if (!cfg->n_functions)
+		return 0;
+	return start_funcs(l, cfg); /* the first declarations: load, then attach them */
 }
 
 int loader_set_routes(struct loader *l, const struct sockeye_config *cfg)
@@ -521,6 +572,9 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	else if (start_tls(l, cfg))
 		feature_off(l, SOCKEYE_FEATURE_HTTPS,
 			    "HTTPS is not measured: the OpenSSL probes did not start (see above)");
+	err = start_funcs(l, cfg);
+	if (err)
+		goto cleanup;
 	l->fds.features = l->features;
 	l->fds.n_features = SOCKEYE_FEATURE_MAX;
 	return l;
@@ -536,6 +590,11 @@ cleanup:
 const struct loader_fds *loader_fds(const struct loader *l)
 {
 	return &l->fds;
+}
+
+unsigned loader_failed_function_probes(const struct loader *l)
+{
+	return l->funcs ? funcs_failed_probes(l->funcs) : 0;
 }
 
 void loader_report(const struct loader *l, FILE *out)
@@ -559,12 +618,15 @@ void loader_report(const struct loader *l, FILE *out)
 	}
 	if (l->tls)
 		tls_report(l->tls, out);
+	if (l->funcs)
+		funcs_report(l->funcs, out);
 }
 
 void loader_stop(struct loader *l)
 {
 	if (!l)
 		return;
+	funcs_stop(l->funcs);
 	tls_stop(l->tls);
 	routes_free(&l->routes);
 	for (size_t i = 0; i < l->n_links; i++)

@@ -12,6 +12,7 @@
 #define LOADER_MAX_PROGS 32
 #define LOADER_MAX_MAPS 16
 
+struct funcs;
 struct tls;
 
 /* What collect.c needs to read: file descriptors and names, no libbpf objects. */
@@ -36,6 +37,7 @@ struct loader_fds {
 	size_t n_features;
 	struct tls *tls; /* attached OpenSSL libraries (tls.c); NULL: TLS disabled */
 	int tls_stats;	 /* SOCKEYE_MAP_TLS_STATS, when tls is set */
+	struct funcs *funcs; /* function metrics (funcs.c); NULL: the feature is off */
 };
 
 struct loader;
@@ -49,6 +51,13 @@ struct loader *loader_start(const struct sockeye_config *cfg);
 const struct loader_fds *loader_fds(const struct loader *l);
 /* Logs (and prints to out when not NULL) which program is attached where. */
 void loader_report(const struct loader *l, FILE *out);
+/* Probe points of declared functions that did not attach (0 without functions): --check
+ * fails on them. */
+unsigned loader_failed_function_probes(const struct loader *l);
+/* Replaces the function metrics with cfg's functions (funcs_reload), loading their programs
+ * first if no function was declared so far. The caller holds off scrapes meanwhile. Returns
+ * 0, -EINVAL (a declaration does not resolve: nothing changed) or the error of loading. */
+int loader_reload_functions(struct loader *l, const struct sockeye_config *cfg);
 /* Writes cfg's http.routes (patterns, ignored paths, unmatched mode) and series budget into
  * the kernel's route maps; on a reload, as a new generation that replaces the old one without
  * a gap. Counters of unchanged series go on. Returns 0 or a negative errno (logged). */

@@ -15,6 +15,7 @@
 #include "caps.h"
 #include "collect.h"
 #include "config.h"
+#include "funcs_elf.h"
 #include "httpd.h"
 #include "identity.h"
 #include "loader.h"
@@ -128,23 +129,36 @@ static int start_identity(struct agent *a)
 	return 0;
 }
 
-/* SIGHUP: http.routes from the config file again. A file that no longer parses is reported
- * (file:line:col) and changes nothing. */
-static void reload_routes(struct agent *a)
+/* SIGHUP: the config file is read again; its http.routes and functions sections replace the
+ * running ones (the rest of the file takes effect at the next restart). A file with an error
+ * anywhere, a declared symbol missing from its binary included, is reported
+ * (file:line:column: reason) and changes nothing. */
+static void reload_config(struct agent *a)
 {
 	struct sockeye_config fresh;
+	int err;
 
 	if (!a->cfg->config_file)
 		return;
 	config_defaults(&fresh);
 	fresh.config_file = a->cfg->config_file;
-	if (config_load_file(&fresh)) {
-		pr_error("SIGHUP: %s not reloaded: see the error above; the routes stay as they were",
+	if (config_load_file(&fresh) || funcs_elf_check_config(&fresh)) {
+		pr_error("SIGHUP: %s not reloaded: see the error above; the routes and functions "
+			 "stay as they were",
 			 a->cfg->config_file);
-	} else if (loader_set_routes(a->loader, &fresh) == 0) {
+		config_free(&fresh);
+		return;
+	}
+	if (loader_set_routes(a->loader, &fresh) == 0)
 		pr_info("SIGHUP: routes reloaded from %s: patterns=%zu ignored=%zu",
 			a->cfg->config_file, fresh.n_route_patterns, fresh.n_route_ignore);
-	}
+	pthread_mutex_lock(&a->lock);
+	err = loader_reload_functions(a->loader, &fresh);
+	pthread_mutex_unlock(&a->lock);
+	if (err)
+		pr_error("SIGHUP: the functions of %s not applied: %s (the errors are above); the "
+			 "running functions stay as they were",
+			 a->cfg->config_file, strerror(-err));
 	config_free(&fresh);
 }
 
@@ -170,7 +184,12 @@ static int run(struct sockeye_config *cfg)
 		return -errno;
 	loader_report(a.loader, cfg->check ? stdout : NULL);
 	if (cfg->check) {
-		printf("check ok: programs load and attach\n");
+		if (loader_failed_function_probes(a.loader)) {
+			printf("check failed: probes of declared functions did not attach (above)\n");
+			err = -ENOENT;
+		} else {
+			printf("check ok: programs load and attach\n");
+		}
 		goto cleanup;
 	}
 	err = start_identity(&a);
@@ -196,16 +215,19 @@ static int run(struct sockeye_config *cfg)
 			goto cleanup;
 		}
 	}
-	/* Attached and bound: keep only what the running agent uses (docs/deploy.md). */
+	/* Attached and bound: keep only what the running agent uses (docs/deploy.md). Declared
+	 * functions are attached again on SIGHUP: they keep what HTTPS keeps for the libraries it
+	 * finds later (CAP_SYS_ADMIN, which passes the checks for loading and attaching). */
 	caps_parse_keep(cfg->caps_keep, &keep); /* config.c validated it */
-	err = caps_reduce(&keep, loader_fds(a.loader)->tls != NULL);
+	err = caps_reduce(&keep, loader_fds(a.loader)->tls != NULL ||
+					 loader_fds(a.loader)->funcs != NULL);
 	if (err)
 		goto cleanup;
 
 	while (!stop_signal) {
 		if (reload_requested) {
 			reload_requested = 0;
-			reload_routes(&a);
+			reload_config(&a);
 			pr_info("SIGHUP: reloading the web config");
 			if (h)
 				httpd_reload(h);
@@ -239,6 +261,8 @@ int main(int argc, char **argv)
 		return err > 0 ? 0 : 2;
 	}
 	err = config_load_file(&cfg);
+	if (!err)
+		err = funcs_elf_check_config(&cfg); /* symbols and USDT probes in their files */
 	if (err) {
 		config_free(&cfg);
 		return 1;

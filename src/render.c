@@ -1,20 +1,16 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* render.c - snapshot -> Prometheus text 0.0.4 or OpenMetrics 1.0; pure: no syscalls or globals. */
 #include <errno.h>
-#include <inttypes.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "expo.h"
 #include "render.h"
+#include "render_funcs.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define NS_PER_SEC 1000000000ULL
-/* Longest exact-seconds string: UINT64_MAX ns is "18446744073.709551615". */
-#define SECONDS_LEN 32
-/* Longest number: a u64 (20 digits) or a %.17g double ("-1.2345678901234567e-308"). */
-#define NUMBER_LEN 32
+#define SECONDS_LEN EXPO_SECONDS_LEN
+#define NUMBER_LEN EXPO_NUMBER_LEN
 
 /* Sync note: indexed by enum sockeye_method (include/sockeye.h) and in the same order as the
  * method table in bpf/http.bpf.h. Unsized so the assert catches an entry missing at the end. */
@@ -96,17 +92,6 @@ static const char *const tls_attr_names[] = {
 _Static_assert(ARRAY_SIZE(tls_attr_names) == SOCKEYE_TLS_ATTR_MAX,
 	       "tls_attr_names[] out of sync with enum sockeye_tls_attr");
 
-/* Sync note: indexed by enum sockeye_id_label (src/snapshot.h); the rendering order. */
-static const char *const id_label_names[] = {
-	[SOCKEYE_ID_SERVICE_NAME] = "service_name",
-	[SOCKEYE_ID_CONTAINER_ID] = "container_id",
-	[SOCKEYE_ID_K8S_NAMESPACE_NAME] = "k8s_namespace_name",
-	[SOCKEYE_ID_K8S_POD_NAME] = "k8s_pod_name",
-	[SOCKEYE_ID_K8S_CONTAINER_NAME] = "k8s_container_name",
-};
-_Static_assert(ARRAY_SIZE(id_label_names) == SOCKEYE_ID_MAX,
-	       "id_label_names[] out of sync with enum sockeye_id_label");
-
 /* Sync note: indexed by enum sockeye_id_cache (src/snapshot.h). */
 static const char *const id_cache_names[] = {
 	[SOCKEYE_ID_CACHE_SERIES] = "series",
@@ -115,18 +100,6 @@ static const char *const id_cache_names[] = {
 };
 _Static_assert(ARRAY_SIZE(id_cache_names) == SOCKEYE_ID_CACHE_MAX,
 	       "id_cache_names[] out of sync with enum sockeye_id_cache");
-
-enum metric_type {
-	METRIC_GAUGE,
-	METRIC_COUNTER,
-	METRIC_HISTOGRAM,
-};
-
-static const char *const metric_type_names[] = {
-	[METRIC_GAUGE] = "gauge",
-	[METRIC_COUNTER] = "counter",
-	[METRIC_HISTOGRAM] = "histogram",
-};
 
 #define DEFAULT_SELF_PREFIX "sockeye_"
 
@@ -139,109 +112,40 @@ static const char *const metric_type_names[] = {
 
 struct render_ctx {
 	const struct sockeye_snapshot *snap;
-	struct sockeye_buf *out;
-	enum render_format fmt;
 	const char *self_prefix;
+	struct expo w; /* output, format, static labels */
 };
-
-/* Appends v[0..n) escaping \ and newline, and " when quote is set. Nothing else is escaped:
- * the 0.0.4 parser (prometheus/common expfmt) rejects any other escape sequence. */
-static void escape_n(struct sockeye_buf *out, const char *v, size_t n, int quote)
-{
-	size_t i, start = 0;
-
-	for (i = 0; i < n; i++) {
-		const char *esc;
-
-		if (v[i] == '\\')
-			esc = "\\\\";
-		else if (v[i] == '\n')
-			esc = "\\n";
-		else if (v[i] == '"' && quote)
-			esc = "\\\"";
-		else
-			continue;
-		buf_append(out, v + start, i - start);
-		buf_append(out, esc, 2);
-		start = i + 1;
-	}
-	buf_append(out, v + start, n - start);
-}
 
 void render_escape_label_value(struct sockeye_buf *out, const char *v)
 {
 	if (v)
-		escape_n(out, v, strlen(v), 1);
+		expo_escape(out, v, strlen(v), 1);
 }
 
 void render_escape_help(struct sockeye_buf *out, const char *v)
 {
 	if (v)
-		escape_n(out, v, strlen(v), 0);
+		expo_escape(out, v, strlen(v), 0);
 }
 
-/* Copies a fixed-size, possibly unterminated name field into a NUL-terminated string. */
 static const char *bounded(char *dst, const char *src, size_t src_size)
 {
-	size_t n = strnlen(src, src_size);
-
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	return dst;
+	return expo_bounded(dst, src, src_size);
 }
 
-/* Integer nanoseconds as exact decimal seconds with trailing zeros stripped: 5000000 is
- * "0.005", 2500000000 is "2.5". Integer arithmetic only, so le="0.005" is exactly the bound the
- * kernel compared against, not the nearest double. */
 static const char *fmt_seconds(char *dst, uint64_t ns)
 {
-	uint64_t sec = ns / NS_PER_SEC;
-	uint32_t frac = (uint32_t)(ns % NS_PER_SEC);
-	int digits = 9;
-
-	if (!frac) {
-		snprintf(dst, SECONDS_LEN, "%" PRIu64, sec);
-		return dst;
-	}
-	while (frac % 10 == 0) {
-		frac /= 10;
-		digits--;
-	}
-	snprintf(dst, SECONDS_LEN, "%" PRIu64 ".%0*" PRIu32, sec, digits, frac);
-	return dst;
+	return expo_seconds(dst, ns);
 }
 
 static const char *fmt_u64(char *dst, uint64_t v)
 {
-	snprintf(dst, NUMBER_LEN, "%" PRIu64, v);
-	return dst;
+	return expo_u64(dst, v);
 }
 
-/* The shortest %g that reads back as the same double, like Go's FormatFloat(v, 'g', -1, 64),
- * with infinities spelled +Inf/-Inf as both formats require. A comma is put back to a dot in
- * case someone calls setlocale(): the formats only know '.'. */
 static const char *fmt_double(char *dst, double v)
 {
-	int prec;
-	char *p;
-
-	if (isnan(v)) {
-		strcpy(dst, "NaN");
-		return dst;
-	}
-	if (isinf(v)) {
-		strcpy(dst, v > 0 ? "+Inf" : "-Inf");
-		return dst;
-	}
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(dst, NUMBER_LEN, "%.*g", prec, v);
-		if (strtod(dst, NULL) == v)
-			break;
-	}
-	p = strchr(dst, ',');
-	if (p)
-		*p = '.';
-	return dst;
+	return expo_double(dst, v);
 }
 
 /* Out-of-range enum values (a newer kernel object, a corrupt key) render like the unknown
@@ -257,28 +161,10 @@ static const char *version_name(unsigned int v)
 	return v < ARRAY_SIZE(version_names) ? version_names[v] : "";
 }
 
-/* "# HELP" and "# TYPE". OpenMetrics names a counter family without "_total" (its samples
- * keep it) and escapes " in HELP as well; text 0.0.4 must not escape " there. */
 static void put_header(struct render_ctx *c, const char *prefix, const char *name,
 		       enum metric_type type, const char *help)
 {
-	int om = c->fmt == RENDER_OPENMETRICS;
-	const char *total = type == METRIC_COUNTER && !om ? "_total" : "";
-
-	buf_printf(c->out, "# HELP %s%s%s ", prefix, name, total);
-	escape_n(c->out, help, strlen(help), om);
-	buf_printf(c->out, "\n# TYPE %s%s%s %s\n", prefix, name, total, metric_type_names[type]);
-}
-
-static void put_label(struct sockeye_buf *out, unsigned int *n, const char *name,
-		      const char *value)
-{
-	buf_puts(out, *n ? "," : "{");
-	buf_puts(out, name);
-	buf_append(out, "=\"", 2);
-	render_escape_label_value(out, value);
-	buf_append(out, "\"", 1);
-	(*n)++;
+	expo_header(&c->w, prefix, name, type, help);
 }
 
 /* One sample line: the family's own labels, then the static labels, then le (NULL: none). */
@@ -286,66 +172,7 @@ static void put_sample(struct render_ctx *c, const char *prefix, const char *nam
 		       const char *suffix, const struct sockeye_label *labels, size_t n_labels,
 		       const char *le, const char *value)
 {
-	const struct sockeye_snapshot *snap = c->snap;
-	unsigned int n = 0;
-	size_t i;
-
-	buf_puts(c->out, prefix);
-	buf_puts(c->out, name);
-	buf_puts(c->out, suffix);
-	for (i = 0; i < n_labels; i++)
-		put_label(c->out, &n, labels[i].name, labels[i].value);
-	for (i = 0; snap->static_labels && i < snap->n_static_labels; i++)
-		put_label(c->out, &n, snap->static_labels[i].name, snap->static_labels[i].value);
-	if (le)
-		put_label(c->out, &n, "le", le);
-	if (n)
-		buf_append(c->out, "}", 1);
-	buf_append(c->out, " ", 1);
-	buf_puts(c->out, value);
-	buf_append(c->out, "\n", 1);
-}
-
-/* A family's own labels followed by the identity labels that have a value, the values
- * copied so that one filled to the brim still ends. */
-#define MAX_FAMILY_LABELS 8
-struct labels_buf {
-	struct sockeye_label l[MAX_FAMILY_LABELS + SOCKEYE_ID_MAX];
-	char v[SOCKEYE_ID_MAX][SOCKEYE_ID_VALUE_LEN + 1];
-	size_t n;
-};
-
-static const struct sockeye_label *with_identity(struct labels_buf *b,
-						 const struct sockeye_label *labels, size_t n,
-						 const struct sockeye_identity *id)
-{
-	size_t i;
-
-	b->n = 0;
-	for (i = 0; i < n && i < MAX_FAMILY_LABELS; i++)
-		b->l[b->n++] = labels[i];
-	for (i = 0; id && i < SOCKEYE_ID_MAX; i++) {
-		if (!id->v[i][0])
-			continue; /* an empty value is no label */
-		b->l[b->n].name = id_label_names[i];
-		b->l[b->n].value = bounded(b->v[i], id->v[i], sizeof(id->v[i]));
-		b->n++;
-	}
-	return b->l;
-}
-
-static int same_identity(const struct sockeye_identity *a, const struct sockeye_identity *b)
-{
-	static const struct sockeye_identity none;
-
-	if (a == b)
-		return 1;
-	a = a ? a : &none;
-	b = b ? b : &none;
-	for (size_t i = 0; i < SOCKEYE_ID_MAX; i++)
-		if (strncmp(a->v[i], b->v[i], sizeof(a->v[i])) != 0)
-			return 0;
-	return 1;
+	expo_sample(&c->w, prefix, name, suffix, labels, n_labels, le, value);
 }
 
 /* Series whose exported labels are equal. cgroup_id is not exported, so series that differ
@@ -357,7 +184,7 @@ static int same_labels(const struct sockeye_http_series *a, const struct sockeye
 	       version_name(a->version) == version_name(b->version) && a->status == b->status &&
 	       a->server_port == b->server_port &&
 	       strncmp(a->route, b->route, sizeof(a->route)) == 0 &&
-	       same_identity(a->identity, b->identity);
+	       expo_same_identity(a->identity, b->identity);
 }
 
 static void add_series(struct sockeye_http_series *acc, const struct sockeye_http_series *s)
@@ -382,8 +209,9 @@ static void put_http_sample(struct render_ctx *c, const char *family, const char
 		{ "network_protocol_version", version_name(s->version) },
 		{ "server_port", fmt_u64(port, s->server_port) },
 	};
-	struct labels_buf lb;
-	const struct sockeye_label *labels = with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
+	struct expo_labels lb;
+	const struct sockeye_label *labels =
+		expo_with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
 
 	put_sample(c, "", family, suffix, labels, lb.n, le, value);
 }
@@ -557,8 +385,9 @@ static void put_conn_sample(struct render_ctx *c, const char *name, const char *
 		{"direction", direction_names[s->side < SOCKEYE_ROLE_MAX ? s->side : 0]},
 		{"server_port", fmt_u64(port, s->server_port)},
 	};
-	struct labels_buf lb;
-	const struct sockeye_label *labels = with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
+	struct expo_labels lb;
+	const struct sockeye_label *labels =
+		expo_with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
 
 	put_sample(c, c->self_prefix, name, suffix, labels, lb.n, le, value);
 }
@@ -634,9 +463,9 @@ static void put_active_requests(struct render_ctx *c, enum sockeye_role role, co
 				{"http_request_method", method_name(m)},
 				{"server_port", fmt_u64(port, s->server_port)},
 			};
-			struct labels_buf lb;
+			struct expo_labels lb;
 			const struct sockeye_label *labels =
-				with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
+				expo_with_identity(&lb, own, ARRAY_SIZE(own), s->identity);
 			uint64_t st = s->v.req_started[m], en = s->v.req_ended[m];
 
 			if (!st)
@@ -671,7 +500,7 @@ static void put_services(struct render_ctx *c)
 {
 	const struct sockeye_snapshot *snap = c->snap;
 	char value[NUMBER_LEN];
-	struct labels_buf lb;
+	struct expo_labels lb;
 	size_t i;
 
 	if (!snap->n_services)
@@ -681,7 +510,7 @@ static void put_services(struct render_ctx *c)
 		   "each observed service.");
 	for (i = 0; i < snap->n_services; i++) {
 		const struct sockeye_label *labels =
-			with_identity(&lb, NULL, 0, snap->services[i].identity);
+			expo_with_identity(&lb, NULL, 0, snap->services[i].identity);
 
 		put_sample(c, "", "service_process_cpu_seconds", "_total", labels, lb.n, NULL,
 			   fmt_double(value, snap->services[i].cpu_seconds));
@@ -691,7 +520,7 @@ static void put_services(struct render_ctx *c)
 		   "service.");
 	for (i = 0; i < snap->n_services; i++) {
 		const struct sockeye_label *labels =
-			with_identity(&lb, NULL, 0, snap->services[i].identity);
+			expo_with_identity(&lb, NULL, 0, snap->services[i].identity);
 
 		put_sample(c, "", "service_process_resident_memory_bytes", "", labels, lb.n,
 			   NULL, fmt_u64(value, snap->services[i].resident_bytes));
@@ -968,9 +797,11 @@ int render_text(const struct sockeye_snapshot *snap, enum render_format fmt,
 {
 	struct render_ctx c = {
 		.snap = snap,
-		.out = out,
-		.fmt = fmt,
 		.self_prefix = snap->self_prefix ? snap->self_prefix : DEFAULT_SELF_PREFIX,
+		.w = { .out = out,
+		       .openmetrics = fmt == RENDER_OPENMETRICS,
+		       .static_labels = snap->static_labels,
+		       .n_static_labels = snap->n_static_labels },
 	};
 
 	if (fmt != RENDER_TEXT_004 && fmt != RENDER_OPENMETRICS)
@@ -984,12 +815,14 @@ int render_text(const struct sockeye_snapshot *snap, enum render_format fmt,
 		put_size_family(&c, &size_families[i]);
 	put_conns(&c);
 	put_services(&c);
+	render_funcs(&c.w, snap->funcs);
 	put_build_info(&c);
 	put_parser_events(&c);
 	put_progs(&c);
 	put_features(&c);
 	put_maps(&c);
 	put_tls(&c);
+	render_funcs_self(&c.w, c.self_prefix, snap->funcs);
 	put_id_cache(&c);
 	put_scrape_duration(&c);
 	put_process(&c);

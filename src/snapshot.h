@@ -17,7 +17,7 @@ struct sockeye_label {
 };
 
 /* Labels naming the service behind a series (identity.c), in rendering order.
- * Sync note: also update id_label_names[] in src/render.c and docs/identity.md. */
+ * Sync note: also update id_label_names[] in src/expo.c and docs/identity.md. */
 enum sockeye_id_label {
 	SOCKEYE_ID_SERVICE_NAME = 0,
 	SOCKEYE_ID_CONTAINER_ID,
@@ -85,6 +85,7 @@ enum sockeye_feature {
 	SOCKEYE_FEATURE_TCP,		   /* sockeye_tcp_* (tp_btf/inet_sock_set_state) */
 	SOCKEYE_FEATURE_HTTPS,		   /* OpenSSL probes */
 	SOCKEYE_FEATURE_OWNER_ON_SEND,	   /* a socket's process taken when it sends */
+	SOCKEYE_FEATURE_FUNCTIONS,	   /* function metrics (bpf/funcs.bpf.c) */
 	SOCKEYE_FEATURE_MAX,
 };
 
@@ -174,6 +175,9 @@ struct sockeye_snapshot {
 	size_t n_tls_libs;
 	uint64_t tls_stats[SOCKEYE_TLS_STAT_MAX];  /* enum sockeye_tls_stat */
 	int tls_valid;
+
+	/* Function metrics (src/funcs_snapshot.h), owned; NULL when the feature is off. */
+	struct sockeye_func_snapshot *funcs;
 };
 
 /* How the TLS probes reach a library's plaintext (sockeye_tls_probe_mode{mode}).
