@@ -1036,16 +1036,6 @@ _Static_assert((SOCKEYE_SCAN_WINDOW & HTTP_WIN_MASK) == 0, "window index masks")
 /* Units of work (a fast path, a word of a skipped line, or one byte) per http_scan_window. */
 #define HTTP_SCAN_UNITS 16
 
-/* The fast path's result packed in one int: bytes consumed, event above them. */
-static __always_inline int http_fast_packed(struct http_parser *p, struct route_state *r,
-					    const __u64 *w, __u64 now)
-{
-	int ev;
-	__u32 used = http_fast(p, r, w[0], w[1], w[2], now, &ev);
-
-	return (int)(used | (__u32)ev << 16);
-}
-
 /* The 8 bytes at p as a little-endian word. In BPF a single load: clang knows the window is a
  * char array and would otherwise assemble the word from 8 byte loads; the JITs of x86-64
  * and arm64 load unaligned words, and the verifier allows it there. */
@@ -1061,6 +1051,18 @@ static __always_inline __u64 http_word(const void *ptr)
 }
 #define HTTP_WORD(ptr) http_word(ptr)
 #endif
+
+/* The fast path's result packed in one int: bytes consumed, event above them. w points into
+ * a window at any byte offset: in C an unaligned word must be read with HTTP_WORD. */
+static __always_inline int http_fast_packed(struct http_parser *p, struct route_state *r,
+					    const __u64 *w, __u64 now)
+{
+	int ev;
+	__u32 used = http_fast(p, r, HTTP_WORD(&w[0]), HTTP_WORD(&w[1]), HTTP_WORD(&w[2]), now,
+			       &ev);
+
+	return (int)(used | (__u32)ev << 16);
+}
 
 /* How the scan calls the parser. The kernel build replaces these with global functions
  * (driver.bpf.h), which the verifier checks once instead of once per call site and path. */
