@@ -328,6 +328,20 @@ static const struct msg_case msg_cases[] = {
 	 "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 1, 0, 0, 2, 0,
 	 HP_START, "", 0, 100},
 	{"status_not_digits", "HTTP/1.1 2x0 OK\r\n", 1, 0, 0, 0, 1, HP_ERROR, "", 0, 0},
+	/* Control bytes where a header name has '-' or ':' make it another header: the fast paths
+	 * once took CR for '-' and SUB for ':' (found by tests/fuzz/fuzz_http_parser.c). */
+	{"content_length_with_cr_for_dash_is_not_one",
+	 "POST /a HTTP/1.1\r\nContent\rLength: 5\r\nHost: xxxxxxxxxxxxxxxxxxxxxxxx\r\n\r\n"
+	 "GET /x HTTP/1.1\r\n\r\n",
+	 0, 0, 2, 0, 0, HP_START, "/a", SOCKEYE_METHOD_POST, 0},
+	{"content_length_with_sub_for_colon_is_not_one",
+	 "POST /a HTTP/1.1\r\nContent-Length\x1a 5\r\nHost: xxxxxxxxxxxxxxxxxxxxxxxx\r\n\r\n"
+	 "GET /x HTTP/1.1\r\n\r\n",
+	 0, 0, 2, 0, 0, HP_START, "/a", SOCKEYE_METHOD_POST, 0},
+	{"transfer_encoding_with_cr_for_dash_is_not_one",
+	 "POST /a HTTP/1.1\r\nTransfer\rEncoding: chunked\r\nHost: xxxxxxxxxxxxxxxxxxxx\r\n\r\n"
+	 "GET /x HTTP/1.1\r\n\r\n",
+	 0, 0, 2, 0, 0, HP_START, "/a", SOCKEYE_METHOD_POST, 0},
 	{"huge_content_length_saturates",
 	 "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999999\r\n\r\nabc", 1, 0, 0, 1, 0,
 	 HP_BODY, "", 0, 200},
