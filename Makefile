@@ -48,6 +48,18 @@ TOOL_BINS := $(patsubst tests/tools/%.c,build/tests/tools/%,$(TOOL_SRCS))
 # The kernel matrix (tests/kernels/): a static HTTP server/client for the VMs' busybox userland.
 KERNEL_BINS := build/tests/kernels/vmhttp
 
+# libFuzzer targets (tests/fuzz): clang with ASan and UBSan. The library objects they link are
+# built again with the same sanitizers and coverage (-fsanitize=fuzzer-no-link), so the fuzzer
+# is guided by what happens inside src/ as well. FUZZ_SECONDS per target for `make fuzz`.
+FUZZ_CC ?= $(CLANG)
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Isrc -Ibuild -Ibpf \
+	-DSOCKEYE_VERSION='"$(VERSION)"' -DSOCKEYE_REVISION='"$(REVISION)"' $(FUZZ_SAN)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIB_OBJS := $(patsubst src/%.c,build/fuzz/src/%.o,$(filter-out src/main.c,$(SRCS)))
+
 ifeq ($(V),1)
 Q =
 msg =
@@ -56,7 +68,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all run test test-kernels check-root deps deps-test deps-image image unit bpf-tests integration bench clean
+.PHONY: all run test test-kernels check-root deps deps-test deps-image image unit bpf-tests integration bench fuzz clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -110,7 +122,19 @@ build/tests/kernels/vmhttp: tests/kernels/vmhttp.c Makefile | build/tests/kernel
 	$(call msg,CC,$@)
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static $< -o $@
 
-build build/src build/tests build/tests/tools build/tests/kernels:
+build/fuzz/src/%.o: src/%.c $(HDRS) $(SKELS) Makefile build/revision.stamp | build/fuzz/src
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/libsockeye.a: $(FUZZ_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h build/fuzz/libsockeye.a $(HDRS) | build/fuzz
+	$(call msg,FUZZ-LD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libsockeye.a $(LDLIBS) -o $@
+
+build build/src build/tests build/tests/tools build/tests/kernels build/fuzz build/fuzz/src:
 	$(Q)mkdir -p $@
 
 check-root:
@@ -141,7 +165,7 @@ run: deps
 # The README's second command: install what is missing, build, run every test.
 test: deps-test
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFTEST_BINS) $(TESTBPF_OBJS) $(TOOL_BINS) \
-		$(KERNEL_BINS)
+		$(KERNEL_BINS) $(FUZZ_BINS)
 	$(Q)PYTHON=$(PYTHON) ./tests/run.sh
 
 # The kernel matrix alone: this kernel natively, then Debian's kernels under QEMU
@@ -152,6 +176,11 @@ test-kernels: deps-test
 
 unit: $(UNIT_BINS)
 	$(Q)PYTHON=$(PYTHON) ./tests/run.sh unit
+
+# Each fuzz target for FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/TARGET) and what
+# earlier runs found (build/fuzz/corpus/TARGET); make test runs them for 10 s each.
+fuzz: $(FUZZ_BINS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/fuzz/run.sh
 
 bench: deps-test all
 	$(Q)./bench/run

@@ -3,6 +3,7 @@
 #   tests/run.sh            everything (needs root: BPF tests and integration tests load programs)
 #   tests/run.sh unit       unit tests only (no root)
 #   tests/run.sh kernels    unit tests and the kernel matrix (tests/kernels/run.sh)
+#   tests/run.sh fuzz       the fuzz targets only, FUZZ_SECONDS (default 10) each (no root)
 # A suite is a build/tests/test_* binary (cmocka) or a tests/integration/test_*.py|.sh script
 # that prints its own "N passed, N failed" line. A suite that crashes or prints no count is one
 # failure; a suite exiting non-zero with no failure counted is one failure too.
@@ -15,7 +16,7 @@ total_pass=0
 total_fail=0
 failed_suites=()
 
-if [ "$what" != unit ] && [ "$(id -u)" -ne 0 ]; then
+if [ "$what" != unit ] && [ "$what" != fuzz ] && [ "$(id -u)" -ne 0 ]; then
 	echo "tests/run.sh: the BPF and integration tests must run as root (they load BPF programs)." >&2
 	echo "0 passed, 1 failed"
 	exit 1
@@ -56,9 +57,15 @@ run_suite() {
 
 for t in tests/unit/test_*.c; do
 	[ -e "$t" ] || continue
+	[ "$what" = fuzz ] && break
 	b=build/tests/$(basename "$t" .c)
 	run_suite "unit/$(basename "$b")" "$b"
 done
+
+# Each libFuzzer target for a short while (make fuzz runs them longer): a crash is a failure.
+if [ "$what" = all ] || [ "$what" = fuzz ]; then
+	run_suite "fuzz" env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" ./tests/fuzz/run.sh
+fi
 
 if [ "$what" = all ] || [ "$what" = bpf ]; then
 	for t in tests/bpf/test_*.c; do
