@@ -640,6 +640,28 @@ static void plan_free(int fd, const struct elf_info *e, struct plan *p)
 	}
 }
 
+int tls_plan_file(int fd, const char *name, struct tls_file_plan *out)
+{
+	struct elf_info e;
+	struct plan p = {0};
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = elf_read(fd, name, &e);
+	if (err)
+		return err;
+	out->has_read_write = e.have[SYM_READ] && e.have[SYM_WRITE];
+	out->internal = derive_internal(fd, &e, &p) == 0;
+	plan_free(fd, &e, &p);
+	out->read_off = p.read_off;
+	out->write_off = p.write_off;
+	out->have_free = p.have_free;
+	out->free_cheap = p.free_cheap;
+	out->free_off = p.free_off;
+	snprintf(out->why, sizeof(out->why), "%s", p.why);
+	return 0;
+}
+
 /* ---- libraries --------------------------------------------------------------------------- */
 
 static struct tls_lib *lib_find(struct tls *t, dev_t dev, ino_t ino)

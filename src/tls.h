@@ -73,6 +73,19 @@ int tls_x86_cheap_entry(const unsigned char *code, size_t n, size_t *off);
  * `test %rdi,%rdi; je` (rdi, the SSL *, is untouched there). */
 int tls_x86_free_point(const unsigned char *code, size_t n, size_t *off);
 
+/* What the ELF reader and the prologue analysis derive from a library file, without attaching
+ * anything: for tests/fuzz/fuzz_tls_elf.c, which feeds it random and truncated files. */
+struct tls_file_plan {
+	int has_read_write; /* SSL_read and SSL_write are defined functions in its code */
+	int internal;	    /* internal read/write functions derived and validated */
+	size_t read_off, write_off; /* internal: their file offsets */
+	int have_free, free_cheap;
+	size_t free_off;
+	char why[160]; /* why not internal */
+};
+/* Returns 0 (out filled) or -ENOEXEC when fd is not a readable ELF file with dynamic symbols. */
+int tls_plan_file(int fd, const char *name, struct tls_file_plan *out);
+
 /* Registers of the System V calling convention's first four arguments. */
 #define TLS_X86_ARG_REGS ((1u << 7) | (1u << 6) | (1u << 2) | (1u << 1)) /* rdi rsi rdx rcx */
 
