@@ -10,7 +10,6 @@ that crashed once are kept next to them as regress-*: every run starts from them
 import ctypes
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
