@@ -197,6 +197,7 @@ static int free_port(void)
 /* The agent's side: a scrape callback with known output and a readiness flag. */
 struct fake {
 	atomic_int fail; /* errno the scrape fails with; 0: succeeds */
+	atomic_int delay_ms; /* how long a scrape takes */
 	atomic_int ready;
 	atomic_int scrapes;
 };
@@ -206,6 +207,8 @@ static int fake_scrape(void *arg, enum render_format fmt, struct sockeye_buf *ou
 	struct fake *f = arg;
 
 	atomic_fetch_add(&f->scrapes, 1);
+	if (atomic_load(&f->delay_ms))
+		usleep((useconds_t)atomic_load(&f->delay_ms) * 1000);
 	if (atomic_load(&f->fail))
 		return -atomic_load(&f->fail);
 	buf_puts(out, fmt == RENDER_OPENMETRICS ? OM_BODY : TEXT_BODY);
@@ -511,6 +514,61 @@ static void test_unknown_paths_are_404(void **state)
 	}
 	assert_int_equal(atomic_load(&s->fake.scrapes), 0);
 	reply_free(&r);
+}
+
+/* Paths are percent-decoded, but a decoded NUL would end the path early: "/metrics%00.png"
+ * must not be "/metrics" (found by tests/integration/test_hostile_scrapers.py). */
+static void test_percent_encoded_paths_decode_but_nul_does_not_end_them(void **state)
+{
+	static const struct {
+		const char *path;
+		int status;
+	} cases[] = {
+		{"/%6detrics", 200},	  {"/metrics%3fx", 404},   {"/metrics%00", 404},
+		{"/metrics%00.png", 404}, {"/metrics%2500", 404},  {"/healthz%00", 404},
+		{"/metrics?a=%00", 200},  {"/metrics/../metrics", 404},
+	};
+	struct server *s = *state;
+	struct reply r = {0};
+
+	server_start(s, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		http(s, &r, "--path-as-is '%s%s'", s->url, cases[i].path);
+		expect_int(cases[i].path, r.status, cases[i].status);
+	}
+	reply_free(&r);
+}
+
+/* Requests that arrive while a scrape is being made share it: one scrape, the same body. */
+static void test_concurrent_scrapes_share_one_scrape(void **state)
+{
+	struct server *s = *state;
+	char cmd[2048];
+	int n = 0;
+
+	server_start(s, NULL);
+	atomic_store(&s->fake.delay_ms, 500);
+	/* 20 clients at once; each writes its status and byte count. */
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && for i in $(seq 20); do %s -o /dev/null -w '%%{http_code} "
+		 "%%{size_download}\n' %s/metrics & done > shared.out; wait",
+		 tmpdir, s->curl, s->url);
+	assert_int_not_equal(system(cmd), -1);
+	{
+		char *out = slurp_path(tmp_path("shared.out"), NULL), *line, *save = NULL;
+		char want[64];
+
+		snprintf(want, sizeof(want), "200 %zu", strlen(TEXT_BODY));
+		for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			expect_str("a shared scrape", line, want);
+			n++;
+		}
+		free(out);
+	}
+	assert_int_equal(n, 20);
+	/* All 20 arrive within the first scrape's 0.5 s; a straggler may start a second one. */
+	if (atomic_load(&s->fake.scrapes) > 2)
+		fail_msg("20 concurrent requests made %d scrapes", atomic_load(&s->fake.scrapes));
 }
 
 static void test_other_methods_are_405_with_allow_get_head(void **state)
@@ -1510,6 +1568,8 @@ int main(void)
 		T(test_metrics_path_serves_the_scrape_as_text_004),
 		T(test_head_sends_the_headers_of_get_without_a_body),
 		T(test_unknown_paths_are_404),
+		T(test_percent_encoded_paths_decode_but_nul_does_not_end_them),
+		T(test_concurrent_scrapes_share_one_scrape),
 		T(test_other_methods_are_405_with_allow_get_head),
 		T(test_landing_page_links_to_the_telemetry_path),
 		T(test_healthz_is_ok_and_readyz_follows_the_ready_callback),
