@@ -622,13 +622,16 @@ static MHD_RESULT serve_metrics(struct MHD_Connection *conn, const struct httpd_
 	return queue(conn, g, MHD_HTTP_OK, resp);
 }
 
-static bool authorized(struct MHD_Connection *conn, struct webconfig *wc)
+/* 1 when the request's user and password match, 0 when not, -EBUSY when too many password
+ * checks are running or waiting already (webconfig_check_user). */
+static int authorized(struct MHD_Connection *conn, struct webconfig *wc)
 {
 	char *pass = NULL, *user;
-	bool ok;
+	int ok = 0;
 
 	user = MHD_basic_auth_get_username_password(conn, &pass);
-	ok = user && pass && webconfig_check_user(wc, user, pass);
+	if (user && pass)
+		ok = webconfig_check_user(wc, user, pass);
 	if (pass) {
 		explicit_bzero(pass, strlen(pass));
 		MHD_free(pass);
@@ -691,12 +694,25 @@ static MHD_RESULT handle_request(void *cls, struct MHD_Connection *conn, const c
 	 * holds even if setting that up failed. */
 	if (g->wc && g->wc->tls && !tls_peer_ok(conn, g->wc))
 		return reply_text(conn, g, MHD_HTTP_FORBIDDEN, "client certificate required\n");
-	if (g->wc && g->wc->n_users && !authorized(conn, g->wc)) {
-		resp = static_response("Unauthorized\n", CONTENT_TYPE_PLAIN);
-		if (resp)
-			MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-						"Basic realm=\"sockeye\"");
-		return queue(conn, g, MHD_HTTP_UNAUTHORIZED, resp);
+	if (g->wc && g->wc->n_users) {
+		int ok = authorized(conn, g->wc);
+
+		if (ok == -EBUSY) {
+			/* Passwords not checked before wait for bcrypt, one at a time; when too many
+			 * already wait (a guessing attack), say so at once instead of queueing. */
+			resp = static_response("Too Many Requests: password checks are busy\n",
+					       CONTENT_TYPE_PLAIN);
+			if (resp)
+				MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+			return queue(conn, g, MHD_HTTP_TOO_MANY_REQUESTS, resp);
+		}
+		if (ok != 1) {
+			resp = static_response("Unauthorized\n", CONTENT_TYPE_PLAIN);
+			if (resp)
+				MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+							"Basic realm=\"sockeye\"");
+			return queue(conn, g, MHD_HTTP_UNAUTHORIZED, resp);
+		}
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
 		resp = static_response("Method Not Allowed\n", CONTENT_TYPE_PLAIN);

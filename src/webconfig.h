@@ -55,7 +55,8 @@ void webconfig_free(struct webconfig *wc);
 const char *webconfig_client_auth_name(enum webconfig_client_auth ca);
 
 /* Returns 1 when user and password match basic_auth_users, else 0. Runs bcrypt (serialised:
- * it is CPU-bound by design) unless this pair succeeded before. Thread-safe. */
+ * it is CPU-bound by design) unless this pair succeeded before; returns -EBUSY without running
+ * it when a few checks already run or wait (a flood of guesses). Thread-safe. */
 int webconfig_check_user(struct webconfig *wc, const char *user, const char *password);
 
 /* Carries the password cache of old (may be NULL) over to wc, so a reload does not make the

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1178,6 +1179,68 @@ static void test_basic_auth_caches_successful_checks_only(void **state)
 	webconfig_free(wc);
 }
 
+struct check_arg {
+	struct webconfig *wc;
+	const char *user, *password;
+	int result;
+};
+
+static void *check_thread(void *p)
+{
+	struct check_arg *a = p;
+
+	a->result = webconfig_check_user(a->wc, a->user, a->password);
+	return NULL;
+}
+
+/* A flood of wrong passwords: at most 4 checks run or wait for bcrypt, the others are refused
+ * at once (-EBUSY, 429) without running it; a password checked before is still accepted from
+ * the cache meanwhile (tests/integration/test_hostile_scrapers.py measures the endpoint). */
+static void test_password_checks_beyond_four_waiting_are_refused_busy(void **state)
+{
+	char salt[64], yaml[512], err[512];
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	struct webconfig *wc = NULL;
+	struct check_arg args[10];
+	pthread_t th[10];
+	int wrong = 0, busy = 0;
+	double t0;
+
+	(void)state;
+	assert_non_null(cd);
+	assert_non_null(crypt_gensalt_rn("$2b$", 12, NULL, 0, salt, sizeof(salt)));
+	assert_non_null(crypt_r("pw", salt, cd));
+	snprintf(yaml, sizeof(yaml), "basic_auth_users:\n  u: %s\n", cd->output);
+	free(cd);
+	write_file("busy.yml", yaml);
+	assert_int_equal(webconfig_load(tmp_path("busy.yml"), &wc, err, sizeof(err)), 0);
+	assert_int_equal(webconfig_check_user(wc, "u", "pw"), 1); /* now cached */
+
+	/* Cost 12 is ~0.3 s a check: all 10 threads start long before the first finishes. */
+	for (int i = 0; i < 10; i++) {
+		args[i] = (struct check_arg){.wc = wc, .user = i % 2 ? "u" : "x", .password = "nope"};
+		assert_int_equal(pthread_create(&th[i], NULL, check_thread, &args[i]), 0);
+	}
+	usleep(100 * 1000);
+	t0 = now_s();
+	assert_int_equal(webconfig_check_user(wc, "u", "pw"), 1);
+	assert_true(now_s() - t0 < 0.05); /* the cache is not behind the queue */
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		if (args[i].result == 0)
+			wrong++;
+		else if (args[i].result == -EBUSY)
+			busy++;
+		else
+			fail_msg("check %d returned %d", i, args[i].result);
+	}
+	assert_int_equal(wrong, 4);
+	assert_int_equal(busy, 6);
+	/* Once the queue is empty a check runs again. */
+	assert_int_equal(webconfig_check_user(wc, "u", "nope"), 0);
+	webconfig_free(wc);
+}
+
 /* ---- reload ------------------------------------------------------------------------------ */
 
 static void test_reload_rotates_the_certificate_on_the_same_socket(void **state)
@@ -1587,6 +1650,7 @@ int main(void)
 		T(test_client_certificates_follow_client_auth_type),
 		T(test_basic_auth_accepts_only_the_right_password),
 		T(test_basic_auth_caches_successful_checks_only),
+		T(test_password_checks_beyond_four_waiting_are_refused_busy),
 		T(test_reload_rotates_the_certificate_on_the_same_socket),
 		T(test_reload_under_traffic_loses_no_request),
 		T(test_reload_keeps_the_old_config_when_the_new_one_is_invalid),
