@@ -12,6 +12,21 @@ cd "$(dirname "$0")/.." || exit 1
 PYTHON=${PYTHON:-/usr/bin/python3}
 export PYTHON
 what=${1:-all}
+# Where the agent and the test binaries are: build/, or build/san-*/ for `make test SANITIZE=...`.
+B=${SOCKEYE_BUILD:-build}
+export SOCKEYE_AGENT=${SOCKEYE_AGENT:-$B/sockeye}
+
+# Sanitizer builds write every report to a file of its own under $reports (whichever process
+# it comes from: a test binary, the agent started by an integration test); any report fails
+# the run, even one whose process exited 0 or whose test did not notice.
+reports=
+if [ -n "${SOCKEYE_SANITIZE:-}" ]; then
+	reports=$(realpath -m "$B/sanitizer-reports")
+	rm -rf "$reports"
+	mkdir -p "$reports"
+	export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0:${ASAN_OPTIONS:-}"
+	export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+fi
 total_pass=0
 total_fail=0
 failed_suites=()
@@ -58,19 +73,20 @@ run_suite() {
 for t in tests/unit/test_*.c; do
 	[ -e "$t" ] || continue
 	[ "$what" = fuzz ] && break
-	b=build/tests/$(basename "$t" .c)
+	b=$B/tests/$(basename "$t" .c)
 	run_suite "unit/$(basename "$b")" "$b"
 done
 
 # Each libFuzzer target for a short while (make fuzz runs them longer): a crash is a failure.
-if [ "$what" = all ] || [ "$what" = fuzz ]; then
+# They are always built with ASan and UBSan, so a sanitizer pass does not run them again.
+if { [ "$what" = all ] && [ -z "$reports" ]; } || [ "$what" = fuzz ]; then
 	run_suite "fuzz" env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" ./tests/fuzz/run.sh
 fi
 
 if [ "$what" = all ] || [ "$what" = bpf ]; then
 	for t in tests/bpf/test_*.c; do
 		[ -e "$t" ] || continue
-		b=build/tests/$(basename "$t" .c)
+		b=$B/tests/$(basename "$t" .c)
 		run_suite "bpf/$(basename "$b")" "$b"
 	done
 fi
@@ -85,10 +101,26 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 	done
 fi
 
-if [ "$what" = all ] || [ "$what" = kernels ]; then
+# Not in a sanitizer pass: the VMs run a plain build of their own.
+if { [ "$what" = all ] && [ -z "$reports" ]; } || [ "$what" = kernels ]; then
 	# This kernel natively and Debian's under QEMU (tests/kernels/run.sh). Its own time limit:
 	# the verifier runs 10-25x slower under TCG than natively.
 	SUITE_TIMEOUT=${KERNELS_TIMEOUT:-900} run_suite kernels tests/kernels/run.sh
+fi
+
+if [ -n "$reports" ]; then
+	n=$(find "$reports" -type f | wc -l)
+	echo "=== sanitizer reports ($SOCKEYE_SANITIZE): $n"
+	for f in $(find "$reports" -type f | sort | head -n 5); do
+		echo "--- $f"
+		head -n 30 "$f"
+	done
+	if [ "$n" -gt 0 ]; then
+		failed_suites+=("sanitizer-reports")
+		total_fail=$((total_fail + n))
+	else
+		total_pass=$((total_pass + 1))
+	fi
 fi
 
 echo
