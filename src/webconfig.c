@@ -508,6 +508,10 @@ static int read_small_file(const char *path, char **out)
 		err = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		goto cleanup;
 	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		err = -EPERM; /* WRITABLE_REASON */
+		goto cleanup;
+	}
 	if ((size_t)st.st_size > WEBCONFIG_MAX_PEM_SIZE) {
 		err = -EFBIG;
 		goto cleanup;
@@ -538,6 +542,13 @@ cleanup:
 	return err;
 }
 
+/* The web config and the files it names decide who may scrape and whom the agent trusts (a
+ * CA file decides which client certificates pass): files others may write are refused, as sshd
+ * refuses them (StrictModes). A key readable by others is allowed (Kubernetes mounts Secrets
+ * 0644 by default). */
+#define WRITABLE_REASON                                                                            \
+	"writable by group or others: refusing a file anyone could change (chmod go-w it)"
+
 static int load_pem(struct parse *p, const struct pstr *f, const char *what, char **file,
 		    char **pem)
 {
@@ -549,7 +560,7 @@ static int load_pem(struct parse *p, const struct pstr *f, const char *what, cha
 	err = read_small_file(*file, pem);
 	if (err)
 		return fail_mark(p, &f->mark, "cannot read %s \"%s\": %s", what, *file,
-				 strerror(-err));
+				 err == -EPERM ? WRITABLE_REASON : strerror(-err));
 	return 0;
 }
 
@@ -774,6 +785,20 @@ int webconfig_load(const char *path, struct webconfig **out, char *errbuf, size_
 		err = -errno;
 		fail_mark(&p, NULL, "%s", strerror(-err));
 		goto cleanup;
+	}
+	{
+		struct stat st;
+
+		if (fstat(fileno(f), &st)) {
+			err = -errno;
+			fail_mark(&p, NULL, "%s", strerror(-err));
+			goto cleanup;
+		}
+		if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+			err = -EPERM;
+			fail_mark(&p, NULL, "%s", WRITABLE_REASON);
+			goto cleanup;
+		}
 	}
 	err = load_document(&p, f);
 	if (err)

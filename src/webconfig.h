@@ -48,7 +48,7 @@ struct webconfig {
 
 /* Reads and validates path, including the certificate, key and CA files it names. On error
  * writes "PATH:LINE:COLUMN: reason" (or "PATH: reason") to err and returns a negative errno;
- * nothing is logged. */
+ * nothing is logged. Any of those files writable by group or others is refused. */
 int webconfig_load(const char *path, struct webconfig **out, char *err, size_t errlen);
 void webconfig_free(struct webconfig *wc);
 

@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.." || exit 1
 PYTHON=${PYTHON:-/usr/bin/python3}
 export PYTHON
 what=${1:-all}
+# Files the tests write (agent and web configs) must not be group-writable: the agent refuses
+# those, whatever umask the caller has.
+umask 022
 # Where the agent and the test binaries are: build/, or build/san-*/ for `make test SANITIZE=...`.
 B=${SOCKEYE_BUILD:-build}
 export SOCKEYE_AGENT=${SOCKEYE_AGENT:-$B/sockeye}

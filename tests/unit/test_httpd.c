@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1512,6 +1513,41 @@ static void test_web_config_errors_name_file_line_and_column(void **state)
 	assert_string_equal(err, want);
 }
 
+/* The web config and the files it names decide who may scrape and whom the agent trusts: one
+ * that others may write is refused; a key others may only read is accepted (Kubernetes mounts
+ * Secrets 0644). */
+static void test_web_config_and_its_files_writable_by_others_are_refused(void **state)
+{
+	static const char *const writable =
+		"writable by group or others: refusing a file anyone could change (chmod go-w it)";
+	char err[1024], want[1400], key[256];
+	struct webconfig *wc = NULL;
+
+	(void)state;
+	snprintf(key, sizeof(key), "%s/perm.key", tmpdir);
+	assert_int_equal(sh("cd '%s' && cp server.key perm.key", tmpdir), 0);
+	write_file("perm.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: perm.key\n");
+
+	assert_int_equal(chmod(tmp_path("perm.yml"), 0666), 0);
+	assert_int_equal(webconfig_load(tmp_path("perm.yml"), &wc, err, sizeof(err)), -EPERM);
+	assert_null(wc);
+	snprintf(want, sizeof(want), "%s: %s", tmp_path("perm.yml"), writable);
+	assert_string_equal(err, want);
+
+	assert_int_equal(chmod(tmp_path("perm.yml"), 0644), 0);
+	assert_int_equal(chmod(key, 0620), 0);
+	assert_int_equal(webconfig_load(tmp_path("perm.yml"), &wc, err, sizeof(err)), -EINVAL);
+	assert_null(wc);
+	snprintf(want, sizeof(want), "%s:3:13: cannot read key_file \"%s\": %s",
+		 tmp_path("perm.yml"), key, writable);
+	assert_string_equal(err, want);
+
+	assert_int_equal(chmod(key, 0644), 0);
+	assert_int_equal(webconfig_load(tmp_path("perm.yml"), &wc, err, sizeof(err)), 0);
+	assert_true(wc->tls);
+	webconfig_free(wc);
+}
+
 static const struct web_good_case {
 	const char *name, *yaml;
 	bool tls;
@@ -1656,6 +1692,7 @@ int main(void)
 		T(test_reload_keeps_the_old_config_when_the_new_one_is_invalid),
 		T(test_reload_switches_users_and_headers),
 		T(test_web_config_errors_name_file_line_and_column),
+		T(test_web_config_and_its_files_writable_by_others_are_refused),
 		T(test_web_config_accepts_the_toolkit_forms),
 		T(test_invalid_web_config_fails_start_with_the_reason),
 #undef T
