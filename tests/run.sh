@@ -95,6 +95,11 @@ if [ "$what" = all ] || [ "$what" = bpf ]; then
 fi
 
 if [ "$what" = all ] || [ "$what" = integration ]; then
+	# Each suite keeps its agents' logs and names its secrets here; secrets_in_logs.py reads
+	# every line of them at the end.
+	SOCKEYE_LOG_DIR=$(realpath -m "$B/test-logs")
+	export SOCKEYE_LOG_DIR
+	rm -rf "$SOCKEYE_LOG_DIR"
 	for t in tests/integration/test_*.py tests/integration/test_*.sh; do
 		[ -e "$t" ] || continue
 		case "$t" in
@@ -102,6 +107,7 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 		*.sh) run_suite "integration/$(basename "$t")" bash "$t" ;;
 		esac
 	done
+	run_suite "integration/secrets_in_logs.py" "$PYTHON" tests/integration/secrets_in_logs.py
 fi
 
 # Not in a sanitizer pass: the VMs run a plain build of their own.

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (AGENT_READY_TIMEOUT, Suite, check, free_port,  # noqa: E402
-                     wait_until)
+                     remember_password, wait_until)
 
 T = Suite("hostile_scrapers", agent=False)
 H = "127.0.0.1"
@@ -173,6 +173,9 @@ def agent(env):
     _ctx["port"] = None
     d = os.path.join(env.tmpdir, "web")
     os.mkdir(d)
+    remember_password(USER, PASSWORD)
+    for i in range(4):  # some of the wrong ones the guessing test sends
+        remember_password(USER, "wrong%d-%d" % (i, 1 + 2 * i))
     web = os.path.join(d, "web.yml")
     with open(web, "w") as f:
         f.write("basic_auth_users:\n  %s: %s\n" % (USER, bcrypt(PASSWORD)))
