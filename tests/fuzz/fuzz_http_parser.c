@@ -13,8 +13,13 @@
  * in-flight back to 0. Bytes of a window past what was loaded are poisoned for ASan, so a read
  * beyond them is reported.
  *
- * Input: a sequence of records, each starting with a byte h. Bit 7 of h is the direction
- * (0: requests, 1: responses), L = h & 0x7f:
+ * Routes: with the first byte's low two bits non-zero, the path is also matched against
+ * http.routes patterns (a trie built by src/routes.c, walked through this file's tables as
+ * tests/unit/test_routes.c does), the unmatched mode chosen by bits 2-3; a request's route is
+ * then the pattern's name, IGNORED (not counted, not in flight), or the normalised path.
+ *
+ * Input: the mode byte, then a sequence of records, each starting with a byte h. Bit 7 of h is
+ * the direction (0: requests, 1: responses), L = h & 0x7f:
  *   1..125  a segment of the next L bytes
  *   126     a long segment: next byte k, then a 16-byte pattern repeated to (k + 1) * 64 bytes
  *   127     a gap of (next byte + 1) bytes never seen (lost or reordered before the hook)
@@ -29,7 +34,18 @@
 
 #include <sanitizer/asan_interface.h>
 
+#include "sockeye.h"
+
+/* What the kernel's route maps would answer (route_cfg, route_trie, route_values). */
+static int t_cfg(struct sockeye_route_cfg *c);
+static int t_edge(__u32 node, __u32 kind, __u64 hash, struct sockeye_route_node *out);
+static int t_learn(__u64 prefix, __u64 value, __u32 max);
+#define ROUTE_CFG(c) t_cfg(c)
+#define ROUTE_EDGE(node, kind, hash, out) t_edge(node, kind, hash, out)
+#define ROUTE_LEARN(prefix, value, max) t_learn(prefix, value, max)
+
 #include "http.bpf.h"
+#include "routes.h"
 
 /* Sync note: SCAN_STEPS in bpf/driver.bpf.h (the bpf_loop bound of one segment's scan). */
 #define SCAN_STEPS (SOCKEYE_SCAN_WINDOWS * SOCKEYE_SCAN_WINDOW + 256)
@@ -47,6 +63,94 @@
 		}                                                                                  \
 	} while (0)
 
+/* ---- Routes: patterns of every shape, in a trie built once ----------------------------- */
+
+static const char *const patterns[] = {
+	"/users/{id}", "/users/{id}/orders/{order}", "/api/v1/{kind}/items", "/static/*",
+	"/files/{path...}", "/a/b/c/d/e/f/g/h", "/{tenant}/dashboard", "/",
+};
+static const char *const ignored[] = {"/healthz", "/metrics", "/internal/*"};
+static struct routes_trie trie;
+static struct sockeye_route_cfg cfg;
+
+static int t_cfg(struct sockeye_route_cfg *c)
+{
+	*c = cfg;
+	return 0;
+}
+
+static int t_edge(__u32 node, __u32 kind, __u64 hash, struct sockeye_route_node *out)
+{
+	for (size_t i = 0; i < trie.n_edges; i++) {
+		const struct routes_edge *e = &trie.edges[i];
+
+		if (e->key.node == node && e->key.kind == kind && e->key.hash == hash) {
+			*out = e->child;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+#define LEARN_MAX 64
+static struct {
+	__u64 prefix, value;
+} learnt[LEARN_MAX];
+static size_t n_learnt;
+
+static int t_learn(__u64 prefix, __u64 value, __u32 max)
+{
+	__u32 count = 0;
+
+	for (size_t i = 0; i < n_learnt; i++) {
+		if (learnt[i].prefix != prefix)
+			continue;
+		if (learnt[i].value == value)
+			return 1;
+		count++;
+	}
+	if (count >= max || n_learnt >= LEARN_MAX)
+		return 0;
+	learnt[n_learnt].prefix = prefix;
+	learnt[n_learnt++].value = value;
+	return 1;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++)
+		CHECK(!routes_check_pattern(patterns[i], &(size_t){0}), "pattern %s", patterns[i]);
+	CHECK(routes_build(patterns, sizeof(patterns) / sizeof(patterns[0]), ignored,
+			   sizeof(ignored) / sizeof(ignored[0]), 0, &trie) == 0,
+	      "routes_build failed");
+	return 0;
+}
+
+/* The route configuration of one input (its mode byte); the learning tables start empty. */
+static void set_routes(uint8_t mode)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	n_learnt = 0;
+	if (!(mode & 3))
+		return; /* root.flags 0: no pattern, the heuristic */
+	cfg.root = trie.root;
+	cfg.unmatched = (mode >> 2) % SOCKEYE_UNMATCHED_MAX;
+	cfg.max_segment_values = 1 + (mode >> 4);
+}
+
+/* The name of a matched pattern, "IGNORED", or NULL when match_id names nothing. */
+static const char *pattern_name(__u64 id)
+{
+	if (id == SOCKEYE_ROUTE_IGNORE)
+		return "IGNORED";
+	for (size_t i = 0; i < trie.n_names; i++)
+		if (trie.names[i].route_id == id)
+			return trie.names[i].text;
+	return NULL;
+}
+
 /* Why a parser lost its stream (driver.bpf.h enum lost_why). */
 enum { LOST_PARSE, LOST_GAP, LOST_TOO_LONG };
 
@@ -55,6 +159,7 @@ struct pending {
 	__u64 req_body;
 	__u8 method, version;
 	__u16 status;
+	int ignored; /* route_id SOCKEYE_ROUTE_IGNORE: framed, never counted nor in flight */
 	char route[SOCKEYE_ROUTE_LEN];
 };
 
@@ -127,13 +232,15 @@ static void check_route(const struct route_state *r)
 
 static void check_conn(const struct conn *c)
 {
-	__u8 queued = (__u8)(c->tail - c->head);
+	__u8 queued = (__u8)(c->tail - c->head), counted = 0;
 
+	for (__u8 i = c->head; i != c->tail; i++)
+		counted += !c->fifo[i & (DEPTH - 1)].ignored;
 	check_parser(&c->req);
 	check_parser(&c->resp);
 	CHECK(queued <= DEPTH, "FIFO holds %u", queued);
-	CHECK(c->started - c->ended == queued, "in flight %llu, FIFO %u",
-	      (unsigned long long)(c->started - c->ended), queued);
+	CHECK(c->started - c->ended == counted, "in flight %llu, FIFO %u (%u counted)",
+	      (unsigned long long)(c->started - c->ended), queued, counted);
 	CHECK(c->paired <= c->requests, "%llu responses paired with %llu requests",
 	      (unsigned long long)c->paired, (unsigned long long)c->requests);
 	CHECK(c->route.pos < SOCKEYE_ROUTE_LEN, "route pos %u", c->route.pos);
@@ -142,20 +249,27 @@ static void check_conn(const struct conn *c)
 static void fifo_abandon(struct conn *c)
 {
 	while (c->head != c->tail) {
-		c->ended++;
+		c->ended += !c->fifo[c->head & (DEPTH - 1)].ignored;
 		c->head++;
 	}
 }
 
 static void on_request(struct conn *c)
 {
+	const char *route = c->route.out;
 	struct pending *e;
 
+	/* The literal route is complete even when a pattern matched (the route table's key). */
 	check_route(&c->route);
+	if (c->route.match_id) {
+		route = pattern_name(c->route.match_id);
+		CHECK(route, "match_id %llx names no pattern",
+		      (unsigned long long)c->route.match_id);
+	}
 	CHECK(c->req.method < SOCKEYE_METHOD_MAX, "method %u", c->req.method);
 	CHECK(c->req.version < SOCKEYE_VERSION_MAX, "version %u", c->req.version);
 	c->requests++;
-	logf(c, "request %u %u %s start=%llu\n", c->req.method, c->req.version, c->route.out,
+	logf(c, "request %u %u %s start=%llu\n", c->req.method, c->req.version, route,
 	     (unsigned long long)c->req.msg_start_ns);
 	if ((__u8)(c->tail - c->head) >= DEPTH) {
 		logf(c, "pipeline_full\n");
@@ -167,10 +281,11 @@ static void on_request(struct conn *c)
 	e->start = c->req.msg_start_ns;
 	e->method = c->req.method;
 	e->version = c->req.version;
-	memcpy(e->route, c->route.out, sizeof(e->route));
+	e->ignored = c->route.match_id == SOCKEYE_ROUTE_IGNORE;
+	snprintf(e->route, sizeof(e->route), "%s", route);
 	c->req_entry = (c->tail & (DEPTH - 1)) + 1;
 	c->tail++;
-	c->started++;
+	c->started += !e->ignored;
 }
 
 static void on_response(struct conn *c, __u64 now)
@@ -192,13 +307,14 @@ static void on_response(struct conn *c, __u64 now)
 	if (c->req_entry == (c->head & (DEPTH - 1)) + 1)
 		c->req_entry = 0;
 	c->head++;
-	c->ended++;
+	c->ended += !e->ignored;
 	c->paired++;
 	c->cur = *e;
 	c->cur.status = p->status;
-	c->cur_valid = 1;
-	logf(c, "paired %u %s %u duration=%llu\n", e->method, e->route, p->status,
-	     (unsigned long long)(now > e->start ? now - e->start : 0));
+	c->cur_valid = !e->ignored;
+	if (!e->ignored)
+		logf(c, "paired %u %s %u duration=%llu\n", e->method, e->route, p->status,
+		     (unsigned long long)(now > e->start ? now - e->start : 0));
 	if (e->method == SOCKEYE_METHOD_HEAD)
 		p->flags |= HPF_NO_BODY;
 	if (p->status == 101 ||
@@ -388,8 +504,10 @@ static void conn_close(struct conn *c)
 static void run(struct conn *c, const uint8_t *data, size_t size)
 {
 	static char big[LONG_MAX_LEN];
-	size_t i = 0;
+	size_t i = 1; /* after the mode byte */
 	__u64 now = 1;
+
+	set_routes(size ? data[0] : 0);
 
 	while (i < size) {
 		uint8_t h = data[i++];

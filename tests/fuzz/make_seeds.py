@@ -118,6 +118,14 @@ HTTP_SEEDS = {
 }
 
 
+# Paths for the http.routes patterns of fuzz_http_parser.c: matched, ignored, neither.
+ROUTE_SEEDS = seg("".join("GET %s HTTP/1.1\r\n\r\n" % t for t in (
+    "/users/42", "/users/42/orders/7", "/api/v1/widgets/items", "/static/css/site.css",
+    "/files/a/b/c.txt", "/healthz", "/internal/debug/x", "/t1/dashboard", "/t2/dashboard",
+    "/t3/dashboard", "/a/b/c/d/e/f/g/h", "/", "/unknown/123/x"))) + seg(
+    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" * 13, True)
+
+
 # ---- fuzz_config ---------------------------------------------------------------------------
 
 CONFIG_SEEDS = {
@@ -304,8 +312,14 @@ def main():
     rnd = random.Random(16)
     for t in ("http_parser", "config", "webconfig", "flags", "render", "tls_elf"):
         clear(t)
+    # The first byte is the route mode (fuzz_http_parser.c): 0 the heuristic only, else
+    # http.routes patterns with an unmatched mode.
     for name, data in HTTP_SEEDS.items():
-        put("http_parser", name, data)
+        put("http_parser", name, b"\x00" + data)
+    for mode, what in ((0x01, "heuristic"), (0x05, "path"), (0x19, "low_cardinality"),
+                       (0x0d, "wildcard")):
+        put("http_parser", "routes_" + what, bytes([mode]) + ROUTE_SEEDS)
+    put("http_parser", "routes_pipelined_path", b"\x05" + HTTP_SEEDS["pipelined"])
     for name, data in CONFIG_SEEDS.items():
         put("config", name, data)
     for name, data in webconfig_seeds().items():
