@@ -15,6 +15,20 @@ REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -Isrc -Ibpf -Ibuild \
 	-DSOCKEYE_VERSION='"$(VERSION)"' -DSOCKEYE_REVISION='"$(REVISION)"' $(EXTRA_CFLAGS)
+
+# SANITIZE=address,undefined builds the agent, the library and the unit and BPF tests with
+# those sanitizers into build/san-address-undefined/ (O), next to the plain build, and
+# `make test SANITIZE=...` runs the suites against them: any sanitizer report fails the run.
+# BPF objects, skeletons and test tools are shared with the plain build.
+TOOL_CFLAGS := $(CFLAGS)
+comma := ,
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+O := build
+else
+O := build/san-$(subst $(comma),-,$(SANITIZE))
+CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
 LDLIBS := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lyaml -lcrypt -lpthread -lm
 
 # -mcpu=v3: clang-14 defaults to v1, which rejects 32-bit atomics and makes the verifier see
@@ -33,12 +47,12 @@ SKELS := $(patsubst bpf/%.bpf.c,build/%.skel.h,$(BPF_SRCS))
 
 SRCS := $(wildcard src/*.c)
 HDRS := $(wildcard src/*.h) include/sockeye.h $(wildcard bpf/*.bpf.h)
-LIB_OBJS := $(patsubst src/%.c,build/src/%.o,$(filter-out src/main.c,$(SRCS)))
+LIB_OBJS := $(patsubst src/%.c,$(O)/src/%.o,$(filter-out src/main.c,$(SRCS)))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNIT_BINS := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRCS))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
 BPFTEST_SRCS := $(wildcard tests/bpf/test_*.c)
-BPFTEST_BINS := $(patsubst tests/bpf/%.c,build/tests/%,$(BPFTEST_SRCS))
+BPFTEST_BINS := $(patsubst tests/bpf/%.c,$(O)/tests/%,$(BPFTEST_SRCS))
 # Small BPF objects used only by tests (e.g. a segment dropper to force retransmits).
 TESTBPF_SRCS := $(wildcard tests/bpf/*.bpf.c)
 TESTBPF_OBJS := $(patsubst tests/bpf/%.bpf.c,build/tests/%.bpf.o,$(TESTBPF_SRCS))
@@ -48,6 +62,18 @@ TOOL_BINS := $(patsubst tests/tools/%.c,build/tests/tools/%,$(TOOL_SRCS))
 # The kernel matrix (tests/kernels/): a static HTTP server/client for the VMs' busybox userland.
 KERNEL_BINS := build/tests/kernels/vmhttp
 
+# libFuzzer targets (tests/fuzz): clang with ASan and UBSan. The library objects they link are
+# built again with the same sanitizers and coverage (-fsanitize=fuzzer-no-link), so the fuzzer
+# is guided by what happens inside src/ as well. FUZZ_SECONDS per target for `make fuzz`.
+FUZZ_CC ?= $(CLANG)
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Isrc -Ibuild -Ibpf \
+	-DSOCKEYE_VERSION='"$(VERSION)"' -DSOCKEYE_REVISION='"$(REVISION)"' $(FUZZ_SAN)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIB_OBJS := $(patsubst src/%.c,build/fuzz/src/%.o,$(filter-out src/main.c,$(SRCS)))
+
 ifeq ($(V),1)
 Q =
 msg =
@@ -56,11 +82,12 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all run test test-kernels check-root deps deps-test deps-image image unit bpf-tests integration bench clean
+.PHONY: all run test test-pass test-kernels check-root deps deps-test deps-image image unit bpf-tests \
+	integration bench fuzz clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: build/sockeye
+all: $(O)/sockeye
 
 build/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) Makefile | build
 	$(call msg,BPF,$@)
@@ -82,35 +109,48 @@ build/revision.stamp: FORCE | build
 .PHONY: FORCE
 FORCE:
 
-build/src/%.o: src/%.c $(HDRS) $(SKELS) Makefile build/revision.stamp | build/src
+$(O)/src/%.o: src/%.c $(HDRS) $(SKELS) Makefile build/revision.stamp | $(O)/src
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-build/libsockeye.a: $(LIB_OBJS)
+$(O)/libsockeye.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
-build/sockeye: build/src/main.o build/libsockeye.a
+$(O)/sockeye: $(O)/src/main.o $(O)/libsockeye.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-build/tests/%: tests/unit/%.c build/libsockeye.a $(HDRS) | build/tests
+$(O)/tests/%: tests/unit/%.c $(O)/libsockeye.a $(HDRS) | $(O)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Ibpf $< build/libsockeye.a $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) -Ibpf $< $(O)/libsockeye.a $(LDLIBS) -lcmocka -o $@
 
-build/tests/%: tests/bpf/%.c build/libsockeye.a $(HDRS) $(SKELS) | build/tests
+$(O)/tests/%: tests/bpf/%.c $(O)/libsockeye.a $(HDRS) $(SKELS) | $(O)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Ibpf $< build/libsockeye.a $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) -Ibpf $< $(O)/libsockeye.a $(LDLIBS) -lcmocka -o $@
 
 build/tests/tools/%: tests/tools/%.c $(SKELS) Makefile | build/tests/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+	$(Q)$(CC) $(TOOL_CFLAGS) $< $(LDLIBS) -o $@
 
 build/tests/kernels/vmhttp: tests/kernels/vmhttp.c Makefile | build/tests/kernels
 	$(call msg,CC,$@)
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static $< -o $@
 
-build build/src build/tests build/tests/tools build/tests/kernels:
+build/fuzz/src/%.o: src/%.c $(HDRS) $(SKELS) Makefile build/revision.stamp | build/fuzz/src
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/libsockeye.a: $(FUZZ_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h build/fuzz/libsockeye.a $(HDRS) | build/fuzz
+	$(call msg,FUZZ-LD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libsockeye.a $(LDLIBS) -o $@
+
+$(sort build build/src build/tests build/tests/tools build/tests/kernels build/fuzz build/fuzz/src \
+	$(O)/src $(O)/tests):
 	$(Q)mkdir -p $@
 
 check-root:
@@ -138,11 +178,23 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	./build/sockeye $(ARGS)
 
-# The README's second command: install what is missing, build, run every test.
+# The README's second command: install what is missing, build, run every test: once as built,
+# then again built with TEST_SANITIZE (default address,undefined: ASan and UBSan in the agent
+# and the unit and BPF tests; fuzz targets are always sanitized and run in the first pass only).
+# TEST_SANITIZE= skips the second pass; make test SANITIZE=... runs only a sanitized one. A
+# failing first pass still runs the second, and either failing fails make test.
+TEST_SANITIZE ?= address,undefined
 test: deps-test
+	$(Q)st=0; $(MAKE) --no-print-directory test-pass || st=1; \
+	if [ -z "$(SANITIZE)" ] && [ -n "$(TEST_SANITIZE)" ]; then \
+		echo; echo "=== make test: second pass, built with SANITIZE=$(TEST_SANITIZE)"; \
+		$(MAKE) --no-print-directory test-pass SANITIZE=$(TEST_SANITIZE) || st=1; \
+	fi; exit $$st
+
+test-pass:
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFTEST_BINS) $(TESTBPF_OBJS) $(TOOL_BINS) \
-		$(KERNEL_BINS)
-	$(Q)PYTHON=$(PYTHON) ./tests/run.sh
+		$(KERNEL_BINS) $(FUZZ_BINS)
+	$(Q)PYTHON=$(PYTHON) SOCKEYE_BUILD=$(O) SOCKEYE_SANITIZE=$(SANITIZE) ./tests/run.sh
 
 # The kernel matrix alone: this kernel natively, then Debian's kernels under QEMU
 # (tests/kernels/run.sh; SOCKEYE_KERNELS="bookworm trixie sid" chooses the VMs).
@@ -151,7 +203,12 @@ test-kernels: deps-test
 	$(Q)PYTHON=$(PYTHON) ./tests/kernels/run.sh
 
 unit: $(UNIT_BINS)
-	$(Q)PYTHON=$(PYTHON) ./tests/run.sh unit
+	$(Q)PYTHON=$(PYTHON) SOCKEYE_BUILD=$(O) SOCKEYE_SANITIZE=$(SANITIZE) ./tests/run.sh unit
+
+# Each fuzz target for FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/TARGET) and what
+# earlier runs found (build/fuzz/corpus/TARGET); make test runs them for 10 s each.
+fuzz: $(FUZZ_BINS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/fuzz/run.sh
 
 bench: deps-test all
 	$(Q)./bench/run

@@ -910,7 +910,12 @@ error:
  * does exactly what the byte steps would do for the common shapes of a start line or header
  * line, or nothing (returns 0). Returns the bytes consumed; *ev gets the event if any.
  * tests/unit/test_http_parser.c checks that both paths agree. */
-#define LOWER8 0x2020202020202020ULL
+/* Case bits, set only where the name has a letter: OR-ing 0x20 into '-' or ':' would also
+ * match CR (0x0d | 0x20 == '-') or SUB (0x1a | 0x20 == ':'), which the byte steps refuse. */
+#define LOWER8 0x2020202020202020ULL	   /* "transfer" */
+#define LOWER_CONTENT_ 0x0020202020202020ULL /* "content-" */
+#define LOWER_LENGTH_ 0x0000202020202020ULL  /* "length:" */
+#define LOWER_ENCODIN 0x2020202020202000ULL  /* "-encodin" */
 #define W_HTTP11 PACK8('H', 'T', 'T', 'P', '/', '1', '.', '1')
 #define W_HTTP10 PACK8('H', 'T', 'T', 'P', '/', '1', '.', '0')
 #define W_CONTENT_ PACK8('c', 'o', 'n', 't', 'e', 'n', 't', '-')
@@ -977,13 +982,14 @@ static __always_inline __u32 http_fast(struct http_parser *p, struct route_state
 	case HP_LINE_START:
 		if (b0 == '\r' || b0 == '\n')
 			return 0;
-		if ((w0 | LOWER8) == W_CONTENT_ && ((w1 | LOWER8) & 0xffffffffffffffULL) == W_LENGTH_) {
+		if ((w0 | LOWER_CONTENT_) == W_CONTENT_ &&
+		    ((w1 | LOWER_LENGTH_) & 0xffffffffffffffULL) == W_LENGTH_) {
 			p->num = 0;
 			p->flags |= HPF_CLEN;
 			p->state = HP_CLEN;
 			return 15;
 		}
-		if ((w0 | LOWER8) == W_TRANSFER && (w1 | LOWER8) == W_ENCODIN &&
+		if ((w0 | LOWER8) == W_TRANSFER && (w1 | LOWER_ENCODIN) == W_ENCODIN &&
 		    (BYTE(w2, 0) | 0x20) == 'g' && BYTE(w2, 1) == ':') {
 			p->hidx = 0;
 			p->state = HP_TE;
@@ -1036,16 +1042,6 @@ _Static_assert((SOCKEYE_SCAN_WINDOW & HTTP_WIN_MASK) == 0, "window index masks")
 /* Units of work (a fast path, a word of a skipped line, or one byte) per http_scan_window. */
 #define HTTP_SCAN_UNITS 16
 
-/* The fast path's result packed in one int: bytes consumed, event above them. */
-static __always_inline int http_fast_packed(struct http_parser *p, struct route_state *r,
-					    const __u64 *w, __u64 now)
-{
-	int ev;
-	__u32 used = http_fast(p, r, w[0], w[1], w[2], now, &ev);
-
-	return (int)(used | (__u32)ev << 16);
-}
-
 /* The 8 bytes at p as a little-endian word. In BPF a single load: clang knows the window is a
  * char array and would otherwise assemble the word from 8 byte loads; the JITs of x86-64
  * and arm64 load unaligned words, and the verifier allows it there. */
@@ -1061,6 +1057,18 @@ static __always_inline __u64 http_word(const void *ptr)
 }
 #define HTTP_WORD(ptr) http_word(ptr)
 #endif
+
+/* The fast path's result packed in one int: bytes consumed, event above them. w points into
+ * a window at any byte offset: in C an unaligned word must be read with HTTP_WORD. */
+static __always_inline int http_fast_packed(struct http_parser *p, struct route_state *r,
+					    const __u64 *w, __u64 now)
+{
+	int ev;
+	__u32 used = http_fast(p, r, HTTP_WORD(&w[0]), HTTP_WORD(&w[1]), HTTP_WORD(&w[2]), now,
+			       &ev);
+
+	return (int)(used | (__u32)ev << 16);
+}
 
 /* How the scan calls the parser. The kernel build replaces these with global functions
  * (driver.bpf.h), which the verifier checks once instead of once per call site and path. */

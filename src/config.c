@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include <linux/types.h> /* before config.h: sockeye.h needs __u64 */
@@ -1838,6 +1839,27 @@ static int load_root(struct yctx *c, const yaml_node_t *root)
 	return finish_functions(c);
 }
 
+/* The agent runs as root and trusts its config: one that others may write is refused, as
+ * sshd refuses such files (StrictModes). Read permission is not checked: nothing in it is
+ * secret. fstat of the open file, so a rename between check and read cannot fool it. */
+static int check_not_writable(const char *path, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st)) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		fprintf(stderr,
+			"%s: writable by group or others (mode %04o): refusing a configuration "
+			"anyone could change (chmod go-w %s)\n",
+			path, (unsigned int)(st.st_mode & 07777), path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 /* Reads the whole file: read errors (EISDIR, EACCES) then get one clear "PATH: reason". */
 static int read_file(const char *path, char **data, size_t *len)
 {
@@ -1851,6 +1873,9 @@ static int read_file(const char *path, char **data, size_t *len)
 		fprintf(stderr, "%s: %s\n", path, strerror(-err));
 		return err;
 	}
+	err = check_not_writable(path, fileno(f));
+	if (err)
+		goto cleanup;
 	for (;;) {
 		size_t got;
 

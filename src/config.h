@@ -142,7 +142,8 @@ void config_defaults(struct sockeye_config *cfg);
 int config_parse_args(struct sockeye_config *cfg, int argc, char **argv);
 
 /* Loads the YAML agent config file named by cfg->config_file (no-op when NULL). On error prints
- * "file:line:column: reason" to stderr and returns a negative errno (exit status 1). */
+ * "file:line:column: reason" to stderr and returns a negative errno (exit status 1); a file
+ * writable by group or others is refused (-EPERM). */
 int config_load_file(struct sockeye_config *cfg);
 
 void config_free(struct sockeye_config *cfg);

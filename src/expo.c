@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "expo.h"
+#include "utf8.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define NS_PER_SEC    1000000000ULL
@@ -28,24 +29,35 @@ static const char *const id_label_names[] = {
 _Static_assert(ARRAY_SIZE(id_label_names) == SOCKEYE_ID_MAX,
 	       "id_label_names[] out of sync with enum sockeye_id_label");
 
+/* Appends v[0..n) escaping \ and newline, and " when quote is set. Nothing else is escaped:
+ * the 0.0.4 parser (prometheus/common expfmt) rejects any other escape sequence. A byte that
+ * is not part of valid UTF-8 becomes '?' (as identity.c does), because the formats are UTF-8
+ * and Prometheus drops a whole scrape over one bad label value: some values come from paths
+ * and environments that anyone on the host can choose (a libssl under /tmp/\xff/). */
 void expo_escape(struct sockeye_buf *out, const char *v, size_t n, int quote)
 {
-	size_t i, start = 0;
+	const unsigned char *u = (const unsigned char *)v;
+	size_t i = 0, start = 0;
 
-	for (i = 0; i < n; i++) {
+	while (i < n) {
 		const char *esc;
+		size_t len = 1;
 
-		if (v[i] == '\\')
+		if (u[i] == '\\') {
 			esc = "\\\\";
-		else if (v[i] == '\n')
+		} else if (u[i] == '\n') {
 			esc = "\\n";
-		else if (v[i] == '"' && quote)
+		} else if (u[i] == '"' && quote) {
 			esc = "\\\"";
-		else
+		} else if (u[i] < 0x80 || (len = utf8_seq(u + i, n - i))) {
+			i += len;
 			continue;
+		} else {
+			esc = "?";
+		}
 		buf_append(out, v + start, i - start);
-		buf_append(out, esc, 2);
-		start = i + 1;
+		buf_puts(out, esc);
+		start = ++i;
 	}
 	buf_append(out, v + start, n - start);
 }

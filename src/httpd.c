@@ -35,8 +35,11 @@
 #define SOCKEYE_VERSION "unknown"
 #endif
 
-/* One thread per connection (see start_daemon), so this bounds threads per listen address. */
-#define HTTPD_MAX_CONNECTIONS 64
+/* One thread per connection (see start_daemon), so this bounds threads per listen address.
+ * libmicrohttpd closes a connection beyond it at once, so it is sized for a flood of scrapers
+ * (tests/integration/test_hostile_scrapers.py runs 1,000 at once beside a good one): an idle
+ * thread costs a few pages, and scrapes in flight share one body (struct scrape_flight). */
+#define HTTPD_MAX_CONNECTIONS 1024
 /* Idle keep-alive connections are closed after this, so they cannot pin threads forever. */
 #define HTTPD_IDLE_TIMEOUT_S 30
 /* A reload or stop waits this long for busy connections before closing them. */
@@ -77,6 +80,31 @@ struct httpd_conn {
 	bool busy;
 };
 
+/* A rendered scrape, shared by the requests that asked for the same format and encoding while it
+ * was being made; libmicrohttpd drops each request's reference through body_release. */
+struct scrape_body {
+	atomic_int refs;
+	int err; /* 0, or why the scrape failed (served as 500) */
+	size_t len;
+	char *data;
+};
+
+/*
+ * Concurrent scrapes of the same format and encoding share one collect and render: a request
+ * arriving while one is being made waits for it and serves the same bytes, so a thousand
+ * scrapers at once cost one scrape's CPU and one body's memory. The body a waiter gets was
+ * started before it arrived, but after every earlier flight finished, so a scraper never sees a
+ * counter go back. result holds the last flight's body until its waiters took it.
+ */
+struct scrape_flight {
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	bool running;
+	uint64_t started, finished; /* flights */
+	struct scrape_body *result; /* of flight `finished`, while waiters > 0 */
+	unsigned int waiters;
+};
+
 struct httpd {
 	struct httpd_listener *l;
 	size_t n_l;
@@ -91,6 +119,8 @@ struct httpd {
 	pthread_mutex_t log_lock; /* guards the rate limit of libmicrohttpd's messages */
 	time_t log_sec;
 	unsigned int log_count, log_dropped;
+
+	struct scrape_flight flights[2][2]; /* [OpenMetrics][gzip] */
 };
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -395,6 +425,41 @@ static char *landing_page(const char *telemetry_path)
 	return b.data;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding of the path and arguments, as libmicrohttpd's own, except that "%00" is left
+ * as it is: a decoded NUL ends the C string, so "/metrics%00.png" would be served as "/metrics"
+ * (a proxy rule about one path answered by another). node_exporter answers it 404 too. */
+static size_t unescape_url(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *w = s;
+	const char *r = s;
+
+	(void)cls;
+	(void)conn;
+	while (*r) {
+		int hi = r[0] == '%' ? hex_digit(r[1]) : -1, lo = hi >= 0 ? hex_digit(r[2]) : -1;
+
+		if (lo >= 0 && (hi | lo)) {
+			*w++ = (char)(hi << 4 | lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 /* Adds the web config's headers, queues resp with status and releases it. */
 static MHD_RESULT queue(struct MHD_Connection *conn, const struct httpd_gen *g, unsigned int status,
 			struct MHD_Response *resp)
@@ -426,9 +491,91 @@ static MHD_RESULT reply_text(struct MHD_Connection *conn, const struct httpd_gen
 	return queue(conn, g, status, static_response(body, CONTENT_TYPE_PLAIN));
 }
 
+static void body_release(void *cls)
+{
+	struct scrape_body *b = cls;
+
+	if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+		free(b->data);
+		free(b);
+	}
+}
+
+/* Scrapes and encodes one body (refs 1). NULL only without memory for the struct itself. */
+static struct scrape_body *make_body(const struct httpd *h, bool om, bool gz)
+{
+	struct scrape_body *body = calloc(1, sizeof(*body));
+	struct sockeye_buf b;
+	int err;
+
+	if (!body)
+		return NULL;
+	atomic_init(&body->refs, 1);
+	buf_init(&b);
+	err = h->scrape(h->arg, om ? RENDER_OPENMETRICS : RENDER_TEXT_004, &b);
+	if (!err)
+		err = b.err;
+	if (!err && gz) {
+		err = gzip_compress(b.data ? b.data : "", b.len, &body->data, &body->len);
+		buf_free(&b);
+	} else if (!err) {
+		body->data = b.data; /* ownership moves to the body */
+		body->len = b.len;
+	} else {
+		buf_free(&b);
+	}
+	body->err = err;
+	return body;
+}
+
+/* The body of the flight running when the request came, or of a new one it runs itself. */
+static struct scrape_body *flight_body(struct httpd *h, bool om, bool gz)
+{
+	struct scrape_flight *f = &h->flights[om][gz];
+	struct scrape_body *b;
+	uint64_t mine;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->running) {
+		uint64_t want = f->started;
+
+		f->waiters++;
+		while (f->finished < want)
+			pthread_cond_wait(&f->done, &f->lock);
+		b = f->result;
+		if (b)
+			atomic_fetch_add(&b->refs, 1);
+		if (--f->waiters == 0 && f->result) {
+			body_release(f->result);
+			f->result = NULL;
+		}
+		pthread_mutex_unlock(&f->lock);
+		return b;
+	}
+	f->running = true;
+	mine = ++f->started;
+	pthread_mutex_unlock(&f->lock);
+
+	b = make_body(h, om, gz);
+
+	pthread_mutex_lock(&f->lock);
+	if (f->result)
+		body_release(f->result);
+	f->result = NULL;
+	if (f->waiters && b) {
+		atomic_fetch_add(&b->refs, 1);
+		f->result = b;
+	}
+	f->finished = mine;
+	f->running = false;
+	pthread_cond_broadcast(&f->done);
+	pthread_mutex_unlock(&f->lock);
+	return b;
+}
+
 static MHD_RESULT serve_metrics(struct MHD_Connection *conn, const struct httpd_gen *g)
 {
-	const struct httpd *h = g->h;
+	struct httpd *h = g->h;
 	const char *accept =
 		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
 	const char *enc =
@@ -436,36 +583,34 @@ static MHD_RESULT serve_metrics(struct MHD_Connection *conn, const struct httpd_
 	bool om = accept && header_lists(accept, "application/openmetrics-text");
 	bool gz = enc && (header_lists(enc, "gzip") || header_lists(enc, "x-gzip"));
 	struct MHD_Response *resp;
-	struct sockeye_buf b;
-	char *body = NULL, msg[128];
-	size_t len = 0;
-	int err;
+	struct scrape_body *b = flight_body(h, om, gz);
+	char msg[128];
 
-	buf_init(&b);
-	err = h->scrape(h->arg, om ? RENDER_OPENMETRICS : RENDER_TEXT_004, &b);
-	if (!err)
-		err = b.err;
-	if (!err && gz) {
-		err = gzip_compress(b.data ? b.data : "", b.len, &body, &len);
-		buf_free(&b);
-	} else if (!err) {
-		body = b.data; /* ownership moves to libmicrohttpd, which free()s it */
-		len = b.len;
-	}
-	if (err) {
-		buf_free(&b);
-		pr_debug("Scrape failed: %s", strerror(-err));
-		snprintf(msg, sizeof(msg), "scrape failed: %s\n", strerror(-err));
+	if (!b)
+		return MHD_NO;
+	if (b->err) {
+		pr_debug("Scrape failed: %s", strerror(-b->err));
+		snprintf(msg, sizeof(msg), "scrape failed: %s\n", strerror(-b->err));
+		body_release(b);
 		return queue(
 			conn, g, MHD_HTTP_INTERNAL_SERVER_ERROR,
 			MHD_create_response_from_buffer(strlen(msg), msg, MHD_RESPMEM_MUST_COPY));
 	}
-	if (len)
-		resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	else
+	if (!b->len) {
+		body_release(b);
 		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	if (!resp || !len)
-		free(body);
+	} else {
+#if MHD_VERSION >= 0x00097302
+		/* The body stays shared: libmicrohttpd releases this request's reference. */
+		resp = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data,
+									       body_release, b);
+		if (!resp)
+			body_release(b);
+#else
+		resp = MHD_create_response_from_buffer(b->len, b->data, MHD_RESPMEM_MUST_COPY);
+		body_release(b);
+#endif
+	}
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -477,13 +622,16 @@ static MHD_RESULT serve_metrics(struct MHD_Connection *conn, const struct httpd_
 	return queue(conn, g, MHD_HTTP_OK, resp);
 }
 
-static bool authorized(struct MHD_Connection *conn, struct webconfig *wc)
+/* 1 when the request's user and password match, 0 when not, -EBUSY when too many password
+ * checks are running or waiting already (webconfig_check_user). */
+static int authorized(struct MHD_Connection *conn, struct webconfig *wc)
 {
 	char *pass = NULL, *user;
-	bool ok;
+	int ok = 0;
 
 	user = MHD_basic_auth_get_username_password(conn, &pass);
-	ok = user && pass && webconfig_check_user(wc, user, pass);
+	if (user && pass)
+		ok = webconfig_check_user(wc, user, pass);
 	if (pass) {
 		explicit_bzero(pass, strlen(pass));
 		MHD_free(pass);
@@ -546,12 +694,25 @@ static MHD_RESULT handle_request(void *cls, struct MHD_Connection *conn, const c
 	 * holds even if setting that up failed. */
 	if (g->wc && g->wc->tls && !tls_peer_ok(conn, g->wc))
 		return reply_text(conn, g, MHD_HTTP_FORBIDDEN, "client certificate required\n");
-	if (g->wc && g->wc->n_users && !authorized(conn, g->wc)) {
-		resp = static_response("Unauthorized\n", CONTENT_TYPE_PLAIN);
-		if (resp)
-			MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-						"Basic realm=\"sockeye\"");
-		return queue(conn, g, MHD_HTTP_UNAUTHORIZED, resp);
+	if (g->wc && g->wc->n_users) {
+		int ok = authorized(conn, g->wc);
+
+		if (ok == -EBUSY) {
+			/* Passwords not checked before wait for bcrypt, one at a time; when too many
+			 * already wait (a guessing attack), say so at once instead of queueing. */
+			resp = static_response("Too Many Requests: password checks are busy\n",
+					       CONTENT_TYPE_PLAIN);
+			if (resp)
+				MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+			return queue(conn, g, MHD_HTTP_TOO_MANY_REQUESTS, resp);
+		}
+		if (ok != 1) {
+			resp = static_response("Unauthorized\n", CONTENT_TYPE_PLAIN);
+			if (resp)
+				MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+							"Basic realm=\"sockeye\"");
+			return queue(conn, g, MHD_HTTP_UNAUTHORIZED, resp);
+		}
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
 		resp = static_response("Method Not Allowed\n", CONTENT_TYPE_PLAIN);
@@ -623,7 +784,7 @@ static struct MHD_Daemon *start_daemon(struct httpd_gen *g, int fd)
 	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
 			     MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	const struct webconfig *wc = g->wc;
-	struct MHD_OptionItem ops[12];
+	struct MHD_OptionItem ops[13];
 	size_t n = 0;
 
 	/* First, so that libmicrohttpd's messages about the options below come here too. */
@@ -637,6 +798,8 @@ static struct MHD_Daemon *start_daemon(struct httpd_gen *g, int fd)
 		(struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, HTTPD_MAX_CONNECTIONS, NULL};
 	ops[n++] =
 		(struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, HTTPD_IDLE_TIMEOUT_S, NULL};
+	ops[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_url,
+					   NULL};
 	if (wc && wc->tls) {
 		flags |= MHD_USE_TLS;
 		ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, wc->cert_pem};
@@ -753,6 +916,12 @@ struct httpd *httpd_start(const struct httpd_options *opts)
 		goto fail;
 	}
 	pthread_mutex_init(&h->log_lock, NULL);
+	for (int i = 0; i < 2; i++) {
+		for (int k = 0; k < 2; k++) {
+			pthread_mutex_init(&h->flights[i][k].lock, NULL);
+			pthread_cond_init(&h->flights[i][k].done, NULL);
+		}
+	}
 	h->scrape = opts->scrape;
 	h->ready = opts->ready;
 	h->arg = opts->arg;
@@ -847,5 +1016,12 @@ void httpd_stop(struct httpd *h)
 	free(h->web_config_file);
 	free(h->landing);
 	pthread_mutex_destroy(&h->log_lock);
+	for (int i = 0; i < 2; i++) {
+		for (int k = 0; k < 2; k++) {
+			body_release(h->flights[i][k].result);
+			pthread_mutex_destroy(&h->flights[i][k].lock);
+			pthread_cond_destroy(&h->flights[i][k].done);
+		}
+	}
 	free(h);
 }

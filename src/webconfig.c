@@ -9,6 +9,7 @@
 #include <gnutls/x509.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +28,11 @@
 /* Successful password checks remembered per configuration (one slot per distinct pair). */
 #define AUTH_CACHE_SLOTS 16
 #define AUTH_MAC_SIZE	 32 /* HMAC-SHA256 */
+/* Password checks that may run or wait for bcrypt at once (one runs at a time). Beyond that a
+ * check is refused without running bcrypt (-EBUSY, served as 429): a flood of wrong passwords
+ * then costs at most one core, never holds connections for long, and passwords already checked
+ * (the cache) are never behind it. At cost 10 (~90 ms here) a waiter waits under 0.4 s. */
+#define BCRYPT_PENDING_MAX 4
 
 /*
  * The GnuTLS functions used here. libsockeye is linked without -lgnutls (Makefile LDLIBS), yet
@@ -118,6 +124,7 @@ static const struct {
 static const char dummy_hash[] = "$2b$10$dGirFbHy39VMRzRIV9nogumYpM7YWh.3uQWqEzf/R1yJuKQln25ei";
 
 struct webconfig_auth_cache {
+	atomic_uint pending;	     /* checks running or waiting for bcrypt_lock */
 	pthread_mutex_t bcrypt_lock; /* one bcrypt at a time; guards cd */
 	struct crypt_data cd;
 	pthread_mutex_t lock; /* guards the slots */
@@ -501,6 +508,10 @@ static int read_small_file(const char *path, char **out)
 		err = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		goto cleanup;
 	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		err = -EPERM; /* WRITABLE_REASON */
+		goto cleanup;
+	}
 	if ((size_t)st.st_size > WEBCONFIG_MAX_PEM_SIZE) {
 		err = -EFBIG;
 		goto cleanup;
@@ -531,6 +542,13 @@ cleanup:
 	return err;
 }
 
+/* The web config and the files it names decide who may scrape and whom the agent trusts (a
+ * CA file decides which client certificates pass): files others may write are refused, as sshd
+ * refuses them (StrictModes). A key readable by others is allowed (Kubernetes mounts Secrets
+ * 0644 by default). */
+#define WRITABLE_REASON                                                                            \
+	"writable by group or others: refusing a file anyone could change (chmod go-w it)"
+
 static int load_pem(struct parse *p, const struct pstr *f, const char *what, char **file,
 		    char **pem)
 {
@@ -542,7 +560,7 @@ static int load_pem(struct parse *p, const struct pstr *f, const char *what, cha
 	err = read_small_file(*file, pem);
 	if (err)
 		return fail_mark(p, &f->mark, "cannot read %s \"%s\": %s", what, *file,
-				 strerror(-err));
+				 err == -EPERM ? WRITABLE_REASON : strerror(-err));
 	return 0;
 }
 
@@ -768,6 +786,20 @@ int webconfig_load(const char *path, struct webconfig **out, char *errbuf, size_
 		fail_mark(&p, NULL, "%s", strerror(-err));
 		goto cleanup;
 	}
+	{
+		struct stat st;
+
+		if (fstat(fileno(f), &st)) {
+			err = -errno;
+			fail_mark(&p, NULL, "%s", strerror(-err));
+			goto cleanup;
+		}
+		if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+			err = -EPERM;
+			fail_mark(&p, NULL, "%s", WRITABLE_REASON);
+			goto cleanup;
+		}
+	}
 	err = load_document(&p, f);
 	if (err)
 		goto cleanup;
@@ -918,11 +950,16 @@ int webconfig_check_user(struct webconfig *wc, const char *user, const char *pas
 			return 1;
 	}
 
+	if (atomic_fetch_add(&c->pending, 1) >= BCRYPT_PENDING_MAX) {
+		atomic_fetch_sub(&c->pending, 1);
+		return -EBUSY;
+	}
 	pthread_mutex_lock(&c->bcrypt_lock);
 	res = crypt_r(password, hash, &c->cd);
 	ok = res && res[0] != '*' && strlen(res) == strlen(hash) &&
 	     const_time_equal(res, hash, strlen(hash));
 	pthread_mutex_unlock(&c->bcrypt_lock);
+	atomic_fetch_sub(&c->pending, 1);
 	if (!ok || !u)
 		return 0;
 	if (have_mac) {

@@ -48,14 +48,15 @@ struct webconfig {
 
 /* Reads and validates path, including the certificate, key and CA files it names. On error
  * writes "PATH:LINE:COLUMN: reason" (or "PATH: reason") to err and returns a negative errno;
- * nothing is logged. */
+ * nothing is logged. Any of those files writable by group or others is refused. */
 int webconfig_load(const char *path, struct webconfig **out, char *err, size_t errlen);
 void webconfig_free(struct webconfig *wc);
 
 const char *webconfig_client_auth_name(enum webconfig_client_auth ca);
 
 /* Returns 1 when user and password match basic_auth_users, else 0. Runs bcrypt (serialised:
- * it is CPU-bound by design) unless this pair succeeded before. Thread-safe. */
+ * it is CPU-bound by design) unless this pair succeeded before; returns -EBUSY without running
+ * it when a few checks already run or wait (a flood of guesses). Thread-safe. */
 int webconfig_check_user(struct webconfig *wc, const char *user, const char *password);
 
 /* Carries the password cache of old (may be NULL) over to wc, so a reload does not make the

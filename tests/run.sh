@@ -3,6 +3,7 @@
 #   tests/run.sh            everything (needs root: BPF tests and integration tests load programs)
 #   tests/run.sh unit       unit tests only (no root)
 #   tests/run.sh kernels    unit tests and the kernel matrix (tests/kernels/run.sh)
+#   tests/run.sh fuzz       the fuzz targets only, FUZZ_SECONDS (default 10) each (no root)
 # A suite is a build/tests/test_* binary (cmocka) or a tests/integration/test_*.py|.sh script
 # that prints its own "N passed, N failed" line. A suite that crashes or prints no count is one
 # failure; a suite exiting non-zero with no failure counted is one failure too.
@@ -11,11 +12,29 @@ cd "$(dirname "$0")/.." || exit 1
 PYTHON=${PYTHON:-/usr/bin/python3}
 export PYTHON
 what=${1:-all}
+# Files the tests write (agent and web configs) must not be group-writable: the agent refuses
+# those, whatever umask the caller has.
+umask 022
+# Where the agent and the test binaries are: build/, or build/san-*/ for `make test SANITIZE=...`.
+B=${SOCKEYE_BUILD:-build}
+export SOCKEYE_AGENT=${SOCKEYE_AGENT:-$B/sockeye}
+
+# Sanitizer builds write every report to a file of its own under $reports (whichever process
+# it comes from: a test binary, the agent started by an integration test); any report fails
+# the run, even one whose process exited 0 or whose test did not notice.
+reports=
+if [ -n "${SOCKEYE_SANITIZE:-}" ]; then
+	reports=$(realpath -m "$B/sanitizer-reports")
+	rm -rf "$reports"
+	mkdir -p "$reports"
+	export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0:${ASAN_OPTIONS:-}"
+	export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+fi
 total_pass=0
 total_fail=0
 failed_suites=()
 
-if [ "$what" != unit ] && [ "$(id -u)" -ne 0 ]; then
+if [ "$what" != unit ] && [ "$what" != fuzz ] && [ "$(id -u)" -ne 0 ]; then
 	echo "tests/run.sh: the BPF and integration tests must run as root (they load BPF programs)." >&2
 	echo "0 passed, 1 failed"
 	exit 1
@@ -56,19 +75,31 @@ run_suite() {
 
 for t in tests/unit/test_*.c; do
 	[ -e "$t" ] || continue
-	b=build/tests/$(basename "$t" .c)
+	[ "$what" = fuzz ] && break
+	b=$B/tests/$(basename "$t" .c)
 	run_suite "unit/$(basename "$b")" "$b"
 done
+
+# Each libFuzzer target for a short while (make fuzz runs them longer): a crash is a failure.
+# They are always built with ASan and UBSan, so a sanitizer pass does not run them again.
+if { [ "$what" = all ] && [ -z "$reports" ]; } || [ "$what" = fuzz ]; then
+	run_suite "fuzz" env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" ./tests/fuzz/run.sh
+fi
 
 if [ "$what" = all ] || [ "$what" = bpf ]; then
 	for t in tests/bpf/test_*.c; do
 		[ -e "$t" ] || continue
-		b=build/tests/$(basename "$t" .c)
+		b=$B/tests/$(basename "$t" .c)
 		run_suite "bpf/$(basename "$b")" "$b"
 	done
 fi
 
 if [ "$what" = all ] || [ "$what" = integration ]; then
+	# Each suite keeps its agents' logs and names its secrets here; secrets_in_logs.py reads
+	# every line of them at the end.
+	SOCKEYE_LOG_DIR=$(realpath -m "$B/test-logs")
+	export SOCKEYE_LOG_DIR
+	rm -rf "$SOCKEYE_LOG_DIR"
 	for t in tests/integration/test_*.py tests/integration/test_*.sh; do
 		[ -e "$t" ] || continue
 		case "$t" in
@@ -76,12 +107,29 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 		*.sh) run_suite "integration/$(basename "$t")" bash "$t" ;;
 		esac
 	done
+	run_suite "integration/secrets_in_logs.py" "$PYTHON" tests/integration/secrets_in_logs.py
 fi
 
-if [ "$what" = all ] || [ "$what" = kernels ]; then
+# Not in a sanitizer pass: the VMs run a plain build of their own.
+if { [ "$what" = all ] && [ -z "$reports" ]; } || [ "$what" = kernels ]; then
 	# This kernel natively and Debian's under QEMU (tests/kernels/run.sh). Its own time limit:
 	# the verifier runs 10-25x slower under TCG than natively.
 	SUITE_TIMEOUT=${KERNELS_TIMEOUT:-900} run_suite kernels tests/kernels/run.sh
+fi
+
+if [ -n "$reports" ]; then
+	n=$(find "$reports" -type f | wc -l)
+	echo "=== sanitizer reports ($SOCKEYE_SANITIZE): $n"
+	for f in $(find "$reports" -type f | sort | head -n 5); do
+		echo "--- $f"
+		head -n 30 "$f"
+	done
+	if [ "$n" -gt 0 ]; then
+		failed_suites+=("sanitizer-reports")
+		total_fail=$((total_fail + n))
+	else
+		total_pass=$((total_pass + 1))
+	fi
 fi
 
 echo

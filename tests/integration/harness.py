@@ -791,6 +791,7 @@ class Env:
     """What a suite's tests share: processes, a temp dir, the test cgroup, and the agent."""
 
     def __init__(self, suite):
+        self.suite = suite
         self.procs = Procs()
         self.agent = None
         self.cgroup = Cgroup("sockeye-it-" + suite)
@@ -811,7 +812,57 @@ class Env:
         self.procs.stop_all()
         if self.cgroup is not None:
             self.cgroup.remove()
+        keep_agent_logs(self.tmpdir, self.suite)
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets and logs. tests/run.sh sets SOCKEYE_LOG_DIR: every suite keeps its agents' logs there
+# and names the secrets it gave the agent or sent it (passwords, Authorization headers, private
+# keys); tests/integration/secrets_in_logs.py then reads every line of every log for them.
+
+LOG_DIR = os.environ.get("SOCKEYE_LOG_DIR")
+
+
+def remember_secret(what, value):
+    """Records a secret the agent must never log (value: str or bytes)."""
+    if not LOG_DIR or not value:
+        return
+    if isinstance(value, str):
+        value = value.encode()
+    os.makedirs(LOG_DIR, exist_ok=True)
+    with open(os.path.join(LOG_DIR, "secrets"), "a") as f:
+        f.write("%s\t%s\n" % (value.hex(), what.replace("\t", " ").replace("\n", " ")))
+
+
+def remember_password(user, password):
+    """A password as the agent could see it: itself and inside a Basic Authorization header."""
+    import base64
+    remember_secret("password of %s" % user, password)
+    remember_secret("Authorization header of %s" % user,
+                    base64.b64encode(("%s:%s" % (user, password)).encode()))
+
+
+def remember_key_file(path):
+    """Every base64 line of a PEM private key's body."""
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if len(line) >= 32 and not line.startswith("-----"):
+                remember_secret("line of private key %s" % os.path.basename(path), line)
+
+
+def keep_agent_logs(tmpdir, suite):
+    """Copies every agent*.log under tmpdir to $SOCKEYE_LOG_DIR/SUITE/."""
+    if not LOG_DIR:
+        return
+    dest = os.path.join(LOG_DIR, suite)
+    for root, _dirs, files in os.walk(tmpdir):
+        for n in files:
+            if n.startswith("agent") and n.endswith(".log"):
+                os.makedirs(dest, exist_ok=True)
+                rel = os.path.relpath(os.path.join(root, n), tmpdir).replace(os.sep, "_")
+                shutil.copyfile(os.path.join(root, n), os.path.join(dest, rel))
 
 
 def _terminate(signum, frame):
@@ -843,6 +894,10 @@ class Suite:
                 failed += 1
                 print("FAIL %s: %s" % (name, err), flush=True)
 
+        # SOCKEYE_TESTS=name,name runs only those tests of the suite (while working on them).
+        only = [x for x in os.environ.get("SOCKEYE_TESTS", "").split(",") if x]
+        if only:
+            self.tests = [fn for fn in self.tests if fn.__name__ in only]
         try:
             setup_err = None
             try:

@@ -24,7 +24,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (AGENT, AGENT_READY_TIMEOUT, AGENT_STOP_TIMEOUT, Procs, Req,  # noqa: E402
-                     Suite, check, curl_session, fail, free_port, wait_until)
+                     Suite, check, curl_session, fail, free_port, remember_key_file,
+                     remember_password, remember_secret, wait_until)
 
 T = Suite("exporter", agent=False)
 H = "127.0.0.1"
@@ -287,6 +288,10 @@ def scraped_agent(env):
     d = os.path.join(env.tmpdir, "tls")
     os.mkdir(d)
     make_pki(d)
+    for k in ("ca.key", "server1.key", "server2.key"):
+        remember_key_file(os.path.join(d, k))
+    remember_password(USER, PASSWORD)
+    remember_password(USER, "not-the-password")  # the wrong-password Prometheus job
     shutil.copy(os.path.join(d, "server1.crt"), os.path.join(d, "tls.crt"))
     shutil.copy(os.path.join(d, "server1.key"), os.path.join(d, "tls.key"))
     web = write(os.path.join(d, "web.yml"),
@@ -471,15 +476,20 @@ def web_config_dir(env):
     return d
 
 
+# A password written where its hash belongs: the error names the user, never the value.
+PLAIN_PASSWORD = "plain-text-password-4711"
+
+
 @T.test
 def bad_web_config_yaml_exits_1_naming_file_line_column(env):
     d = web_config_dir(env)
+    remember_secret("a password written in place of its hash", PLAIN_PASSWORD)
     cases = [
         ("syntax", "tls_server_config:\n  cert_file: \"server1.crt\n",
          ":3:1: while scanning a quoted scalar at 2:14: found unexpected end of stream"),
         ("unknown-key", "tls_server_config:\n  cert_fil: server1.crt\n",
          ':2:3: tls_server_config: unknown field \\"cert_fil\\"'),
-        ("bad-hash", "basic_auth_users:\n  alice: secret\n",
+        ("bad-hash", "basic_auth_users:\n  alice: %s\n" % PLAIN_PASSWORD,
          ':2:10: basic_auth_users: password of \\"alice\\" is not a bcrypt hash'),
     ]
     for name, yaml, want in cases:

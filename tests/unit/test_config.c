@@ -1049,6 +1049,42 @@ static void test_unreadable_config_file_reports_path_and_strerror(void **state)
 	}
 }
 
+/* The agent runs as root: a config others may write is refused, as sshd's StrictModes does. */
+static void test_config_file_writable_by_group_or_others_is_refused(void **state)
+{
+	static const struct {
+		mode_t mode;
+		int err;
+	} cases[] = {
+		{ 0600, 0 }, { 0644, 0 }, { 0444, 0 }, { 0664, -EPERM }, { 0620, -EPERM },
+		{ 0602, -EPERM }, { 0666, -EPERM }, { 0777, -EPERM },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *path = write_yaml("modes", "labels:\n  env: prod\n");
+		struct sockeye_config cfg;
+		char name[32], want[512], *err;
+
+		snprintf(name, sizeof(name), "mode %04o", (unsigned int)cases[i].mode);
+		assert_int_equal(chmod(path, cases[i].mode), 0);
+		expect_int(name, load(&cfg, path, &err), cases[i].err);
+		if (cases[i].err) {
+			snprintf(want, sizeof(want),
+				 "%s: writable by group or others (mode %04o): refusing a configuration "
+				 "anyone could change (chmod go-w %s)\n",
+				 path, (unsigned int)cases[i].mode, path);
+			expect_str(name, err, want);
+			expect_int(name, (int)cfg.n_labels, 0);
+		} else {
+			expect_str(name, err, "");
+			expect_int(name, (int)cfg.n_labels, 1);
+		}
+		free(err);
+		config_free(&cfg);
+	}
+}
+
 static void test_no_config_file_is_a_no_op(void **state)
 {
 	struct sockeye_config cfg;
@@ -1221,6 +1257,7 @@ int main(void)
 		cmocka_unit_test(test_empty_and_null_sections_keep_defaults),
 		cmocka_unit_test(test_bad_config_files_report_file_line_column_and_reason),
 		cmocka_unit_test(test_unreadable_config_file_reports_path_and_strerror),
+		cmocka_unit_test(test_config_file_writable_by_group_or_others_is_refused),
 		cmocka_unit_test(test_no_config_file_is_a_no_op),
 		cmocka_unit_test(test_failed_load_leaves_config_unchanged),
 		cmocka_unit_test(test_config_strings_outlive_the_file_and_free_resets),

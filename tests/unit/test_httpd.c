@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -197,6 +199,7 @@ static int free_port(void)
 /* The agent's side: a scrape callback with known output and a readiness flag. */
 struct fake {
 	atomic_int fail; /* errno the scrape fails with; 0: succeeds */
+	atomic_int delay_ms; /* how long a scrape takes */
 	atomic_int ready;
 	atomic_int scrapes;
 };
@@ -206,6 +209,8 @@ static int fake_scrape(void *arg, enum render_format fmt, struct sockeye_buf *ou
 	struct fake *f = arg;
 
 	atomic_fetch_add(&f->scrapes, 1);
+	if (atomic_load(&f->delay_ms))
+		usleep((useconds_t)atomic_load(&f->delay_ms) * 1000);
 	if (atomic_load(&f->fail))
 		return -atomic_load(&f->fail);
 	buf_puts(out, fmt == RENDER_OPENMETRICS ? OM_BODY : TEXT_BODY);
@@ -511,6 +516,61 @@ static void test_unknown_paths_are_404(void **state)
 	}
 	assert_int_equal(atomic_load(&s->fake.scrapes), 0);
 	reply_free(&r);
+}
+
+/* Paths are percent-decoded, but a decoded NUL would end the path early: "/metrics%00.png"
+ * must not be "/metrics" (found by tests/integration/test_hostile_scrapers.py). */
+static void test_percent_encoded_paths_decode_but_nul_does_not_end_them(void **state)
+{
+	static const struct {
+		const char *path;
+		int status;
+	} cases[] = {
+		{"/%6detrics", 200},	  {"/metrics%3fx", 404},   {"/metrics%00", 404},
+		{"/metrics%00.png", 404}, {"/metrics%2500", 404},  {"/healthz%00", 404},
+		{"/metrics?a=%00", 200},  {"/metrics/../metrics", 404},
+	};
+	struct server *s = *state;
+	struct reply r = {0};
+
+	server_start(s, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		http(s, &r, "--path-as-is '%s%s'", s->url, cases[i].path);
+		expect_int(cases[i].path, r.status, cases[i].status);
+	}
+	reply_free(&r);
+}
+
+/* Requests that arrive while a scrape is being made share it: one scrape, the same body. */
+static void test_concurrent_scrapes_share_one_scrape(void **state)
+{
+	struct server *s = *state;
+	char cmd[2048];
+	int n = 0;
+
+	server_start(s, NULL);
+	atomic_store(&s->fake.delay_ms, 500);
+	/* 20 clients at once; each writes its status and byte count. */
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && for i in $(seq 20); do %s -o /dev/null -w '%%{http_code} "
+		 "%%{size_download}\n' %s/metrics & done > shared.out; wait",
+		 tmpdir, s->curl, s->url);
+	assert_int_not_equal(system(cmd), -1);
+	{
+		char *out = slurp_path(tmp_path("shared.out"), NULL), *line, *save = NULL;
+		char want[64];
+
+		snprintf(want, sizeof(want), "200 %zu", strlen(TEXT_BODY));
+		for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			expect_str("a shared scrape", line, want);
+			n++;
+		}
+		free(out);
+	}
+	assert_int_equal(n, 20);
+	/* All 20 arrive within the first scrape's 0.5 s; a straggler may start a second one. */
+	if (atomic_load(&s->fake.scrapes) > 2)
+		fail_msg("20 concurrent requests made %d scrapes", atomic_load(&s->fake.scrapes));
 }
 
 static void test_other_methods_are_405_with_allow_get_head(void **state)
@@ -1120,6 +1180,68 @@ static void test_basic_auth_caches_successful_checks_only(void **state)
 	webconfig_free(wc);
 }
 
+struct check_arg {
+	struct webconfig *wc;
+	const char *user, *password;
+	int result;
+};
+
+static void *check_thread(void *p)
+{
+	struct check_arg *a = p;
+
+	a->result = webconfig_check_user(a->wc, a->user, a->password);
+	return NULL;
+}
+
+/* A flood of wrong passwords: at most 4 checks run or wait for bcrypt, the others are refused
+ * at once (-EBUSY, 429) without running it; a password checked before is still accepted from
+ * the cache meanwhile (tests/integration/test_hostile_scrapers.py measures the endpoint). */
+static void test_password_checks_beyond_four_waiting_are_refused_busy(void **state)
+{
+	char salt[64], yaml[512], err[512];
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	struct webconfig *wc = NULL;
+	struct check_arg args[10];
+	pthread_t th[10];
+	int wrong = 0, busy = 0;
+	double t0;
+
+	(void)state;
+	assert_non_null(cd);
+	assert_non_null(crypt_gensalt_rn("$2b$", 12, NULL, 0, salt, sizeof(salt)));
+	assert_non_null(crypt_r("pw", salt, cd));
+	snprintf(yaml, sizeof(yaml), "basic_auth_users:\n  u: %s\n", cd->output);
+	free(cd);
+	write_file("busy.yml", yaml);
+	assert_int_equal(webconfig_load(tmp_path("busy.yml"), &wc, err, sizeof(err)), 0);
+	assert_int_equal(webconfig_check_user(wc, "u", "pw"), 1); /* now cached */
+
+	/* Cost 12 is ~0.3 s a check: all 10 threads start long before the first finishes. */
+	for (int i = 0; i < 10; i++) {
+		args[i] = (struct check_arg){.wc = wc, .user = i % 2 ? "u" : "x", .password = "nope"};
+		assert_int_equal(pthread_create(&th[i], NULL, check_thread, &args[i]), 0);
+	}
+	usleep(100 * 1000);
+	t0 = now_s();
+	assert_int_equal(webconfig_check_user(wc, "u", "pw"), 1);
+	assert_true(now_s() - t0 < 0.05); /* the cache is not behind the queue */
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		if (args[i].result == 0)
+			wrong++;
+		else if (args[i].result == -EBUSY)
+			busy++;
+		else
+			fail_msg("check %d returned %d", i, args[i].result);
+	}
+	assert_int_equal(wrong, 4);
+	assert_int_equal(busy, 6);
+	/* Once the queue is empty a check runs again. */
+	assert_int_equal(webconfig_check_user(wc, "u", "nope"), 0);
+	webconfig_free(wc);
+}
+
 /* ---- reload ------------------------------------------------------------------------------ */
 
 static void test_reload_rotates_the_certificate_on_the_same_socket(void **state)
@@ -1391,6 +1513,41 @@ static void test_web_config_errors_name_file_line_and_column(void **state)
 	assert_string_equal(err, want);
 }
 
+/* The web config and the files it names decide who may scrape and whom the agent trusts: one
+ * that others may write is refused; a key others may only read is accepted (Kubernetes mounts
+ * Secrets 0644). */
+static void test_web_config_and_its_files_writable_by_others_are_refused(void **state)
+{
+	static const char *const writable =
+		"writable by group or others: refusing a file anyone could change (chmod go-w it)";
+	char err[1024], want[1400], key[256];
+	struct webconfig *wc = NULL;
+
+	(void)state;
+	snprintf(key, sizeof(key), "%s/perm.key", tmpdir);
+	assert_int_equal(sh("cd '%s' && cp server.key perm.key", tmpdir), 0);
+	write_file("perm.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: perm.key\n");
+
+	assert_int_equal(chmod(tmp_path("perm.yml"), 0666), 0);
+	assert_int_equal(webconfig_load(tmp_path("perm.yml"), &wc, err, sizeof(err)), -EPERM);
+	assert_null(wc);
+	snprintf(want, sizeof(want), "%s: %s", tmp_path("perm.yml"), writable);
+	assert_string_equal(err, want);
+
+	assert_int_equal(chmod(tmp_path("perm.yml"), 0644), 0);
+	assert_int_equal(chmod(key, 0620), 0);
+	assert_int_equal(webconfig_load(tmp_path("perm.yml"), &wc, err, sizeof(err)), -EINVAL);
+	assert_null(wc);
+	snprintf(want, sizeof(want), "%s:3:13: cannot read key_file \"%s\": %s",
+		 tmp_path("perm.yml"), key, writable);
+	assert_string_equal(err, want);
+
+	assert_int_equal(chmod(key, 0644), 0);
+	assert_int_equal(webconfig_load(tmp_path("perm.yml"), &wc, err, sizeof(err)), 0);
+	assert_true(wc->tls);
+	webconfig_free(wc);
+}
+
 static const struct web_good_case {
 	const char *name, *yaml;
 	bool tls;
@@ -1510,6 +1667,8 @@ int main(void)
 		T(test_metrics_path_serves_the_scrape_as_text_004),
 		T(test_head_sends_the_headers_of_get_without_a_body),
 		T(test_unknown_paths_are_404),
+		T(test_percent_encoded_paths_decode_but_nul_does_not_end_them),
+		T(test_concurrent_scrapes_share_one_scrape),
 		T(test_other_methods_are_405_with_allow_get_head),
 		T(test_landing_page_links_to_the_telemetry_path),
 		T(test_healthz_is_ok_and_readyz_follows_the_ready_callback),
@@ -1527,11 +1686,13 @@ int main(void)
 		T(test_client_certificates_follow_client_auth_type),
 		T(test_basic_auth_accepts_only_the_right_password),
 		T(test_basic_auth_caches_successful_checks_only),
+		T(test_password_checks_beyond_four_waiting_are_refused_busy),
 		T(test_reload_rotates_the_certificate_on_the_same_socket),
 		T(test_reload_under_traffic_loses_no_request),
 		T(test_reload_keeps_the_old_config_when_the_new_one_is_invalid),
 		T(test_reload_switches_users_and_headers),
 		T(test_web_config_errors_name_file_line_and_column),
+		T(test_web_config_and_its_files_writable_by_others_are_refused),
 		T(test_web_config_accepts_the_toolkit_forms),
 		T(test_invalid_web_config_fails_start_with_the_reason),
 #undef T

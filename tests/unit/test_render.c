@@ -1057,6 +1057,27 @@ static void test_label_value_escapes_quote_backslash_newline(void **state)
 	expect_escapes("label value", render_escape_label_value, t, ARRAY_SIZE(t));
 }
 
+/* Label values from /proc paths (a libssl under a directory named with any bytes) are not
+ * always UTF-8; Prometheus refuses the whole scrape over one such value. Found by
+ * tests/fuzz/fuzz_render.c. */
+static void test_label_value_bytes_that_are_not_utf8_become_question_marks(void **state)
+{
+	static const char *const t[][2] = {
+		/* '?' is written \? where two would make a trigraph. */
+		{ "/tmp/\xff/libssl.so.3", "</tmp/?/libssl.so.3>" },
+		{ "caf\xc3", "<caf?>" },		       /* truncated at the end */
+		{ "\xc3(", "<?(>" },			       /* not a continuation byte */
+		{ "\xc0\xaf", "<?\?>" },		       /* overlong '/' */
+		{ "\xed\xa0\x80", "<?\?\?>" },	       /* UTF-16 surrogate */
+		{ "\xf4\x90\x80\x80", "<?\?\?\?>" },       /* past U+10FFFF */
+		{ "\xf0\x9f\x90\x9f \xe2\x82\xac", "<\xf0\x9f\x90\x9f \xe2\x82\xac>" },
+		{ "\xff\"\\\n", "<?\\\"\\\\\\n>" }, /* and the escapes */
+	};
+
+	(void)state;
+	expect_escapes("label value", render_escape_label_value, t, ARRAY_SIZE(t));
+}
+
 static void test_help_escapes_backslash_newline_only(void **state)
 {
 	static const char *const t[][2] = {
@@ -1502,6 +1523,7 @@ int main(void)
 		cmocka_unit_test(test_doubles_render_shortest_round_trip),
 		cmocka_unit_test(test_unknown_scrape_duration_is_omitted),
 		cmocka_unit_test(test_label_value_escapes_quote_backslash_newline),
+		cmocka_unit_test(test_label_value_bytes_that_are_not_utf8_become_question_marks),
 		cmocka_unit_test(test_help_escapes_backslash_newline_only),
 		cmocka_unit_test(test_unterminated_names_stop_at_field_size),
 		cmocka_unit_test(test_output_is_deterministic),
