@@ -162,9 +162,11 @@ struct tls_elf *tls_elf_open(int fd, const char *name)
 	}
 	if (!e->dynsym) {
 		pr_warn("TLS: %s: no dynamic symbol table", name);
+		err = -ENOEXEC;
 		goto fail;
 	}
-	qsort(e->relocs, e->n_relocs, sizeof(*e->relocs), reloc_cmp);
+	if (e->n_relocs) /* qsort's array must not be NULL, even empty (UBSan, fuzz_tls_elf) */
+		qsort(e->relocs, e->n_relocs, sizeof(*e->relocs), reloc_cmp);
 	return e;
 fail:
 	tls_elf_close(e);
