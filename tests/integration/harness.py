@@ -31,7 +31,8 @@ import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # SOCKEYE_AGENT runs the suites against another binary (default: the one "make all" built).
-AGENT = os.environ.get("SOCKEYE_AGENT") or os.path.join(ROOT, "build", "sockeye")
+# Absolute: tests hand it to tools that insist (systemd-analyze), and run.sh passes build/...
+AGENT = os.path.abspath(os.environ.get("SOCKEYE_AGENT") or os.path.join(ROOT, "build", "sockeye"))
 PYTHON = "/usr/bin/python3"
 NGINX = "/usr/sbin/nginx"
 HERE = os.path.abspath(__file__)
