@@ -17,7 +17,8 @@ what=${1:-all}
 umask 022
 # Where the agent and the test binaries are: build/, or build/san-*/ for `make test SANITIZE=...`.
 B=${SOCKEYE_BUILD:-build}
-export SOCKEYE_AGENT=${SOCKEYE_AGENT:-$B/sockeye}
+SOCKEYE_AGENT=${SOCKEYE_AGENT:-$(realpath -m "$B/sockeye")}
+export SOCKEYE_AGENT
 
 # Sanitizer builds write every report to a file of its own under $reports (whichever process
 # it comes from: a test binary, the agent started by an integration test); any report fails
@@ -102,6 +103,17 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 	rm -rf "$SOCKEYE_LOG_DIR"
 	for t in tests/integration/test_*.py tests/integration/test_*.sh; do
 		[ -e "$t" ] || continue
+		# A sanitizer pass leaves out what tests the plain binary as it is shipped: the image
+		# holds exactly the agent and its ldd libraries (ASan's would be extra), the systemd
+		# unit's syscall filter is checked under strace (ASan makes other calls, and LSan
+		# cannot run under ptrace).
+		case "$(basename "$t")" in
+		test_container.py | test_systemd.py)
+			if [ -n "$reports" ]; then
+				echo "=== integration/$(basename "$t"): not in a sanitizer pass"
+				continue
+			fi ;;
+		esac
 		case "$t" in
 		*.py) run_suite "integration/$(basename "$t")" "$PYTHON" "$t" ;;
 		*.sh) run_suite "integration/$(basename "$t")" bash "$t" ;;

@@ -14,13 +14,27 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Where invariant failures are written: stderr as it was before libFuzzer closed it
+ * (-close_fd_mask=3 keeps the targets' own chatter out of the logs, and libFuzzer reports on a
+ * copy of its own, so a copy taken before main still reaches the log). */
+static int fuzz_err_fd = 2;
+
+__attribute__((constructor)) static void fuzz_keep_stderr(void)
+{
+	int fd = dup(2);
+
+	if (fd >= 0)
+		fuzz_err_fd = fd;
+}
+
 /* An invariant: on failure, say which and abort (libFuzzer saves the input as a crash). */
 #define CHECK(cond, ...)                                                                           \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant %s failed: ", __FILE__, __LINE__, #cond);  \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
+			dprintf(fuzz_err_fd, "%s:%d: invariant %s failed: ", __FILE__, __LINE__,     \
+				#cond);                                                            \
+			dprintf(fuzz_err_fd, __VA_ARGS__);                                         \
+			dprintf(fuzz_err_fd, "\n");                                                \
 			abort();                                                                   \
 		}                                                                                  \
 	} while (0)
@@ -179,8 +193,8 @@ static inline int expo_value(const char *s, size_t n, double *out)
 
 /* One parsed sample line: name, the labels (raw, escapes checked) without le, le, value. */
 struct expo_sample {
-	char name[256];
-	char labels[4096]; /* the label pairs other than le, as written */
+	char name[4096]; /* names have no length limit: a long metric_prefix makes long ones */
+	char labels[8192]; /* the label pairs other than le, as written */
 	char le[64];
 	int has_le;
 	double value;
@@ -290,13 +304,13 @@ static inline int expo_help_ok(const char *s, const char *end, int om)
 /* A histogram series being checked: buckets in le order ending with +Inf, cumulative, and
  * _count equal to the +Inf bucket. */
 struct expo_hist {
-	char series[4352]; /* family + labels */
+	char series[12288]; /* family + labels */
 	double last_le, last_bucket, inf;
 	int n_buckets, has_inf, has_count, has_sum;
 };
 
 struct expo_family {
-	char name[256];
+	char name[4096];
 	char type[16];
 };
 
@@ -312,7 +326,7 @@ static inline void expo_check(const char *text, size_t len, int om)
 	char **series = NULL;
 	size_t n_series = 0;
 	struct expo_hist h = {0};
-	char cur[256] = "", cur_type[16] = "";
+	char cur[4096] = "", cur_type[16] = "";
 	int eof = 0;
 
 	for (size_t i = 0; i < len;) {
@@ -377,7 +391,7 @@ static inline void expo_check(const char *text, size_t len, int om)
 			size_t fl = strlen(cur);
 			const char *suffix = s.name + fl;
 			int hist = !strcmp(cur_type, "histogram");
-			char key[4608];
+			char key[12544];
 
 			LINE_CHECK(!why, why);
 			LINE_CHECK(cur_type[0], "a sample before any TYPE");

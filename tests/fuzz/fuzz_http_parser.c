@@ -34,6 +34,7 @@
 
 #include <sanitizer/asan_interface.h>
 
+#include "fuzz.h"
 #include "sockeye.h"
 
 /* What the kernel's route maps would answer (route_cfg, route_trie, route_values). */
@@ -51,17 +52,6 @@ static int t_learn(__u64 prefix, __u64 value, __u32 max);
 #define SCAN_STEPS (SOCKEYE_SCAN_WINDOWS * SOCKEYE_SCAN_WINDOW + 256)
 #define DEPTH SOCKEYE_PIPELINE_DEPTH
 #define LONG_MAX_LEN (256 * 64)
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_http_parser: %s:%d: %s: ", __FILE__, __LINE__,      \
-				#cond);                                                            \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* ---- Routes: patterns of every shape, in a trie built once ----------------------------- */
 
@@ -184,8 +174,8 @@ struct seg {
 	struct http_window win __attribute__((aligned(8)));
 };
 
-static void logf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf(struct conn *c, const char *fmt, ...)
+static void logline(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logline(struct conn *c, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -269,10 +259,10 @@ static void on_request(struct conn *c)
 	CHECK(c->req.method < SOCKEYE_METHOD_MAX, "method %u", c->req.method);
 	CHECK(c->req.version < SOCKEYE_VERSION_MAX, "version %u", c->req.version);
 	c->requests++;
-	logf(c, "request %u %u %s start=%llu\n", c->req.method, c->req.version, route,
+	logline(c, "request %u %u %s start=%llu\n", c->req.method, c->req.version, route,
 	     (unsigned long long)c->req.msg_start_ns);
 	if ((__u8)(c->tail - c->head) >= DEPTH) {
-		logf(c, "pipeline_full\n");
+		logline(c, "pipeline_full\n");
 		c->req_entry = 0;
 		return;
 	}
@@ -295,12 +285,12 @@ static void on_response(struct conn *c, __u64 now)
 
 	CHECK(p->status <= 999, "status %u", p->status);
 	CHECK(p->version < SOCKEYE_VERSION_MAX, "version %u", p->version);
-	logf(c, "response %u %u start=%llu\n", p->status, p->version,
+	logline(c, "response %u %u start=%llu\n", p->status, p->version,
 	     (unsigned long long)p->msg_start_ns);
 	if (p->status < 200 && p->status != 101)
 		return;
 	if (c->head == c->tail) {
-		logf(c, "unmatched_response\n");
+		logline(c, "unmatched_response\n");
 		return;
 	}
 	e = &c->fifo[c->head & (DEPTH - 1)];
@@ -313,7 +303,7 @@ static void on_response(struct conn *c, __u64 now)
 	c->cur.status = p->status;
 	c->cur_valid = !e->ignored;
 	if (!e->ignored)
-		logf(c, "paired %u %s %u duration=%llu\n", e->method, e->route, p->status,
+		logline(c, "paired %u %s %u duration=%llu\n", e->method, e->route, p->status,
 		     (unsigned long long)(now > e->start ? now - e->start : 0));
 	if (e->method == SOCKEYE_METHOD_HEAD)
 		p->flags |= HPF_NO_BODY;
@@ -328,10 +318,10 @@ static void on_error(struct conn *c, struct http_parser *p, int why)
 {
 	if (why == LOST_PARSE && c->req.messages == 0 && c->resp.messages == 0) {
 		c->ignore = 1;
-		logf(c, "not_http\n");
+		logline(c, "not_http\n");
 		return;
 	}
-	logf(c, "desync %d\n", why);
+	logline(c, "desync %d\n", why);
 	p->state = HP_ERROR;
 	if (why != LOST_TOO_LONG)
 		fifo_abandon(c);
@@ -349,7 +339,7 @@ static void on_end(struct conn *c, struct seg *s)
 		}
 	} else if (c->cur_valid) {
 		c->cur_valid = 0;
-		logf(c, "sizes %llu %llu\n", (unsigned long long)c->cur.req_body,
+		logline(c, "sizes %llu %llu\n", (unsigned long long)c->cur.req_body,
 		     (unsigned long long)p->body_size);
 	}
 }
@@ -402,7 +392,7 @@ static int scan_step(struct conn *c, struct seg *s)
 		__u32 len = end - pos;
 
 		if (s->windows >= SOCKEYE_SCAN_WINDOWS) {
-			logf(c, "header_too_long\n");
+			logline(c, "header_too_long\n");
 			on_error(c, p, LOST_TOO_LONG);
 			return 1;
 		}
@@ -480,7 +470,7 @@ static void gap(struct conn *c, int req_dir, __u32 n)
 
 	if (c->ignore)
 		return;
-	logf(c, "gap %u\n", n);
+	logline(c, "gap %u\n", n);
 	if (p->state != HP_ERROR && !http_gap(p, n))
 		on_error(c, p, LOST_GAP);
 	check_conn(c);
@@ -492,7 +482,7 @@ static void conn_close(struct conn *c)
 	check_conn(c);
 	CHECK(c->started == c->ended, "in flight after close: %llu",
 	      (unsigned long long)(c->started - c->ended));
-	logf(c, "close requests=%llu paired=%llu\n", (unsigned long long)c->requests,
+	logline(c, "close requests=%llu paired=%llu\n", (unsigned long long)c->requests,
 	     (unsigned long long)c->paired);
 	c->ignore = 0;
 	memset(&c->req, 0, sizeof(c->req));
@@ -550,10 +540,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run(fast, data, size);
 	run(slow, data, size);
 	if (fast->log_len != slow->log_len || memcmp(fast->log, slow->log, fast->log_len)) {
-		fprintf(stderr, "fuzz_http_parser: the fast paths and the byte steps disagree\n"
-				"--- http_scan_window:\n%.*s--- byte steps:\n%.*s",
-			(int)fast->log_len, fast->log, (int)slow->log_len, slow->log);
-		abort();
+		CHECK(0, "the fast paths and the byte steps disagree\n--- http_scan_window:\n%.*s"
+			 "--- byte steps:\n%.*s",
+		      (int)fast->log_len, fast->log, (int)slow->log_len, slow->log);
 	}
 	free(fast->log);
 	free(slow->log);

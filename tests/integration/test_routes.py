@@ -242,7 +242,9 @@ def cardinality_bomb_stays_in_the_budget_and_known_routes_stay_exact(env):
               flush=True)
         if over <= 0:
             probs.append("series_budget events: %s" % fmt_num(over))
-        if rss1 - rss0 > 16 * 1024:
+        # Under ASan (make test's second pass) freed memory waits in a 256 MiB quarantine:
+        # RSS says nothing there.
+        if rss1 - rss0 > 16 * 1024 and "address" not in os.environ.get("SOCKEYE_SANITIZE", ""):
             probs.append("agent RSS grew from %d to %d KiB" % (rss0, rss1))
         print("NOTE bomb of %d distinct paths in %.1f s; label sets %d (%d {other}); "
               "series_budget events %s; agent RSS %d -> %d KiB"
