@@ -719,6 +719,12 @@ static void test_symbols_and_usdt_probes_are_checked_in_their_files(void **state
 		char *yaml, *want, *err, *out;
 		int ret;
 
+#ifdef __SANITIZE_ADDRESS__
+		/* ASan changes the registers gcc picks for the probe's operands: the indexed form
+		 * this case needs is checked in the uninstrumented pass. */
+		if (strstr(c->name, "libbpf cannot read"))
+			continue;
+#endif
 		print_message("# Case %zu: %s\n", i, c->name);
 		assert_true(asprintf(&yaml,
 				     "functions:\n  - metric: t_total\n    type: counter\n"
