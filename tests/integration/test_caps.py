@@ -81,8 +81,11 @@ def start_agent(env, caps, args=()):
 def thread_caps(pid):
     out = {}
     for tid in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-            v = dict(line.split(":", 1) for line in f if line.startswith("Cap"))
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                v = dict(line.split(":", 1) for line in f if line.startswith("Cap"))
+        except FileNotFoundError:
+            continue  # a thread that ended since the listing (seen in the ASan build)
         out[int(tid)] = tuple(int(v[k], 16) for k in ("CapPrm", "CapEff", "CapAmb"))
     return out
 
