@@ -14,7 +14,7 @@
  * beyond them is reported.
  *
  * Routes: with the first byte's low two bits non-zero, the path is also matched against
- * http.routes patterns (a trie built by src/routes.c, walked through this file's tables as
+ * http.routes patterns (a trie built by src/routes.c, walked through tests/unit/route_maps.h as
  * tests/unit/test_routes.c does), the unmatched mode chosen by bits 2-3; a request's route is
  * then the pattern's name, IGNORED (not counted, not in flight), or the normalised path.
  *
@@ -38,13 +38,8 @@
 #include "sockeye.h"
 
 /* What the kernel's route maps would answer (route_cfg, route_trie, route_values). */
-static int t_cfg(struct sockeye_route_cfg *c);
-static int t_edge(__u32 node, __u32 kind, __u64 hash, struct sockeye_route_node *out);
-static int t_learn(__u64 prefix, __u64 value, __u32 max);
-#define ROUTE_CFG(c) t_cfg(c)
-#define ROUTE_EDGE(node, kind, hash, out) t_edge(node, kind, hash, out)
-#define ROUTE_LEARN(prefix, value, max) t_learn(prefix, value, max)
-
+#define ROUTE_MAPS_LEARN_MAX 64
+#include "../unit/route_maps.h"
 #include "http.bpf.h"
 #include "routes.h"
 
@@ -60,52 +55,6 @@ static const char *const patterns[] = {
 	"/files/{path...}", "/a/b/c/d/e/f/g/h", "/{tenant}/dashboard", "/",
 };
 static const char *const ignored[] = {"/healthz", "/metrics", "/internal/*"};
-static struct routes_trie trie;
-static struct sockeye_route_cfg cfg;
-
-static int t_cfg(struct sockeye_route_cfg *c)
-{
-	*c = cfg;
-	return 0;
-}
-
-static int t_edge(__u32 node, __u32 kind, __u64 hash, struct sockeye_route_node *out)
-{
-	for (size_t i = 0; i < trie.n_edges; i++) {
-		const struct routes_edge *e = &trie.edges[i];
-
-		if (e->key.node == node && e->key.kind == kind && e->key.hash == hash) {
-			*out = e->child;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-#define LEARN_MAX 64
-static struct {
-	__u64 prefix, value;
-} learnt[LEARN_MAX];
-static size_t n_learnt;
-
-static int t_learn(__u64 prefix, __u64 value, __u32 max)
-{
-	__u32 count = 0;
-
-	for (size_t i = 0; i < n_learnt; i++) {
-		if (learnt[i].prefix != prefix)
-			continue;
-		if (learnt[i].value == value)
-			return 1;
-		count++;
-	}
-	if (count >= max || n_learnt >= LEARN_MAX)
-		return 0;
-	learnt[n_learnt].prefix = prefix;
-	learnt[n_learnt++].value = value;
-	return 1;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -113,7 +62,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++)
 		CHECK(!routes_check_pattern(patterns[i], &(size_t){0}), "pattern %s", patterns[i]);
 	CHECK(routes_build(patterns, sizeof(patterns) / sizeof(patterns[0]), ignored,
-			   sizeof(ignored) / sizeof(ignored[0]), 0, &trie) == 0,
+			   sizeof(ignored) / sizeof(ignored[0]), 0, &route_maps.trie) == 0,
 	      "routes_build failed");
 	return 0;
 }
@@ -121,13 +70,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* The route configuration of one input (its mode byte); the learning tables start empty. */
 static void set_routes(uint8_t mode)
 {
-	memset(&cfg, 0, sizeof(cfg));
-	n_learnt = 0;
+	memset(&route_maps.cfg, 0, sizeof(route_maps.cfg));
+	route_maps.n_learnt = 0;
 	if (!(mode & 3))
 		return; /* root.flags 0: no pattern, the heuristic */
-	cfg.root = trie.root;
-	cfg.unmatched = (mode >> 2) % SOCKEYE_UNMATCHED_MAX;
-	cfg.max_segment_values = 1 + (mode >> 4);
+	route_maps.cfg.root = route_maps.trie.root;
+	route_maps.cfg.unmatched = (mode >> 2) % SOCKEYE_UNMATCHED_MAX;
+	route_maps.cfg.max_segment_values = 1 + (mode >> 4);
 }
 
 /* The name of a matched pattern, "IGNORED", or NULL when match_id names nothing. */
@@ -135,9 +84,9 @@ static const char *pattern_name(__u64 id)
 {
 	if (id == SOCKEYE_ROUTE_IGNORE)
 		return "IGNORED";
-	for (size_t i = 0; i < trie.n_names; i++)
-		if (trie.names[i].route_id == id)
-			return trie.names[i].text;
+	for (size_t i = 0; i < route_maps.trie.n_names; i++)
+		if (route_maps.trie.names[i].route_id == id)
+			return route_maps.trie.names[i].text;
 	return NULL;
 }
 

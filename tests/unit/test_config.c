@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* test_config.c - flags and the YAML agent config file: what is accepted, what is rejected. */
+#define _GNU_SOURCE /* asprintf, in testing.h */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,78 +16,15 @@
 
 #include "config.h"
 #include "log.h"
+#include "testing.h"
 
 #ifndef SOCKEYE_VERSION
 #define SOCKEYE_VERSION "unknown"
 #endif
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_ARGS 16
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-/* Redirects stdout and stderr into temporary files, so messages can be compared exactly. */
-struct capture {
-	FILE *out, *err;
-	int saved_out, saved_err;
-};
-
-static void capture_start(struct capture *c)
-{
-	fflush(stdout);
-	fflush(stderr);
-	c->out = tmpfile();
-	c->err = tmpfile();
-	assert_non_null(c->out);
-	assert_non_null(c->err);
-	c->saved_out = dup(STDOUT_FILENO);
-	c->saved_err = dup(STDERR_FILENO);
-	dup2(fileno(c->out), STDOUT_FILENO);
-	dup2(fileno(c->err), STDERR_FILENO);
-}
-
-static char *slurp(FILE *f)
-{
-	long n;
-	char *s;
-
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	s = calloc(1, (size_t)n + 1);
-	assert_non_null(s);
-	if (n > 0)
-		assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return s;
-}
-
-/* Restores stdout/stderr; returns what was written to them (caller frees). */
-static void capture_end(struct capture *c, char **out, char **err)
-{
-	fflush(stdout);
-	fflush(stderr);
-	dup2(c->saved_out, STDOUT_FILENO);
-	dup2(c->saved_err, STDERR_FILENO);
-	close(c->saved_out);
-	close(c->saved_err);
-	*out = slurp(c->out);
-	*err = slurp(c->err);
-}
-
-#define expect_str(name, got, want)                                                                \
-	do {                                                                                       \
-		if (strcmp((got), (want)) != 0)                                                    \
-			fail_msg("case '%s':\n  got:  \"%s\"\n  want: \"%s\"", (name), (got),      \
-				 (want));                                                          \
-	} while (0)
-
-#define expect_int(name, got, want)                                                                \
-	do {                                                                                       \
-		long long g_ = (long long)(got), w_ = (long long)(want);                           \
-		if (g_ != w_)                                                                      \
-			fail_msg("case '%s': %s is %lld, want %lld", (name), #got, g_, w_);        \
-	} while (0)
 
 /* Parses "sockeye" + args (NULL-terminated) into cfg, capturing stdout and stderr. */
 static int parse(struct sockeye_config *cfg, const char *const *args, char **out, char **err)

@@ -13,75 +13,20 @@
 
 #include "sockeye.h"
 
-/* What the kernel's maps would answer: the trie under test, the route configuration, and the
- * low_cardinality learning tables. */
-static int t_cfg(struct sockeye_route_cfg *c);
-static int t_edge(__u32 node, __u32 kind, __u64 hash, struct sockeye_route_node *out);
-static int t_learn(__u64 prefix, __u64 value, __u32 max);
-#define ROUTE_CFG(c) t_cfg(c)
-#define ROUTE_EDGE(node, kind, hash, out) t_edge(node, kind, hash, out)
-#define ROUTE_LEARN(prefix, value, max) t_learn(prefix, value, max)
-
+#include "route_maps.h"
 #include "http.bpf.h"
-#include "routes.h"
-
-static struct routes_trie trie;
-static struct sockeye_route_cfg cfg;
-
-static int t_cfg(struct sockeye_route_cfg *c)
-{
-	*c = cfg;
-	return 0;
-}
-
-static int t_edge(__u32 node, __u32 kind, __u64 hash, struct sockeye_route_node *out)
-{
-	for (size_t i = 0; i < trie.n_edges; i++) {
-		const struct routes_edge *e = &trie.edges[i];
-
-		if (e->key.node == node && e->key.kind == kind && e->key.hash == hash) {
-			*out = e->child;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-#define LEARN_MAX 256
-static struct {
-	__u64 prefix, value;
-} seen[LEARN_MAX];
-static size_t n_seen;
-
-static int t_learn(__u64 prefix, __u64 value, __u32 max)
-{
-	__u32 count = 0;
-
-	for (size_t i = 0; i < n_seen; i++) {
-		if (seen[i].prefix != prefix)
-			continue;
-		if (seen[i].value == value)
-			return 1;
-		count++;
-	}
-	if (count >= max || n_seen >= LEARN_MAX)
-		return 0;
-	seen[n_seen].prefix = prefix;
-	seen[n_seen++].value = value;
-	return 1;
-}
 
 /* Sets the trie (generation base) and the configuration. */
 static void setup_routes(const char *const *patterns, size_t n, const char *const *ignore,
 			 size_t n_ignore, __u32 unmatched, __u32 max_values, __u32 base)
 {
-	routes_free(&trie);
-	assert_int_equal(routes_build(patterns, n, ignore, n_ignore, base, &trie), 0);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.root = trie.root;
-	cfg.unmatched = unmatched;
-	cfg.max_segment_values = max_values;
-	n_seen = 0;
+	routes_free(&route_maps.trie);
+	assert_int_equal(routes_build(patterns, n, ignore, n_ignore, base, &route_maps.trie), 0);
+	memset(&route_maps.cfg, 0, sizeof(route_maps.cfg));
+	route_maps.cfg.root = route_maps.trie.root;
+	route_maps.cfg.unmatched = unmatched;
+	route_maps.cfg.max_segment_values = max_values;
+	route_maps.n_learnt = 0;
 }
 
 /* The http_route label of one request with this target, as the agent would export it:
@@ -102,9 +47,9 @@ static void route_of(const char *target, char *out, size_t size)
 		return;
 	}
 	if (r.match_id) {
-		for (size_t i = 0; i < trie.n_names; i++)
-			if (trie.names[i].route_id == r.match_id) {
-				snprintf(out, size, "%s", trie.names[i].text);
+		for (size_t i = 0; i < route_maps.trie.n_names; i++)
+			if (route_maps.trie.names[i].route_id == r.match_id) {
+				snprintf(out, size, "%s", route_maps.trie.names[i].text);
 				return;
 			}
 		fail_msg("%s: match_id %llx names no pattern", target,
@@ -266,14 +211,14 @@ static void test_generations_and_no_patterns(void **state)
 	/* The second generation's node ids carry the generation bit. */
 	setup_routes(registry, N(registry), NULL, 0, SOCKEYE_UNMATCHED_HEURISTIC, 10,
 		     SOCKEYE_ROUTE_GEN_BIT);
-	assert_int_equal(trie.root.id, SOCKEYE_ROUTE_GEN_BIT);
-	for (size_t i = 0; i < trie.n_edges; i++)
-		assert_true(trie.edges[i].key.node & SOCKEYE_ROUTE_GEN_BIT);
+	assert_int_equal(route_maps.trie.root.id, SOCKEYE_ROUTE_GEN_BIT);
+	for (size_t i = 0; i < route_maps.trie.n_edges; i++)
+		assert_true(route_maps.trie.edges[i].key.node & SOCKEYE_ROUTE_GEN_BIT);
 	expect_routes(cases, N(cases));
 	/* No pattern: an empty trie, a root without flags, today's routes. */
 	setup_routes(NULL, 0, NULL, 0, SOCKEYE_UNMATCHED_HEURISTIC, 10, 0);
-	assert_int_equal(trie.root.flags, 0);
-	assert_int_equal(trie.n_edges, 0);
+	assert_int_equal(route_maps.trie.root.flags, 0);
+	assert_int_equal(route_maps.trie.n_edges, 0);
 	expect_routes(cases + 1, 1);
 }
 
@@ -317,7 +262,7 @@ static void test_bad_patterns_say_why_and_where(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	routes_free(&trie);
+	routes_free(&route_maps.trie);
 	return 0;
 }
 
