@@ -175,6 +175,17 @@ static int configure(struct loader *l, const struct sockeye_config *cfg)
 	return 0;
 }
 
+/* Keeps an attached program's link (detached by loader_stop) and its fd for collect. */
+static void keep_link(struct loader *l, struct bpf_program *prog, struct bpf_link *link,
+		      const char *name)
+{
+	l->links[l->n_links] = link;
+	l->link_names[l->n_links] = name;
+	l->n_links++;
+	l->fds.prog_names[l->fds.n_progs] = bpf_program__name(prog);
+	l->fds.progs[l->fds.n_progs++] = bpf_program__fd(prog);
+}
+
 static int attach(struct loader *l, struct bpf_program *prog, const char *name)
 {
 	struct bpf_link *link = bpf_program__attach_cgroup(prog, l->cgroup_fd);
@@ -186,11 +197,7 @@ static int attach(struct loader *l, struct bpf_program *prog, const char *name)
 			 strerror(-err));
 		return err;
 	}
-	l->links[l->n_links] = link;
-	l->link_names[l->n_links] = name;
-	l->n_links++;
-	l->fds.prog_names[l->fds.n_progs] = bpf_program__name(prog);
-	l->fds.progs[l->fds.n_progs++] = bpf_program__fd(prog);
+	keep_link(l, prog, link, name);
 	return 0;
 }
 
@@ -205,11 +212,7 @@ static int attach_tracepoint(struct loader *l, struct bpf_program *prog, const c
 			 strerror(-err));
 		return err;
 	}
-	l->links[l->n_links] = link;
-	l->link_names[l->n_links] = name;
-	l->n_links++;
-	l->fds.prog_names[l->fds.n_progs] = bpf_program__name(prog);
-	l->fds.progs[l->fds.n_progs++] = bpf_program__fd(prog);
+	keep_link(l, prog, link, name);
 	return 0;
 }
 
