@@ -54,10 +54,22 @@ def bpf_ids(pid):
 
 
 def bpftool(*args):
-    p = subprocess.run(["bpftool", "-j"] + list(args), capture_output=True, text=True,
-                       timeout=30)
-    check(p.returncode == 0, "bpftool %s failed: %s" % (" ".join(args), p.stderr.strip()))
-    return json.loads(p.stdout or "[]")
+    """bpftool's JSON listing. An object that goes away while bpftool walks the list (the
+    agent that just stopped) makes it print an error object after a partial array, or exit
+    non-zero: such a listing is taken again, at most 10 times."""
+    why = ""
+    for _ in range(10):
+        p = subprocess.run(["bpftool", "-j"] + list(args), capture_output=True, text=True,
+                           timeout=30)
+        if p.returncode == 0:
+            try:
+                return json.loads(p.stdout or "[]")
+            except ValueError as e:
+                why = "unreadable JSON (%s): %s" % (e, p.stdout[-200:])
+        else:
+            why = "exit %d: %s" % (p.returncode, p.stderr.strip())
+        time.sleep(0.1)
+    fail("bpftool %s failed 10 times; last: %s" % (" ".join(args), why))
 
 
 def cgroup2_root():
