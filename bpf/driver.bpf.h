@@ -181,6 +181,8 @@ static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struc
 
 	cur_key(&key, cgroup_id, st);
 	val = bpf_map_lookup_elem(&http_dur, &key);
+	if (!val) /* a series whose first insert found http_dur's allocator empty */
+		val = bpf_map_lookup_elem(&http_dur_spill, &key);
 	if (!val) {
 		/* A new series: past http.series_budget it is its service's {other} series (the
 		 * sizes follow through cur.route_id). */

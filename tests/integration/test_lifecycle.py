@@ -54,16 +54,16 @@ def bpf_ids(pid):
 
 
 def bpftool(*args):
-    """bpftool's JSON listing. An object that goes away while bpftool walks the list (the
-    agent that just stopped) makes it print an error object after a partial array, or exit
-    non-zero: such a listing is taken again, at most 10 times."""
+    """bpftool's JSON listing. With nothing to list, `bpftool -j cgroup show` prints an empty
+    line, not []. An object that goes away while bpftool walks the list (the agent that just
+    stopped) may make it exit non-zero: such a listing is taken again, at most 10 times."""
     why = ""
     for _ in range(10):
         p = subprocess.run(["bpftool", "-j"] + list(args), capture_output=True, text=True,
                            timeout=30)
         if p.returncode == 0:
             try:
-                return json.loads(p.stdout or "[]")
+                return json.loads(p.stdout.strip() or "[]")
             except ValueError as e:
                 why = "unreadable JSON (%s): %s" % (e, p.stdout[-200:])
         else:
