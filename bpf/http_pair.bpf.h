@@ -704,13 +704,13 @@ static __always_inline void http_segment(struct __sk_buff *skb, struct http_conn
 	scratch_put(depth);
 }
 
-/* The socket closed: requests still waiting for a response are no longer in flight, and a
- * response delimited by the close ends with it. */
-static __always_inline void http_close(struct http_conn *st, __u64 cgroup_id)
+/* The socket closed (tp_sock_state): requests still waiting for a response are no longer in
+ * flight, and a response delimited by the close ends with it. */
+static __always_inline void http_close(struct http_conn *st, const struct sock *sk)
 {
 	fifo_abandon(st);
 	if (st->cur_valid && st->resp.state == HP_BODY_CLOSE)
-		record_sizes(cgroup_id, st, st->resp.body_size);
+		record_sizes(sk_cgroup_id(sk), st, st->resp.body_size);
 }
 
 #endif /* SOCKEYE_HTTP_PAIR_BPF_H */

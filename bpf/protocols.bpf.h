@@ -49,8 +49,10 @@ struct {
 
 /* The protocol of a connection's first payload bytes (len of them in first, zero-padded to 8),
  * PROTO_NONE when no module recognises them; *dir: 1 they travel client -> server, 2 server ->
- * client. Runs once per connection (and per segment of a connection nothing recognised yet).
- * HTTP comes last: any upper-case token looks like a method to it. */
+ * client. Runs once per connection (and per segment of a connection nothing recognised yet),
+ * inside the global function stream_detect (sockeye.bpf.c), so modules' detects add nothing
+ * to the hooks' verification. HTTP comes last: any upper-case token looks like a method to
+ * it. */
 static __always_inline __u32 protocols_detect(const char first[8], __u32 len, int egress,
 					      int *dir)
 {
@@ -76,7 +78,7 @@ static __always_inline void protocols_close(const struct sock *sk, struct sock_s
 {
 	switch (st->s.proto) {
 	case PROTO_HTTP:
-		http_close(&st->http, sk_cgroup_id(sk));
+		http_close(&st->http, sk);
 		break;
 #ifdef STREAM_TEST_MODULE
 	case PROTO_TEST:

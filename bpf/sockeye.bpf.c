@@ -119,37 +119,42 @@ int BPF_PROG(tp_sock_state, const struct sock *sk, int oldstate, int newstate)
 /* A connection whose protocol is not known yet: its first payload bytes go through each
  * module's detect. The protocol, its side (the direction the bytes travel) and the server port
  * are decided once; the filters apply to every protocol. Until then each segment costs a load
- * of up to 8 bytes. */
-static __always_inline void stream_detect(struct __sk_buff *skb, struct bpf_sock *sk,
-					  struct sock_state *st, const int egress, __u32 off)
+ * of up to 8 bytes. A global function: verified once, on its own, however many modules'
+ * detects it calls, not once more per path of the hook around it. ports: the local port in
+ * the high 16 bits, the remote one in the low (host order). */
+__noinline int stream_detect(struct __sk_buff *skb, struct sock_state *st, __u32 off, __u32 ports,
+			     int egress)
 {
 	char first[8] = {};
-	__u32 len = skb->len - off, proto;
+	__u32 len, proto;
 	__u16 port;
 	int dir = 0, client;
 
+	if (!skb || !st || off >= skb->len)
+		return 0;
+	len = skb->len - off;
 	if (len > 8)
 		len = 8;
-	/* len is 1..8 here (off < skb->len). Said with arithmetic the 6.1 verifier follows (see
-	 * scan_step). */
+	/* len is 1..8 here. Said with arithmetic the 6.1 verifier follows (see scan_step). */
 	BARRIER_VAR(len);
 	len = ((len - 1) & 7) + 1;
 	if (bpf_skb_load_bytes(skb, off, first, len))
-		return;
+		return 0;
 	proto = protocols_detect(first, len, egress, &dir);
 	if (proto == PROTO_NONE)
-		return;
-	client = (dir == 1) == egress; /* the local socket sends client -> server bytes */
-	port = client ? bpf_ntohs(sk->dst_port) : (__u16)sk->src_port;
+		return 0;
+	client = (dir == 1) == !!egress; /* the local socket sends client -> server bytes */
+	port = client ? (__u16)ports : (__u16)(ports >> 16);
 	if (!port_wanted(port) || !cgroup_wanted(FILTER_SKB, skb, NULL)) {
 		st->s.kind = KIND_IGNORE;
-		return;
+		return 0;
 	}
 	st->s.kind = client ? KIND_CLIENT : KIND_SERVER;
 	st->s.server_port = port;
 	st->s.proto = proto;
 	if (proto == PROTO_HTTP)
 		http_start(&st->http, st->s.kind, port, bpf_skb_cgroup_id(skb));
+	return 0;
 }
 
 static __always_inline int handle(struct __sk_buff *skb, const int egress)
@@ -219,7 +224,8 @@ static __always_inline int handle(struct __sk_buff *skb, const int egress)
 	if (st->s.kind == KIND_UNKNOWN) {
 		if (!fresh)
 			return 1;
-		stream_detect(skb, sk, st, egress, off + skip);
+		stream_detect(skb, st, off + skip,
+			      (__u32)sk->src_port << 16 | bpf_ntohs(sk->dst_port), egress);
 	}
 	if (st->s.kind != KIND_SERVER && st->s.kind != KIND_CLIENT)
 		return 1;
