@@ -231,14 +231,16 @@ static __always_inline int handle(struct __sk_buff *skb, const int egress)
 		return 1;
 	first = !(st->s.seen & (1 << egress));
 	if (bench_ignore_seq) {
-		fresh = 1, skip = 0, gap = 0;
-	} else if (first) {
-		gap = 0; /* bytes before a direction's first are not the protocol's loss */
+		skip = 0, gap = 0;
 	} else if (!fresh || skip) {
-		stat_inc(SOCKEYE_STAT_RETRANSMIT);
+		/* Counted as the parser's event once the protocol had bytes of this direction. */
+		if (!first)
+			stat_inc(SOCKEYE_STAT_RETRANSMIT);
 		if (!fresh)
 			return 1;
 	}
+	if (first)
+		gap = 0; /* bytes before a direction's first are not the protocol's loss */
 	st->s.seen |= 1 << egress;
 	off += skip;
 
