@@ -13,6 +13,17 @@
 #include "stream.bpf.h"
 #include "http_pair.bpf.h"
 
+/* For a module's programs: hand this socket's segments to no protocol any more (its bytes
+ * turned out not to be the module's, or are of no interest, such as a Redis pub/sub
+ * connection). The module's close is still called when the socket closes. */
+static __always_inline void stream_ignore(struct bpf_sock *sk)
+{
+	struct sock_state *st = bpf_sk_storage_get(&sk_state, sk, NULL, 0);
+
+	if (st)
+		st->s.kind = KIND_IGNORE;
+}
+
 /* --- The modules (tail-called) --------------------------------------------------------- */
 #ifdef STREAM_TEST_MODULE
 #include STREAM_TEST_MODULE

@@ -3,7 +3,7 @@
  * never the agent's): a connection whose first bytes are "SOCKEYE!" (client -> server) or
  * "SOCKEYE?" (server -> client) is PROTO_TEST. Its programs record what the stream core handed
  * them, so that tests/bpf/test_stream.c can check the dispatch (detect, tail call per hook,
- * struct stream_seg, the module's own sk_storage) on the real core. */
+ * struct stream_seg, the module's own sk_storage, stream_ignore) on the real core. */
 #ifndef SOCKEYE_STREAM_PROBE_BPF_H
 #define SOCKEYE_STREAM_PROBE_BPF_H
 
@@ -64,6 +64,14 @@ static __always_inline void test_segment(struct __sk_buff *skb, struct bpf_sock 
 		return;
 	ps->calls++;
 	bpf_skb_load_bytes(skb, seg->off, &b, 1);
+	if (b == 'S' && seg->end - seg->off >= 12) {
+		char w[4] = {};
+
+		/* "SOCKEYE! bye": the module lets the socket go (stream_ignore). */
+		if (!bpf_skb_load_bytes(skb, seg->off + 9, w, 3) && w[0] == 'b' && w[1] == 'y' &&
+		    w[2] == 'e')
+			stream_ignore(sk);
+	}
 	r->calls++;
 	r->cgroup_id = seg->cgroup_id;
 	r->now_ns = seg->now_ns;

@@ -8,10 +8,11 @@
  * Checked: the first bytes choose the module and the side; the module runs from the prog
  * array of the hook's direction (libbpf filled it when the object loaded); struct stream_seg
  * says what the core saw; retransmitted segments never reach the module; the module's own
- * sk_storage works; the nesting level taken for the segment is given back; HTTP still goes
- * inline beside it.
+ * sk_storage works; the nesting level taken for the segment is given back; a module can let
+ * a socket go (stream_ignore); HTTP still goes inline beside it.
  */
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/types.h>
@@ -229,6 +230,68 @@ static void test_nesting_levels_are_given_back(void **state)
 	assert_int_equal(percpu_sum("scratch_depth", 0, 4), 0);
 }
 
+/* Sets a one-byte rodata variable of an object opened, not loaded yet. */
+static int set_rodata_u8(struct bpf_object *o, const char *var, __u8 val)
+{
+	struct btf *btf = bpf_object__btf(o);
+	const struct btf_var_secinfo *v;
+	const struct btf_type *t;
+	struct bpf_map *m, *ro = NULL;
+	const void *init;
+	size_t size;
+	char *data;
+	int id, err = -1;
+
+	bpf_object__for_each_map(m, o)
+		if (bpf_map__is_internal(m) && strstr(bpf_map__name(m), ".rodata"))
+			ro = m;
+	id = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
+	if (!ro || id < 0)
+		return -1;
+	init = bpf_map__initial_value(ro, &size);
+	data = init ? malloc(size) : NULL;
+	if (!data)
+		return -1;
+	memcpy(data, init, size);
+	t = btf__type_by_id(btf, id);
+	v = btf_var_secinfos(t);
+	for (int i = 0; i < btf_vlen(t); i++) {
+		const struct btf_type *vt = btf__type_by_id(btf, v[i].type);
+
+		if (!strcmp(btf__name_by_offset(btf, vt->name_off), var) && v[i].offset < size) {
+			data[v[i].offset] = val;
+			err = bpf_map__set_initial_value(ro, data, size);
+			break;
+		}
+	}
+	free(data);
+	return err;
+}
+
+/* A module that calls stream_ignore gets none of the socket's later segments. With
+ * bench_ignore_seq (an object of its own) every repeat of a segment is new bytes to the core,
+ * so repeats stand for later segments of one socket. */
+static void test_a_module_lets_a_socket_go(void **state)
+{
+	struct bpf_object *shared = obj;
+
+	(void)state;
+	obj = bpf_object__open_file(OBJ, NULL);
+	assert_non_null(obj);
+	assert_int_equal(set_rodata_u8(obj, "bench_ignore_seq", 1), 0);
+	assert_int_equal(bpf_object__load(obj), 0);
+	reset();
+	run("cgskb_ingress", "SOCKEYE! hi there", 3);
+	assert_int_equal(rec(0).calls, 3);
+	assert_int_equal(rec(0).sk_calls, 3);
+	reset();
+	run("cgskb_ingress", "SOCKEYE! bye now", 3);
+	assert_int_equal(rec(0).calls, 1);
+	assert_int_equal(percpu_sum("scratch_depth", 0, 4), 0);
+	bpf_object__close(obj);
+	obj = shared;
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -262,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_other_bytes_never_reach_the_module),
 		cmocka_unit_test(test_http_is_still_parsed_inline),
 		cmocka_unit_test(test_nesting_levels_are_given_back),
+		cmocka_unit_test(test_a_module_lets_a_socket_go),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
