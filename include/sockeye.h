@@ -61,7 +61,7 @@ enum sockeye_role {
 	SOCKEYE_ROLE_MAX,
 };
 
-/* Sync note: also update method_names[] in src/render.c and the method table in
+/* Sync note: also update method_names[] in src/render_http.c and the method table in
  * bpf/http.bpf.h (http_method_from_token). */
 enum sockeye_method {
 	SOCKEYE_METHOD_OTHER = 0, /* rendered as "_OTHER", as OpenTelemetry spells it */
@@ -77,7 +77,7 @@ enum sockeye_method {
 	SOCKEYE_METHOD_MAX,
 };
 
-/* Sync note: also update version_names[] in src/render.c. */
+/* Sync note: also update version_names[] in src/render_http.c. */
 enum sockeye_version {
 	SOCKEYE_VERSION_1_0 = 0,
 	SOCKEYE_VERSION_1_1 = 1,
@@ -175,7 +175,7 @@ _Static_assert(sizeof(struct sockeye_conn_val) ==
 	       "sockeye_conn_val is ABI");
 
 /* Index of the sockeye_stats per-CPU array: things dropped, skipped or overflowed.
- * Sync note: also update stat_names[] in src/render.c. */
+ * Sync note: also update stat_names[] in src/render_agent.c. */
 enum sockeye_stat {
 	SOCKEYE_STAT_ROUTE_TABLE_FULL = 0, /* a request counted under http_route="{other}" */
 	SOCKEYE_STAT_HTTP_MAP_FULL,	   /* a request not counted: http_dur full */
@@ -326,7 +326,7 @@ struct sockeye_tls_event {
 _Static_assert(sizeof(struct sockeye_tls_event) == 8, "sockeye_tls_event is ABI");
 
 /* Index of the tls_stats per-CPU array. Sync note: also update tls_stat_names[] in
- * src/render.c. */
+ * src/render_agent.c. */
 enum sockeye_tls_stat {
 	SOCKEYE_TLS_STAT_UNATTRIBUTED = 0, /* a connection with no socket I/O in its SSL calls
 					    * (memory BIO): not counted */
@@ -337,7 +337,7 @@ enum sockeye_tls_stat {
 
 /* sockeye_tls_probe_hits_total{library,probe}: the tls_hits per-CPU array has one row of
  * SOCKEYE_TLS_PROBE_MAX counters per library slot (index slot * SOCKEYE_TLS_PROBE_MAX +
- * probe). Sync note: also update tls_probe_names[] in src/render.c. */
+ * probe). Sync note: also update tls_probe_names[] in src/render_agent.c. */
 #define SOCKEYE_MAP_TLS_HITS "tls_hits"
 enum sockeye_tls_probe {
 	SOCKEYE_TLS_PROBE_READ = 0,	/* entry of a read function */
@@ -351,7 +351,7 @@ enum sockeye_tls_probe {
 /* sockeye_tls_attributions_total{library,method}: how connections (and SSL objects moved to
  * another socket) learned their socket. The tls_attr per-CPU array has a row of
  * SOCKEYE_TLS_ATTR_MAX counters per library slot, as tls_hits. Sync note: also update
- * tls_attr_names[] in src/render.c. */
+ * tls_attr_names[] in src/render_agent.c. */
 #define SOCKEYE_MAP_TLS_ATTR "tls_attr"
 enum sockeye_tls_attr {
 	SOCKEYE_TLS_ATTR_SOCKET_BIO = 0, /* the descriptor of the SSL object's socket BIO */
