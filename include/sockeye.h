@@ -37,7 +37,7 @@
 #define SOCKEYE_MAP_SIZES "http_sizes"	  /* http_*_{request,response}_body_size_bytes */
 /* Preallocated fallbacks of http_dur and http_sizes, same keys and values, one value for all
  * CPUs: a key whose insert into the per-key allocated map failed is counted here instead, and
- * collect.c adds both up. The kernel's allocator refills its per-CPU caches later, by
+ * collect_http.c adds both up. The kernel's allocator refills its per-CPU caches later, by
  * irq_work: in a burst of new series (measured: 800 of 2,000 in a few seconds on 6.18, and a
  * second series on one CPU on 6.1) it has nothing to give for a moment. 4096 keys: 2.3 MB. */
 #define SOCKEYE_MAP_HTTP_SPILL "http_dur_spill"
@@ -50,6 +50,14 @@
  * segment; a hash lookup is not). */
 #define SOCKEYE_MAP_CONN_SLOTS "conn_slots"
 #define SOCKEYE_MAP_CONN_STATS "conn_stats"
+#define SOCKEYE_MAP_CONN_NEXT "conn_next"	  /* the next free index of conn_stats */
+#define SOCKEYE_MAP_SERIES_N "http_series_n" /* series created: http.series_budget */
+#define SOCKEYE_MAP_SK_STATE "sk_state"	  /* per-socket parser state (sk_storage) */
+/* Per-object working memory of the programs: every object has its own, so the TLS object does
+ * not share them with the socket hooks' object (tls.c). */
+#define SOCKEYE_MAP_SCRATCH "scratch"
+#define SOCKEYE_MAP_SCRATCH_DEPTH "scratch_depth"
+#define SOCKEYE_MAP_ZERO_VALS "zero_vals"
 #define SOCKEYE_CONN_ENTRIES 4096
 /* RTT histogram bounds the agent accepts; slot n_rtt_bounds is the +Inf-only overflow. */
 #define SOCKEYE_RTT_BOUNDS 15
@@ -113,6 +121,8 @@ struct sockeye_size_hist {
 	__u64 sum;
 	__u64 buckets[SOCKEYE_SIZE_SLOTS];
 };
+_Static_assert(sizeof(struct sockeye_size_hist) == 8 * (2 + SOCKEYE_SIZE_SLOTS),
+	       "sockeye_size_hist is ABI");
 
 /* Value of the http_sizes map (per CPU), key as http_dur: recorded when the response ends. */
 struct sockeye_size_val {
@@ -272,6 +282,9 @@ _Static_assert(sizeof(struct sockeye_route_cfg) == 32, "sockeye_route_cfg is ABI
  * same parser and maps as the socket hooks. */
 #define SOCKEYE_MAP_TLS_CONNS "tls_conns" /* (tgid, SSL *) -> connection state */
 #define SOCKEYE_MAP_TLS_STATS "tls_stats" /* sockeye_tls_events_total{event} */
+#define SOCKEYE_MAP_TLS_CALLS "tls_calls" /* pid_tgid -> the SSL call in progress */
+#define SOCKEYE_MAP_TLS_PROCS "tls_procs" /* processes with connection state */
+#define SOCKEYE_MAP_TLS_EVENTS "tls_events" /* ring buffer: struct sockeye_tls_event */
 #define SOCKEYE_TLS_CONN_ENTRIES 16384	  /* SSL objects with state (LRU) */
 #define SOCKEYE_TLS_THREAD_ENTRIES 8192	  /* threads that made an SSL read/write call */
 #define SOCKEYE_TLS_PROC_ENTRIES 8192	  /* processes with connection state */

@@ -736,6 +736,23 @@ static void set_tunables(struct tls_bpf *s, const struct tls_tunables *tun)
 	s->rodata->n_exclude_cgroups = tun->n_exclude_cgroups;
 }
 
+/* The TLS probes' own maps and their names in include/sockeye.h. */
+static int check_map_names(const struct tls_bpf *s)
+{
+	const struct progload_map_name maps[] = {
+		{ s->maps.tls_calls, SOCKEYE_MAP_TLS_CALLS },
+		{ s->maps.tls_conns, SOCKEYE_MAP_TLS_CONNS },
+		{ s->maps.tls_libs, SOCKEYE_MAP_TLS_LIBS },
+		{ s->maps.tls_procs, SOCKEYE_MAP_TLS_PROCS },
+		{ s->maps.tls_stats, SOCKEYE_MAP_TLS_STATS },
+		{ s->maps.tls_hits, SOCKEYE_MAP_TLS_HITS },
+		{ s->maps.tls_attr, SOCKEYE_MAP_TLS_ATTR },
+		{ s->maps.tls_events, SOCKEYE_MAP_TLS_EVENTS },
+	};
+
+	return progload_check_map_names(maps, ARRAY_SIZE(maps), "tls");
+}
+
 /* Every map the socket hooks' object also has becomes the same kernel map, except the
  * per-object scratch maps and the objects' own .rodata/.bss. */
 static int share_maps(struct tls_bpf *s, const struct bpf_object *main_obj)
@@ -748,8 +765,8 @@ static int share_maps(struct tls_bpf *s, const struct bpf_object *main_obj)
 		struct bpf_map *other;
 		int err;
 
-		if (name[0] == '.' || strchr(name, '.') || strcmp(name, "scratch") == 0 ||
-		    strcmp(name, "scratch_depth") == 0)
+		if (name[0] == '.' || strchr(name, '.') || strcmp(name, SOCKEYE_MAP_SCRATCH) == 0 ||
+		    strcmp(name, SOCKEYE_MAP_SCRATCH_DEPTH) == 0)
 			continue;
 		other = bpf_object__find_map_by_name(main_obj, name);
 		if (!other)
@@ -798,6 +815,9 @@ struct tls *tls_start(const struct sockeye_config *cfg, const struct bpf_object 
 		pr_error("TLS: opening the BPF object: %s", strerror(-err));
 		goto cleanup;
 	}
+	err = check_map_names(t->skel);
+	if (err)
+		goto cleanup;
 	set_tunables(t->skel, tun);
 	err = share_maps(t->skel, main_obj);
 	if (err)
