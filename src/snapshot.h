@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* snapshot.h - the plain-C picture of everything a scrape shows: collect.c fills it,
- * render.c prints it. No BPF and no libmicrohttpd types cross this boundary. */
+/* snapshot.h - the plain-C picture of everything a scrape shows: collect.c's family groups
+ * fill it (collect_<group>.c), render.c's print it (render_<group>.c). No BPF and no
+ * libmicrohttpd types cross this boundary. */
 #ifndef SOCKEYE_SNAPSHOT_H
 #define SOCKEYE_SNAPSHOT_H
 
@@ -126,8 +127,10 @@ struct sockeye_snapshot {
 	struct sockeye_http_series *http;
 	size_t n_http;
 
-	/* The identities the series point to (owned), and their services' processes sorted by
-	 * identity. id_cache_valid == 0: no identity cache, its families are omitted. */
+	/* The identities the series of every group point to (owned, sorted, unique: equal
+	 * labels, same pointer), and the processes of those that name services (HTTP and
+	 * connection series) sorted by identity. id_cache_valid == 0: no identity cache, its
+	 * families are omitted. */
 	struct sockeye_identity *identities;
 	size_t n_identities;
 	struct sockeye_service_process *services;
