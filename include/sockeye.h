@@ -37,7 +37,7 @@
 #define SOCKEYE_MAP_SIZES "http_sizes"	  /* http_*_{request,response}_body_size_bytes */
 /* Preallocated fallbacks of http_dur and http_sizes, same keys and values, one value for all
  * CPUs: a key whose insert into the per-key allocated map failed is counted here instead, and
- * collect.c adds both up. The kernel's allocator refills its per-CPU caches later, by
+ * collect_http.c adds both up. The kernel's allocator refills its per-CPU caches later, by
  * irq_work: in a burst of new series (measured: 800 of 2,000 in a few seconds on 6.18, and a
  * second series on one CPU on 6.1) it has nothing to give for a moment. 4096 keys: 2.3 MB. */
 #define SOCKEYE_MAP_HTTP_SPILL "http_dur_spill"
@@ -50,6 +50,14 @@
  * segment; a hash lookup is not). */
 #define SOCKEYE_MAP_CONN_SLOTS "conn_slots"
 #define SOCKEYE_MAP_CONN_STATS "conn_stats"
+#define SOCKEYE_MAP_CONN_NEXT "conn_next"	  /* the next free index of conn_stats */
+#define SOCKEYE_MAP_SERIES_N "http_series_n" /* series created: http.series_budget */
+#define SOCKEYE_MAP_SK_STATE "sk_state"	  /* per-socket parser state (sk_storage) */
+/* Per-object working memory of the programs: every object has its own, so the TLS object does
+ * not share them with the socket hooks' object (tls.c). */
+#define SOCKEYE_MAP_SCRATCH "scratch"
+#define SOCKEYE_MAP_SCRATCH_DEPTH "scratch_depth"
+#define SOCKEYE_MAP_ZERO_VALS "zero_vals"
 #define SOCKEYE_CONN_ENTRIES 4096
 /* RTT histogram bounds the agent accepts; slot n_rtt_bounds is the +Inf-only overflow. */
 #define SOCKEYE_RTT_BOUNDS 15
@@ -61,7 +69,7 @@ enum sockeye_role {
 	SOCKEYE_ROLE_MAX,
 };
 
-/* Sync note: also update method_names[] in src/render.c and the method table in
+/* Sync note: also update method_names[] in src/render_http.c and the method table in
  * bpf/http.bpf.h (http_method_from_token). */
 enum sockeye_method {
 	SOCKEYE_METHOD_OTHER = 0, /* rendered as "_OTHER", as OpenTelemetry spells it */
@@ -77,7 +85,7 @@ enum sockeye_method {
 	SOCKEYE_METHOD_MAX,
 };
 
-/* Sync note: also update version_names[] in src/render.c. */
+/* Sync note: also update version_names[] in src/render_http.c. */
 enum sockeye_version {
 	SOCKEYE_VERSION_1_0 = 0,
 	SOCKEYE_VERSION_1_1 = 1,
@@ -113,6 +121,8 @@ struct sockeye_size_hist {
 	__u64 sum;
 	__u64 buckets[SOCKEYE_SIZE_SLOTS];
 };
+_Static_assert(sizeof(struct sockeye_size_hist) == 8 * (2 + SOCKEYE_SIZE_SLOTS),
+	       "sockeye_size_hist is ABI");
 
 /* Value of the http_sizes map (per CPU), key as http_dur: recorded when the response ends. */
 struct sockeye_size_val {
@@ -175,7 +185,7 @@ _Static_assert(sizeof(struct sockeye_conn_val) ==
 	       "sockeye_conn_val is ABI");
 
 /* Index of the sockeye_stats per-CPU array: things dropped, skipped or overflowed.
- * Sync note: also update stat_names[] in src/render.c. */
+ * Sync note: also update stat_names[] in src/render_agent.c. */
 enum sockeye_stat {
 	SOCKEYE_STAT_ROUTE_TABLE_FULL = 0, /* a request counted under http_route="{other}" */
 	SOCKEYE_STAT_HTTP_MAP_FULL,	   /* a request not counted: http_dur full */
@@ -272,6 +282,9 @@ _Static_assert(sizeof(struct sockeye_route_cfg) == 32, "sockeye_route_cfg is ABI
  * same parser and maps as the socket hooks. */
 #define SOCKEYE_MAP_TLS_CONNS "tls_conns" /* (tgid, SSL *) -> connection state */
 #define SOCKEYE_MAP_TLS_STATS "tls_stats" /* sockeye_tls_events_total{event} */
+#define SOCKEYE_MAP_TLS_CALLS "tls_calls" /* pid_tgid -> the SSL call in progress */
+#define SOCKEYE_MAP_TLS_PROCS "tls_procs" /* processes with connection state */
+#define SOCKEYE_MAP_TLS_EVENTS "tls_events" /* ring buffer: struct sockeye_tls_event */
 #define SOCKEYE_TLS_CONN_ENTRIES 16384	  /* SSL objects with state (LRU) */
 #define SOCKEYE_TLS_THREAD_ENTRIES 8192	  /* threads that made an SSL read/write call */
 #define SOCKEYE_TLS_PROC_ENTRIES 8192	  /* processes with connection state */
@@ -326,7 +339,7 @@ struct sockeye_tls_event {
 _Static_assert(sizeof(struct sockeye_tls_event) == 8, "sockeye_tls_event is ABI");
 
 /* Index of the tls_stats per-CPU array. Sync note: also update tls_stat_names[] in
- * src/render.c. */
+ * src/render_agent.c. */
 enum sockeye_tls_stat {
 	SOCKEYE_TLS_STAT_UNATTRIBUTED = 0, /* a connection with no socket I/O in its SSL calls
 					    * (memory BIO): not counted */
@@ -337,7 +350,7 @@ enum sockeye_tls_stat {
 
 /* sockeye_tls_probe_hits_total{library,probe}: the tls_hits per-CPU array has one row of
  * SOCKEYE_TLS_PROBE_MAX counters per library slot (index slot * SOCKEYE_TLS_PROBE_MAX +
- * probe). Sync note: also update tls_probe_names[] in src/render.c. */
+ * probe). Sync note: also update tls_probe_names[] in src/render_agent.c. */
 #define SOCKEYE_MAP_TLS_HITS "tls_hits"
 enum sockeye_tls_probe {
 	SOCKEYE_TLS_PROBE_READ = 0,	/* entry of a read function */
@@ -351,7 +364,7 @@ enum sockeye_tls_probe {
 /* sockeye_tls_attributions_total{library,method}: how connections (and SSL objects moved to
  * another socket) learned their socket. The tls_attr per-CPU array has a row of
  * SOCKEYE_TLS_ATTR_MAX counters per library slot, as tls_hits. Sync note: also update
- * tls_attr_names[] in src/render.c. */
+ * tls_attr_names[] in src/render_agent.c. */
 #define SOCKEYE_MAP_TLS_ATTR "tls_attr"
 enum sockeye_tls_attr {
 	SOCKEYE_TLS_ATTR_SOCKET_BIO = 0, /* the descriptor of the SSL object's socket BIO */

@@ -20,8 +20,9 @@ void collect_free(struct sockeye_snapshot *snap);
 /* Orders series by role, port, route, method, status, version, identity labels; exposed for
  * tests. */
 int collect_series_cmp(const void *a, const void *b);
-/* Sorts and merges series whose labels are equal (e.g. the same route and service in two
- * cgroups). Returns the new count. */
-size_t collect_merge(struct sockeye_http_series *s, size_t n, size_t n_slots);
+/* Sorts HTTP series and merges those whose labels are equal (the same key in http_dur and its
+ * spill map, the same route and service in two cgroups): what collect_snapshot does to them
+ * after naming them. Returns the new count. */
+size_t collect_merge(struct sockeye_http_series *s, size_t n);
 
 #endif /* SOCKEYE_COLLECT_H */

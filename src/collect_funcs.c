@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* collect_funcs.c - fn_counts / fn_hists / fn_hits / fn_stats -> the function metrics of a
- * snapshot: keys turned into label values, process groups named,
- * series with equal labels merged. Reads only, never writes to the maps. */
+/* collect_funcs.c - the function metrics family group: fn_counts / fn_hists / fn_hits /
+ * fn_stats -> snap->funcs, keys turned into label values; its series are named by process
+ * group and merged through collect_group.h's hooks. Reads only, never writes to the maps. */
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -10,9 +10,11 @@
 #include <string.h>
 
 #include "collect_funcs.h"
+#include "collect_group.h"
 #include "funcs.h"
 #include "funcs_snapshot.h"
 #include "identity.h"
+#include "merge.h"
 
 /* Grows a family's series array by one; NULL when out of memory. */
 static struct sockeye_func_series *series_add(struct sockeye_func_family *fam, size_t *cap)
@@ -156,8 +158,9 @@ static int family_cmp(const void *a, const void *b)
 		      ((const struct sockeye_func_family *)b)->metric);
 }
 
-int collect_funcs(const struct funcs *f, struct sockeye_snapshot *snap)
+static int collect_funcs(const struct collect_ctx *ctx, struct sockeye_snapshot *snap)
 {
+	const struct funcs *f = ctx->fds->funcs;
 	struct sockeye_func_snapshot *fs;
 	struct funcs_decl_view *views = NULL;
 	int fam_of[SOCKEYE_FUNC_MAX_DECLS];
@@ -225,19 +228,12 @@ static uint32_t comm_group(const char *comm)
 	return h ? h : 1;
 }
 
-void collect_funcs_identities(struct identity_cache *ids, struct sockeye_snapshot *snap)
+/* Each series' process group: its cgroup and comm, with the last process seen counting. */
+static void identify_funcs(struct sockeye_snapshot *snap, collect_visit_fn visit, void *arg)
 {
 	struct sockeye_func_snapshot *fs = snap->funcs;
-	size_t total = 0, k = 0;
 
-	if (!fs || !ids)
-		return;
-	for (size_t i = 0; i < fs->n_families; i++)
-		total += fs->families[i].n_series;
-	fs->identities = calloc(total ? total : 1, sizeof(*fs->identities));
-	if (!fs->identities)
-		return;
-	for (size_t i = 0; i < fs->n_families; i++) {
+	for (size_t i = 0; fs && i < fs->n_families; i++) {
 		for (size_t j = 0; j < fs->families[i].n_series; j++) {
 			struct sockeye_func_series *s = &fs->families[i].series[j];
 			struct sockeye_owner owner = {.tgid = s->tgid};
@@ -249,26 +245,9 @@ void collect_funcs_identities(struct identity_cache *ids, struct sockeye_snapsho
 			};
 
 			memcpy(owner.comm, s->comm, sizeof(owner.comm));
-			identity_resolve(ids, &q, &fs->identities[k]);
-			s->identity = &fs->identities[k++];
+			visit(arg, &q, &s->identity);
 		}
 	}
-	fs->n_identities = k;
-}
-
-static int identity_cmp(const struct sockeye_identity *a, const struct sockeye_identity *b)
-{
-	static const struct sockeye_identity none;
-	int c;
-
-	a = a ? a : &none;
-	b = b ? b : &none;
-	for (int i = 0; i < SOCKEYE_ID_MAX; i++) {
-		c = strncmp(a->v[i], b->v[i], sizeof(a->v[i]));
-		if (c)
-			return c;
-	}
-	return 0;
 }
 
 static int series_cmp(const void *a, const void *b)
@@ -281,45 +260,47 @@ static int series_cmp(const void *a, const void *b)
 		if (c)
 			return c;
 	}
-	return identity_cmp(x->identity, y->identity);
+	return merge_identity_cmp(x->identity, y->identity);
 }
 
-void collect_funcs_merge(struct sockeye_snapshot *snap)
+static void func_series_add(void *acc, const void *v)
+{
+	struct sockeye_func_series *a = acc;
+	const struct sockeye_func_series *s = v;
+
+	a->count += s->count;
+	a->sum_ns += s->sum_ns;
+	merge_u64(a->buckets, s->buckets, SOCKEYE_SLOTS);
+}
+
+static void merge_funcs(struct sockeye_snapshot *snap)
+{
+	struct sockeye_func_snapshot *fs = snap->funcs;
+
+	for (size_t i = 0; fs && i < fs->n_families; i++) {
+		struct sockeye_func_family *fam = &fs->families[i];
+
+		fam->n_series = merge_series(fam->series, fam->n_series, sizeof(*fam->series),
+					     series_cmp, func_series_add);
+	}
+}
+
+static void free_funcs(struct sockeye_snapshot *snap)
 {
 	struct sockeye_func_snapshot *fs = snap->funcs;
 
 	if (!fs)
 		return;
-	for (size_t i = 0; i < fs->n_families; i++) {
-		struct sockeye_func_family *fam = &fs->families[i];
-		size_t out = 0;
-
-		if (!fam->n_series)
-			continue;
-		qsort(fam->series, fam->n_series, sizeof(*fam->series), series_cmp);
-		for (size_t j = 1; j < fam->n_series; j++) {
-			struct sockeye_func_series *acc = &fam->series[out], *s = &fam->series[j];
-
-			if (series_cmp(acc, s) != 0) {
-				fam->series[++out] = *s;
-				continue;
-			}
-			acc->count += s->count;
-			acc->sum_ns += s->sum_ns;
-			for (size_t k = 0; k < SOCKEYE_SLOTS; k++)
-				acc->buckets[k] += s->buckets[k];
-		}
-		fam->n_series = out + 1;
-	}
-}
-
-void collect_funcs_free(struct sockeye_func_snapshot *fs)
-{
-	if (!fs)
-		return;
 	for (size_t i = 0; i < fs->n_families; i++)
 		free(fs->families[i].series);
 	free(fs->families);
-	free(fs->identities);
 	free(fs);
 }
+
+const struct collect_group collect_group_funcs = {
+	.what = SOCKEYE_MAP_FN_COUNTS "/" SOCKEYE_MAP_FN_HISTS,
+	.collect = collect_funcs,
+	.identify = identify_funcs,
+	.merge = merge_funcs,
+	.free = free_funcs,
+};

@@ -189,16 +189,46 @@ const struct sockeye_label *expo_with_identity(struct expo_labels *b,
 	return b->l;
 }
 
-int expo_same_identity(const struct sockeye_identity *a, const struct sockeye_identity *b)
+/* le and _sum of a histogram in its unit. dst holds EXPO_SECONDS_LEN (>= EXPO_NUMBER_LEN). */
+static const char *unit_value(char *dst, uint64_t v, enum expo_unit unit)
 {
-	static const struct sockeye_identity none;
+	switch (unit) {
+	case EXPO_UNIT_NS:
+		return expo_seconds(dst, v);
+	case EXPO_UNIT_US:
+		return expo_seconds(dst, v * 1000);
+	case EXPO_UNIT_COUNT:
+	default:
+		return expo_u64(dst, v);
+	}
+}
 
-	if (a == b)
-		return 1;
-	a = a ? a : &none;
-	b = b ? b : &none;
-	for (size_t i = 0; i < SOCKEYE_ID_MAX; i++)
-		if (strncmp(a->v[i], b->v[i], sizeof(a->v[i])) != 0)
-			return 0;
-	return 1;
+void expo_histogram(const struct expo *w, const char *prefix, const char *name,
+		    const struct sockeye_label *labels, size_t n_labels,
+		    const struct expo_histogram *h)
+{
+	char le[EXPO_SECONDS_LEN], value[EXPO_NUMBER_LEN];
+	uint64_t cum = 0;
+	size_t i, shown = 0;
+
+	for (i = 0; i < h->n_bounds; i++) {
+		cum += h->buckets[i];
+		/* A bound not above the last one printed would repeat an le or put it out of
+		 * order; its count goes on into the next line instead. The config rejects such
+		 * bounds, but a histogram Prometheus refuses would lose the whole scrape. */
+		if (i > 0 && h->bounds[i] <= h->bounds[shown])
+			continue;
+		shown = i;
+		expo_sample(w, prefix, name, "_bucket", labels, n_labels,
+			    unit_value(le, h->bounds[i], h->unit), expo_u64(value, cum));
+	}
+	/* A count and its buckets are separate per-CPU adds, so a scrape can catch one without
+	 * the other. The larger of the two keeps +Inf >= every bucket and _count == +Inf, and
+	 * is still monotonic across scrapes. */
+	cum += h->buckets[h->n_bounds];
+	expo_u64(value, h->count > cum ? h->count : cum);
+	expo_sample(w, prefix, name, "_bucket", labels, n_labels, "+Inf", value);
+	expo_sample(w, prefix, name, "_sum", labels, n_labels, NULL,
+		    unit_value(le, h->sum, h->unit));
+	expo_sample(w, prefix, name, "_count", labels, n_labels, NULL, value);
 }

@@ -62,7 +62,27 @@ const struct sockeye_label *expo_with_identity(struct expo_labels *b,
 					       const struct sockeye_label *labels, size_t n,
 					       const struct sockeye_identity *id);
 
-/* Whether two identities render the same labels (NULL is the identity without labels). */
-int expo_same_identity(const struct sockeye_identity *a, const struct sockeye_identity *b);
+/* How a histogram's bounds (le) and sum are written. */
+enum expo_unit {
+	EXPO_UNIT_NS,	 /* nanoseconds, written as exact seconds */
+	EXPO_UNIT_US,	 /* microseconds, written as exact seconds */
+	EXPO_UNIT_COUNT, /* whole numbers: bytes */
+};
+
+/* One histogram series as the kernel counts it. */
+struct expo_histogram {
+	const uint64_t *bounds; /* ascending; a bound not above the one before is skipped */
+	size_t n_bounds;
+	const __u64 *buckets; /* per bucket, not cumulative; [n_bounds] is the overflow */
+	uint64_t count;	      /* at least the buckets' total (0: just that) */
+	uint64_t sum;
+	enum expo_unit unit;
+};
+
+/* The _bucket lines (cumulative, then +Inf), _sum and _count of one series: the one
+ * histogram writer. +Inf and _count are the larger of count and the buckets' total. */
+void expo_histogram(const struct expo *w, const char *prefix, const char *name,
+		    const struct sockeye_label *labels, size_t n_labels,
+		    const struct expo_histogram *h);
 
 #endif /* SOCKEYE_EXPO_H */

@@ -422,6 +422,22 @@ out:
 	return err;
 }
 
+/* The function metrics' maps and their names in include/sockeye.h. */
+static int check_map_names(const struct funcs_bpf *s)
+{
+	const struct progload_map_name maps[] = {
+		{ s->maps.fn_decls, SOCKEYE_MAP_FN_DECLS },
+		{ s->maps.fn_counts, SOCKEYE_MAP_FN_COUNTS },
+		{ s->maps.fn_hists, SOCKEYE_MAP_FN_HISTS },
+		{ s->maps.fn_nseries, SOCKEYE_MAP_FN_NSERIES },
+		{ s->maps.fn_calls, SOCKEYE_MAP_FN_CALLS },
+		{ s->maps.fn_hits, SOCKEYE_MAP_FN_HITS },
+		{ s->maps.fn_stats, SOCKEYE_MAP_FN_STATS },
+	};
+
+	return progload_check_map_names(maps, sizeof(maps) / sizeof(maps[0]), "funcs");
+}
+
 struct funcs *funcs_start(const struct sockeye_config *cfg, struct progload_report *report)
 {
 	struct funcs *f = calloc(1, sizeof(*f));
@@ -435,6 +451,9 @@ struct funcs *funcs_start(const struct sockeye_config *cfg, struct progload_repo
 		pr_error("functions: opening the BPF object: %s", strerror(-err));
 		goto cleanup;
 	}
+	err = check_map_names(f->skel);
+	if (err)
+		goto cleanup;
 	err = progload_object(f->skel->obj, "funcs", NULL, report, &failed);
 	if (err) {
 		pr_error("functions: loading BPF program %s: %s: %s",

@@ -18,7 +18,7 @@ struct sockeye_func_series {
 	const struct sockeye_identity *identity;		      /* NULL: no identity labels */
 	uint64_t count;
 	uint64_t sum_ns;		 /* histograms */
-	uint64_t buckets[SOCKEYE_SLOTS]; /* histograms: per bucket, not cumulative */
+	__u64 buckets[SOCKEYE_SLOTS];	 /* histograms: per bucket, not cumulative */
 	/* The process group behind it, for naming (collect only). */
 	uint64_t cgroup_id;
 	char comm[16];
@@ -47,8 +47,6 @@ struct sockeye_func_family {
 struct sockeye_func_snapshot {
 	struct sockeye_func_family *families; /* sorted by metric */
 	size_t n_families;
-	struct sockeye_identity *identities; /* owned; one per series before merging */
-	size_t n_identities;
 	uint64_t stats[SOCKEYE_FUNC_STAT_MAX]; /* enum sockeye_func_stat */
 };
 

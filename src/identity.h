@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* identity.h - cgroup ids, ports and owner pids -> service and container labels; bounded cache. */
+/* identity.h - cgroup ids, ports and owner pids -> service and container labels; bounded cache.
+ * The public interface of identity.c and of the sources it combines. */
 #ifndef SOCKEYE_IDENTITY_H
 #define SOCKEYE_IDENTITY_H
 
@@ -10,50 +11,12 @@
 #include "config.h"
 #include "snapshot.h"
 
-#define IDENTITY_CONTAINER_ID_LEN 64 /* hex digits of a docker/containerd/cri-o/podman id */
-#define IDENTITY_POD_UID_LEN 36	     /* 8-4-4-4-12; static pods use 32 hex digits */
+/* The sources, each with its parsers (tests/unit/test_identity.c) and its I/O. */
+#include "identity_cgroup.h" /* cgroup id -> path -> container id, pod uid */
+#include "identity_k8s.h"    /* pod uid -> namespace, pod, container names */
+#include "identity_proc.h"   /* /proc/PID -> name, executable, OTEL_SERVICE_NAME, listeners */
 
-/* ---- Pure parsers (no I/O; tests/unit/test_identity.c) ---------------------------------- */
-
-/* What a cgroup v2 path says: the innermost container id and the pod uid, "" when none. */
-struct identity_cgroup_info {
-	char container_id[IDENTITY_CONTAINER_ID_LEN + 1];
-	char pod_uid[IDENTITY_POD_UID_LEN + 1]; /* with '-', as in /var/log/pods names */
-};
-
-/* Parses a cgroup v2 path relative to the mount ("/system.slice/docker-<id>.scope"). */
-void identity_parse_cgroup_path(const char *path, struct identity_cgroup_info *out);
-
-/* The service name in a /proc/PID/environ blob (NUL-separated, the last NUL optional):
- * OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES (percent-decoded).
- * Empty values count as unset. Returns 0, or -ENOENT when neither is set. */
-int identity_environ_service_name(const char *env, size_t len, char *out, size_t size);
-
-/* A kubelet pod log directory name, "<namespace>_<pod>_<uid>". Returns 0 or -EINVAL. */
-struct identity_pod {
-	char ns[64];
-	char name[254];
-	char uid[IDENTITY_POD_UID_LEN + 1];
-};
-int identity_parse_pod_dir(const char *name, struct identity_pod *out);
-
-/* A /var/log/containers file name, "<pod>_<namespace>_<container>-<id>.log": when it is the
- * log of container_id in that pod, copies the container name to out and returns 0; else
- * -ENOENT. */
-int identity_parse_container_log(const char *name, const char *pod, const char *ns,
-				 const char *container_id, char *out, size_t size);
-
-/* The k8s_* labels of a container: the pod directory "<ns>_<pod>_<uid>" in pods_log_dir, and
- * the container's directory in it (the only one, or the one whose logs name container_id, in
- * <pods_log_dir>/../containers or through a symlink). Fills out's k8s_* values. Returns 0,
- * or -ENOENT when no pod directory has that uid. */
-int identity_k8s_lookup(const char *pods_log_dir, const char *uid, const char *container_id,
-			struct sockeye_identity *out);
-
-/* A process's name for service_name: its comm (the name it was executed as: "python3", not
- * the "python3.11" the symlink points to), or the base name of exe when comm is the kernel's
- * 15-byte truncation of it. */
-void identity_process_name(const char *comm, const char *exe, char *out, size_t size);
+/* ---- Pure helpers (no I/O; tests/unit/test_identity.c) ---------------------------------- */
 
 /* The first rule whose every criterion holds. exe_real[i] is rules[i].exe with symlinks
  * resolved (or NULL); exe may be NULL (unknown: rules with exe never match). cgroup matches

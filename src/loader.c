@@ -24,6 +24,8 @@
 #include "sockeye.skel.h"
 #include "tls.h"
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 struct loader {
 	struct sockeye_bpf *skel;
 	int cgroup_fd;
@@ -299,6 +301,34 @@ static void probe_features(struct loader *l, const struct sockeye_config *cfg)
 	btf__free(btf);
 }
 
+/* The socket hooks' maps and their names in include/sockeye.h. */
+static int check_map_names(const struct sockeye_bpf *s)
+{
+	const struct progload_map_name maps[] = {
+		{ s->maps.http_dur, SOCKEYE_MAP_HTTP },
+		{ s->maps.http_sizes, SOCKEYE_MAP_SIZES },
+		{ s->maps.http_dur_spill, SOCKEYE_MAP_HTTP_SPILL },
+		{ s->maps.http_size_spill, SOCKEYE_MAP_SIZES_SPILL },
+		{ s->maps.http_routes, SOCKEYE_MAP_ROUTES },
+		{ s->maps.route_trie, SOCKEYE_MAP_ROUTE_TRIE },
+		{ s->maps.route_cfg, SOCKEYE_MAP_ROUTE_CFG },
+		{ s->maps.route_values, SOCKEYE_MAP_ROUTE_VALUES },
+		{ s->maps.route_prefixes, SOCKEYE_MAP_ROUTE_PREFIXES },
+		{ s->maps.http_series_n, SOCKEYE_MAP_SERIES_N },
+		{ s->maps.sockeye_stats, SOCKEYE_MAP_STATS },
+		{ s->maps.sock_owner, SOCKEYE_MAP_OWNER },
+		{ s->maps.conn_slots, SOCKEYE_MAP_CONN_SLOTS },
+		{ s->maps.conn_stats, SOCKEYE_MAP_CONN_STATS },
+		{ s->maps.conn_next, SOCKEYE_MAP_CONN_NEXT },
+		{ s->maps.sk_state, SOCKEYE_MAP_SK_STATE },
+		{ s->maps.scratch, SOCKEYE_MAP_SCRATCH },
+		{ s->maps.scratch_depth, SOCKEYE_MAP_SCRATCH_DEPTH },
+		{ s->maps.zero_vals, SOCKEYE_MAP_ZERO_VALS },
+	};
+
+	return progload_check_map_names(maps, ARRAY_SIZE(maps), "sockeye");
+}
+
 /* Opens, configures and loads the socket hooks' object. A refused optional program turns its
  * feature off and the object is loaded again without it; a refused core program is fatal. */
 static int load_main(struct loader *l, const struct sockeye_config *cfg)
@@ -313,7 +343,9 @@ static int load_main(struct loader *l, const struct sockeye_config *cfg)
 			pr_error("opening the BPF object: %s", strerror(-err));
 			return err;
 		}
-		err = configure(l, cfg);
+		err = check_map_names(l->skel);
+		if (!err)
+			err = configure(l, cfg);
 		if (err)
 			return err;
 		l->skel->rodata->owner_on_send = l->features[SOCKEYE_FEATURE_OWNER_ON_SEND].enabled;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "progload.h"
 
 /* Statistics only (BPF_LOG_STATS): the verifier's error and its "processed N insns" line,
@@ -213,4 +214,20 @@ void progload_print(const struct progload_report *rep, FILE *out)
 			fprintf(out, " reason=\"%s\"", e->why);
 		fputc('\n', out);
 	}
+}
+
+int progload_check_map_names(const struct progload_map_name *maps, size_t n, const char *object)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = bpf_map__name(maps[i].map);
+
+		if (name && strcmp(name, maps[i].name) == 0)
+			continue;
+		pr_error("%s: BPF map %s is named %s in include/sockeye.h", object,
+			 name ? name : "(none)", maps[i].name);
+		err = -EINVAL;
+	}
+	return err;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+struct bpf_map;
 struct bpf_object;
 
 enum progload_state {
@@ -45,6 +46,17 @@ void progload_list_off(struct bpf_object *obj, const char *object, const char *w
 
 /* Drops the entries of object from rep (before a retry of that object). */
 void progload_forget(struct progload_report *rep, const char *object);
+
+/* A map of an object and the name include/sockeye.h gives it (a SOCKEYE_MAP_* define). */
+struct progload_map_name {
+	const struct bpf_map *map;
+	const char *name;
+};
+
+/* Checks that every map has the name the contract gives it: a map renamed in bpf/ and not in
+ * include/sockeye.h would otherwise go unnoticed where user space names maps (the TLS object's
+ * map sharing, logs). Returns 0 or -EINVAL (logged). */
+int progload_check_map_names(const struct progload_map_name *maps, size_t n, const char *object);
 
 /* Prints one line per program, as --check does: "program NAME loaded insns=N",
  * "program NAME off reason=\"...\"", "program NAME failed insns=N reason=\"...\"". */

@@ -3,7 +3,8 @@
  * families, and the self metrics of their probes; pure: no syscalls or globals. */
 #include <string.h>
 
-#include "render_funcs.h"
+#include "funcs_snapshot.h"
+#include "render_group.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define NAME_LEN      256
@@ -44,11 +45,10 @@ static void put_series(const struct expo *w, const struct sockeye_func_family *f
 		       const struct sockeye_func_series *s)
 {
 	struct sockeye_label own[SOCKEYE_FUNC_MAX_LABELS];
-	char le[EXPO_SECONDS_LEN], value[EXPO_NUMBER_LEN];
+	char value[EXPO_NUMBER_LEN];
 	const struct sockeye_label *labels;
 	struct expo_labels lb;
-	uint64_t cum = 0;
-	size_t i, n_bounds = f->n_bounds;
+	size_t i;
 
 	for (i = 0; i < f->n_labels && i < SOCKEYE_FUNC_MAX_LABELS; i++) {
 		own[i].name = f->label_names[i];
@@ -59,22 +59,21 @@ static void put_series(const struct expo *w, const struct sockeye_func_family *f
 		expo_sample(w, "", name, "_total", labels, lb.n, NULL, expo_u64(value, s->count));
 		return;
 	}
-	if (n_bounds > SOCKEYE_MAX_BUCKETS)
-		n_bounds = SOCKEYE_MAX_BUCKETS;
-	for (i = 0; i < n_bounds; i++) {
-		cum += s->buckets[i];
-		expo_sample(w, "", name, "_bucket", labels, lb.n, expo_seconds(le, f->bounds_ns[i]),
-			    expo_u64(value, cum));
-	}
-	cum += s->buckets[n_bounds];
-	expo_u64(value, cum);
-	expo_sample(w, "", name, "_bucket", labels, lb.n, "+Inf", value);
-	expo_sample(w, "", name, "_sum", labels, lb.n, NULL, expo_seconds(le, s->sum_ns));
-	expo_sample(w, "", name, "_count", labels, lb.n, NULL, value);
+	expo_histogram(w, "", name, labels, lb.n,
+		       &(const struct expo_histogram){
+			       .bounds = f->bounds_ns,
+			       .n_bounds = f->n_bounds < SOCKEYE_MAX_BUCKETS ? f->n_bounds
+									     : SOCKEYE_MAX_BUCKETS,
+			       .buckets = s->buckets, /* count: their total, as collected */
+			       .sum = s->sum_ns,
+			       .unit = EXPO_UNIT_NS,
+		       });
 }
 
-void render_funcs(const struct expo *w, const struct sockeye_func_snapshot *fs)
+void render_funcs(const struct render_ctx *c)
 {
+	const struct sockeye_func_snapshot *fs = c->snap->funcs;
+	const struct expo *w = &c->w;
 	char name[NAME_LEN];
 
 	for (size_t i = 0; fs && i < fs->n_families; i++) {
@@ -89,9 +88,11 @@ void render_funcs(const struct expo *w, const struct sockeye_func_snapshot *fs)
 	}
 }
 
-void render_funcs_self(const struct expo *w, const char *prefix,
-		       const struct sockeye_func_snapshot *fs)
+void render_funcs_self(const struct render_ctx *c)
 {
+	const struct sockeye_func_snapshot *fs = c->snap->funcs;
+	const struct expo *w = &c->w;
+	const char *prefix = c->self_prefix;
 	char value[EXPO_NUMBER_LEN];
 
 	if (!fs)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* snapshot.h - the plain-C picture of everything a scrape shows: collect.c fills it,
- * render.c prints it. No BPF and no libmicrohttpd types cross this boundary. */
+/* snapshot.h - the plain-C picture of everything a scrape shows: collect.c's family groups
+ * fill it (collect_<group>.c), render.c's print it (render_<group>.c). No BPF and no
+ * libmicrohttpd types cross this boundary. */
 #ifndef SOCKEYE_SNAPSHOT_H
 #define SOCKEYE_SNAPSHOT_H
 
@@ -43,7 +44,7 @@ struct sockeye_service_process {
 };
 
 /* identity.c's caches (sockeye_identity_cache_* families).
- * Sync note: also update id_cache_names[] in src/render.c. */
+ * Sync note: also update id_cache_names[] in src/render_identity.c. */
 enum sockeye_id_cache {
 	SOCKEYE_ID_CACHE_SERIES = 0, /* (cgroup, role, port) -> labels */
 	SOCKEYE_ID_CACHE_PROCESS,    /* pid -> name, environment, CPU, memory */
@@ -63,7 +64,7 @@ struct sockeye_http_series {
 	char route[SOCKEYE_ROUTE_LEN]; /* "{other}" when the route table was full */
 	uint64_t count;
 	uint64_t sum_ns;
-	uint64_t buckets[SOCKEYE_SLOTS]; /* per bucket, NOT cumulative; [n_bounds] is overflow */
+	__u64 buckets[SOCKEYE_SLOTS]; /* per bucket, NOT cumulative; [n_bounds] is overflow */
 	struct sockeye_size_hist req_size;  /* request body bytes, recorded at response end */
 	struct sockeye_size_hist resp_size; /* response body bytes */
 };
@@ -126,8 +127,10 @@ struct sockeye_snapshot {
 	struct sockeye_http_series *http;
 	size_t n_http;
 
-	/* The identities the series point to (owned), and their services' processes sorted by
-	 * identity. id_cache_valid == 0: no identity cache, its families are omitted. */
+	/* The identities the series of every group point to (owned, sorted, unique: equal
+	 * labels, same pointer), and the processes of those that name services (HTTP and
+	 * connection series) sorted by identity. id_cache_valid == 0: no identity cache, its
+	 * families are omitted. */
 	struct sockeye_identity *identities;
 	size_t n_identities;
 	struct sockeye_service_process *services;
@@ -181,7 +184,7 @@ struct sockeye_snapshot {
 };
 
 /* How the TLS probes reach a library's plaintext (sockeye_tls_probe_mode{mode}).
- * Sync note: also update tls_mode_names[] in src/render.c. */
+ * Sync note: also update tls_mode_names[] in src/render_agent.c. */
 enum sockeye_tls_mode {
 	SOCKEYE_TLS_MODE_INTERNAL = 0, /* OpenSSL's internal read/write functions (cheap) */
 	SOCKEYE_TLS_MODE_PUBLIC,       /* the exported SSL_read/SSL_write (and _ex) symbols */

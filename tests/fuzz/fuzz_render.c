@@ -196,7 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	snap.http = http;
-	snap.n_http = collect_merge(http, snap.n_http, SOCKEYE_SLOTS);
+	snap.n_http = collect_merge(http, snap.n_http);
 
 	snap.n_conns = fin_count(&f, MAX_CONNS);
 	for (i = 0; i < snap.n_conns; i++) {

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "collect.h"
 #include "render.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -725,17 +726,26 @@ static void snapshot_from_case(struct sockeye_snapshot *snap, struct render_case
 	memcpy(snap->id_cache_evictions, c->id_cache_evictions, sizeof(snap->id_cache_evictions));
 }
 
-/* Renders snap; the caller frees the text. */
+/* Renders snap as the agent does: its HTTP series merged first, as collect_snapshot merges
+ * them (in a copy: the cases' arrays stay as written); the caller frees the text. */
 static char *render(const struct sockeye_snapshot *snap, enum render_format fmt)
 {
+	struct sockeye_snapshot merged = *snap;
+	struct sockeye_http_series *http = calloc(snap->n_http + 1, sizeof(*http));
 	struct sockeye_buf out;
 	char *text;
 
+	assert_non_null(http);
+	if (snap->n_http)
+		memcpy(http, snap->http, snap->n_http * sizeof(*http));
+	merged.http = http;
+	merged.n_http = collect_merge(http, snap->n_http);
 	buf_init(&out);
-	assert_int_equal(render_text(snap, fmt, &out), 0);
+	assert_int_equal(render_text(&merged, fmt, &out), 0);
 	text = strdup(out.data ? out.data : "");
 	assert_non_null(text);
 	buf_free(&out);
+	free(http);
 	return text;
 }
 
