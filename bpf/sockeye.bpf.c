@@ -14,6 +14,7 @@
 
 #include "driver.bpf.h"
 #include "filter.bpf.h"
+#include "db.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "collect.h"
+#include "collect_db.h"
 #include "collect_funcs.h"
 #include "identity.h"
 #include "log.h"
@@ -406,6 +407,7 @@ static int collect_identities(const struct loader_fds *fds, struct identity_cach
 		sorted[i] = &labels[i];
 	}
 	collect_funcs_identities(ids, snap);
+	collect_db_identities(ids, fds->sock_owner, snap);
 	identity_end(ids);
 
 	/* One shared copy of each distinct identity, sorted; the label-less one is NULL. */
@@ -606,6 +608,12 @@ int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *
 			strerror(-err));
 		return err;
 	}
+	err = collect_db(&fds->db, cfg->db_bounds_ns, cfg->n_db_bounds, snap);
+	if (err) {
+		pr_warn("reading %s/%s/%s: %s", SOCKEYE_MAP_DB_DUR, SOCKEYE_MAP_DB_CACHE,
+			SOCKEYE_MAP_DB_CONNS, strerror(-err));
+		return err;
+	}
 	if (ids) {
 		err = collect_identities(fds, ids, snap);
 		if (err)
@@ -614,6 +622,7 @@ int collect_snapshot(const struct loader_fds *fds, const struct sockeye_config *
 	snap->n_http = collect_merge(snap->http, snap->n_http, SOCKEYE_SLOTS);
 	snap->n_conns = conn_merge(snap->conns, snap->n_conns);
 	collect_funcs_merge(snap);
+	collect_db_merge(snap);
 	memcpy(snap->rtt_bounds_us, fds->rtt_bounds_us, fds->n_rtt_bounds * sizeof(__u64));
 	snap->n_rtt_bounds = fds->n_rtt_bounds;
 	collect_stats(fds, snap, ncpu);
@@ -632,5 +641,6 @@ void collect_free(struct sockeye_snapshot *snap)
 	free(snap->maps);
 	free(snap->tls_libs);
 	collect_funcs_free(snap->funcs);
+	collect_db_free(snap->db);
 	memset(snap, 0, sizeof(*snap));
 }

@@ -6,6 +6,7 @@
 
 #include "expo.h"
 #include "render.h"
+#include "render_db.h"
 #include "render_funcs.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -816,6 +817,7 @@ int render_text(const struct sockeye_snapshot *snap, enum render_format fmt,
 	put_conns(&c);
 	put_services(&c);
 	render_funcs(&c.w, snap->funcs);
+	render_db(&c.w, snap->db);
 	put_build_info(&c);
 	put_parser_events(&c);
 	put_progs(&c);
@@ -823,6 +825,7 @@ int render_text(const struct sockeye_snapshot *snap, enum render_format fmt,
 	put_maps(&c);
 	put_tls(&c);
 	render_funcs_self(&c.w, c.self_prefix, snap->funcs);
+	render_db_self(&c.w, c.self_prefix, snap->db);
 	put_id_cache(&c);
 	put_scrape_duration(&c);
 	put_process(&c);
