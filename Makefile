@@ -121,7 +121,7 @@ $(O)/sockeye: $(O)/src/main.o $(O)/libsockeye.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(O)/tests/%: tests/unit/%.c $(O)/libsockeye.a $(HDRS) | $(O)/tests
+$(O)/tests/%: tests/unit/%.c $(O)/libsockeye.a $(HDRS) $(wildcard tests/unit/*.h) | $(O)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Ibpf $< $(O)/libsockeye.a $(LDLIBS) -lcmocka -o $@
 
@@ -145,7 +145,7 @@ build/fuzz/libsockeye.a: $(FUZZ_LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
-build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h build/fuzz/libsockeye.a $(HDRS) | build/fuzz
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h build/fuzz/libsockeye.a $(HDRS) $(wildcard tests/unit/*.h) | build/fuzz
 	$(call msg,FUZZ-LD,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libsockeye.a $(LDLIBS) -o $@
 
