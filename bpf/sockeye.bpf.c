@@ -16,6 +16,34 @@
 #include "filter.bpf.h"
 #include "db.bpf.h"
 
+/* TEMPORARY until the stream core (branch core) lands: its segment description, and a direct
+ * call of the Redis module from handle() (no retransmit or gap tracking). */
+struct stream_seg {
+	__u64 cgroup_id;
+	__u64 now_ns;
+	__u32 off;
+	__u32 end;
+	__u32 gap;
+	__u16 server_port;
+	__u8 from_client;
+	__u8 first;
+};
+#include "redis_pair.bpf.h"
+
+static __always_inline void shim_redis(struct __sk_buff *skb, struct bpf_sock *sk, __u32 off,
+				       int egress)
+{
+	struct stream_seg seg = {};
+
+	seg.cgroup_id = bpf_skb_cgroup_id(skb);
+	seg.now_ns = bpf_ktime_get_ns();
+	seg.off = off;
+	seg.end = skb->len;
+	seg.server_port = bpf_ntohs(sk->dst_port);
+	seg.from_client = egress;
+	redis_segment(skb, sk, &seg);
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define ETH_P_IP 0x0800
@@ -225,6 +253,8 @@ int BPF_PROG(tp_sock_state, const struct sock *sk, int oldstate, int newstate)
 
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
+	if (newstate == TCP_CLOSE)
+		redis_close((void *)sk); /* TEMPORARY: the stream core's close dispatch */
 	if (newstate == TCP_SYN_SENT && !owner_on_send) {
 		/* connect(): the caller's process context. */
 		remote = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
@@ -337,6 +367,29 @@ static __always_inline int handle(struct __sk_buff *skb, int egress)
 	}
 	if (st->tcp_tracked)
 		tcp_account(st, egress, seq, skb->len - off);
+	if (st->kind == KIND_IGNORE) { /* TEMPORARY: the stream core's dispatch */
+		if (bpf_sk_storage_get(&redis_sk, sk, NULL, 0))
+			shim_redis(skb, sk, off, egress);
+		return 1;
+	}
+	if (st->kind == KIND_UNKNOWN) {
+		char rfirst[2];
+
+		if (!bpf_skb_load_bytes(skb, off, rfirst, 2) && redis_detect(rfirst, 2, 1) &&
+		    !egress) {
+			st->kind = KIND_IGNORE; /* a Redis server's socket */
+			return 1;
+		}
+		if (!bpf_skb_load_bytes(skb, off, rfirst, 2) && redis_detect(rfirst, 2, egress) &&
+		    port_wanted(bpf_ntohs(sk->dst_port)) && cgroup_wanted(FILTER_SKB, skb, NULL)) {
+			st->kind = KIND_IGNORE;
+			if (owner_on_send)
+				owner_put(bpf_skb_cgroup_id(skb), bpf_ntohs(sk->dst_port),
+					  SOCKEYE_ROLE_CLIENT);
+			shim_redis(skb, sk, off, egress);
+			return 1;
+		}
+	}
 	if (st->kind == KIND_UNKNOWN) {
 		/* A connection's first payload that starts a request makes it HTTP, on the side it
 		 * travels from; so does a status line ("HTTP/"), on the other side: that is how
