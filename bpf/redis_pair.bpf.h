@@ -11,6 +11,13 @@
 #define SOCKEYE_REDIS_PAIR_BPF_H
 
 #include "db.bpf.h"
+
+struct resp_parser;
+__noinline int redis_step_req(struct resp_parser *p, int c);
+__noinline int redis_step_rep(struct resp_parser *p, int c);
+#define RESP_STEP(p, c, from_client)                                                               \
+	((from_client) ? redis_step_req(p, c) : redis_step_rep(p, c))
+
 #include "redis.bpf.h"
 
 #ifndef BARRIER_VAR
@@ -64,6 +71,22 @@ static __always_inline int redis_detect(const char first[8], __u32 len, int egre
 	if (!db_enabled[SOCKEYE_DB_REDIS])
 		return 0;
 	return redis_detect_bytes(first, len, egress);
+}
+
+/* One byte of each direction: global functions, so that the window's loop verifies a call
+ * per byte rather than the whole state machine per byte. */
+__noinline int redis_step_req(struct resp_parser *p, int c)
+{
+	if (!p)
+		return RE_ERROR;
+	return resp_req_step(p, (char)c);
+}
+
+__noinline int redis_step_rep(struct resp_parser *p, int c)
+{
+	if (!p)
+		return RE_ERROR;
+	return resp_rep_step(p, (char)c);
 }
 
 /* The window steps are global functions: verified once, not in every branch of the loop. */
