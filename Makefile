@@ -93,7 +93,7 @@ build/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) Makefile | build
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-build/tests/%.bpf.o: tests/bpf/%.bpf.c $(BPF_HDRS) Makefile | build/tests
+build/tests/%.bpf.o: tests/bpf/%.bpf.c $(BPF_HDRS) $(BPF_SRCS) $(wildcard tests/bpf/*.bpf.h) Makefile | build/tests
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

@@ -5,13 +5,13 @@
 #ifndef SOCKEYE_DB_BPF_H
 #define SOCKEYE_DB_BPF_H
 
+#include "hist.bpf.h"
 #include "sockeye.h"
 #include "sockeye_db.h"
 
-/* Written by the loader before load (db.buckets; enabled systems from --redis.disable and
- * --postgresql.disable): a disabled system is never detected. */
-const volatile __u64 db_bounds_ns[SOCKEYE_MAX_BUCKETS] = {};
-const volatile __u32 db_n_bounds = 0;
+/* Written by the loader before load (--redis.disable, --postgresql.disable): a disabled
+ * system is never detected. The bounds (db_bounds_ns, n_db_bounds) and the histogram add
+ * (sockeye_db_dur_add) are hist.bpf.h's. */
 const volatile __u8 db_enabled[SOCKEYE_DB_SYSTEM_MAX] = {};
 
 /* (system, name) -> 1: the operation names exported as themselves (loader: db_ops.c). */
@@ -63,35 +63,6 @@ static __always_inline void db_stat(__u32 system, __u32 stat)
 
 	if (v)
 		__sync_fetch_and_add(v, 1);
-}
-
-/* Slot i counts durations in (bound[i-1], bound[i]]; slot db_n_bounds those above all. */
-static __always_inline __u32 db_bucket_of(__u64 v)
-{
-	__u32 i;
-
-	for (i = 0; i < SOCKEYE_MAX_BUCKETS; i++) {
-		if (i >= db_n_bounds || v <= db_bounds_ns[i])
-			break;
-	}
-	return i;
-}
-
-/* A global function: the bucket search is verified once, not in every caller's branch. */
-__noinline int sockeye_db_dur_add(struct sockeye_http_val *h, __u64 v)
-{
-	__u32 slot = db_bucket_of(v);
-
-	if (!h)
-		return 0;
-	/* Atomic although per CPU: egress (process context) can be interrupted by ingress
-	 * (softirq) on the same CPU. */
-	__sync_fetch_and_add(&h->count, 1);
-	__sync_fetch_and_add(&h->sum_ns, v);
-	if (slot > SOCKEYE_MAX_BUCKETS)
-		slot = SOCKEYE_MAX_BUCKETS;
-	__sync_fetch_and_add(&h->buckets[slot], 1);
-	return 0;
 }
 
 /* name when it is in db_ops for system, else all zero (_OTHER). Both 16 bytes. */

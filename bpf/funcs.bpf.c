@@ -19,6 +19,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
 
+#include "hist.bpf.h"
 #include "sockeye.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -271,23 +272,16 @@ static __always_inline void count(struct sockeye_func_key *key, const struct soc
 	c->tgid = bpf_get_current_pid_tgid() >> 32;
 }
 
-/* Slot i holds values in (bound[i-1], bound[i]]; slot n_bounds is above every bound. */
+/* A value into the declaration's histogram, over its own bounds (hist.bpf.h). */
 static __always_inline void observe(struct sockeye_func_key *key, const struct sockeye_func_decl *d,
 				    __u64 v)
 {
 	struct sockeye_func_hist *h = series(&fn_hists, key, d, &zero_hist);
-	__u32 slot = 0;
 
 	if (!h)
 		return;
-	for (; slot < SOCKEYE_MAX_BUCKETS; slot++)
-		if (slot >= d->n_bounds || v <= d->bounds_ns[slot])
-			break;
-	if (slot > SOCKEYE_MAX_BUCKETS)
-		slot = SOCKEYE_MAX_BUCKETS;
-	__sync_fetch_and_add(&h->buckets[slot], 1);
-	__sync_fetch_and_add(&h->sum_ns, v);
-	__sync_fetch_and_add(&h->count, 1);
+	hist_add(&h->count, &h->sum_ns, h->buckets, SOCKEYE_MAX_BUCKETS,
+		 hist_slot(d->bounds_ns, d->n_bounds, SOCKEYE_MAX_BUCKETS, v), v);
 	h->tgid = bpf_get_current_pid_tgid() >> 32;
 }
 

@@ -72,8 +72,6 @@ struct http_parser {
 	__u64 body_left;    /* body bytes still to skip */
 	__u64 num;	    /* Content-Length or chunk size being parsed */
 	__u64 msg_start_ns; /* time of the segment that carried the message's first byte */
-	__u32 next_seq;	    /* TCP sequence number after the last byte processed */
-	__u8 seq_valid;
 	__u8 state;	    /* enum http_pstate */
 	__u8 flags;	    /* HPF_* */
 	__u8 tlen;	    /* bytes in token */
@@ -138,7 +136,7 @@ _Static_assert(sizeof(struct route_state) == SOCKEYE_ROUTE_LEN + 56 + 16 * SOCKE
 	       "route_state layout");
 
 /* What the route code asks of its surroundings (route_cfg, route_trie, the learning maps): the
- * kernel build routes these to global functions over the maps (driver.bpf.h); the unit tests
+ * kernel build routes these to global functions over the maps (http_pair.bpf.h); the unit tests
  * give their own. Defaults: no pattern, the heuristic, nothing learnt. */
 #ifndef ROUTE_CFG
 static __always_inline int route_no_cfg(struct sockeye_route_cfg *c)
@@ -1071,7 +1069,7 @@ static __always_inline int http_fast_packed(struct http_parser *p, struct route_
 }
 
 /* How the scan calls the parser. The kernel build replaces these with global functions
- * (driver.bpf.h), which the verifier checks once instead of once per call site and path. */
+ * (http_pair.bpf.h), which the verifier checks once instead of once per call site and path. */
 #ifndef HTTP_STEP
 #define HTTP_STEP(p, r, c, now) http_step(p, r, c, now)
 #define HTTP_FAST(p, r, w, now) http_fast_packed(p, r, w, now)

@@ -119,61 +119,6 @@ struct {
 	__type(value, struct sockeye_owner);
 } sock_owner SEC(".maps");
 
-/* sockeye_tcp_*, http_*_active_requests: group -> index into conn_stats, allocated from
- * conn_next. A race between two CPUs allocating for one group wastes an index, never counts. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SOCKEYE_CONN_ENTRIES);
-	__type(key, struct sockeye_conn_key);
-	__type(value, __u32);
-} conn_slots SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SOCKEYE_CONN_ENTRIES);
-	__type(key, __u32);
-	__type(value, struct sockeye_conn_val);
-} conn_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} conn_next SEC(".maps");
-
-/* What a scan knows about the segment or SSL call it walks, and where it is. Like the window,
- * it lives in the scratch map value: kept on the stack, these counters would be tracked
- * exactly by the verifier, which then follows the bpf_loop callback once per value they can
- * take (kernels from 6.8 on check callbacks until their state converges). */
-struct scan_vars {
-	__u64 now;
-	__u32 off;	/* first payload byte of the segment */
-	__u32 pos;	/* next byte to look at */
-	__u32 end;	/* end of the payload */
-	__u32 win_base; /* the window holds [win_base, win_base + win.n) */
-	__u32 windows;	/* windows loaded so far */
-	__u32 req_dir;	/* 1: the request direction */
-};
-
-/* Per-CPU scratch: a scan's window and variables (the stack is 512 B). A program can be
- * interrupted on its CPU by another one (task-context egress by softirq ingress or egress),
- * so each nesting level has its own slot: see scratch_get. struct http_window comes from
- * http.bpf.h, included before this file. */
-#define SCRATCH_SLOTS 4
-
-struct scratch {
-	struct http_window win;
-	struct scan_vars v;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SCRATCH_SLOTS);
-	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch SEC(".maps");
-
 /* Zeroed values new series start from, never written. A map value: every kernel's helpers take
  * it as the value to insert (6.1 refuses memory that came into a global function as an
  * argument, such as a pointer into the scratch). */
@@ -196,6 +141,11 @@ static __always_inline const struct zero_vals *zeros(void)
 	return bpf_map_lookup_elem(&zero_vals, &zero);
 }
 
+/* Nesting levels of the per-CPU scratch values (the HTTP scan's window, the stream core's
+ * segment handed to a protocol program): a program can be interrupted on its CPU by another
+ * one (task-context egress by softirq ingress or egress), so each level has its own slot. */
+#define SCRATCH_SLOTS 4
+
 /* Nesting depth of scanning programs on this CPU. Plain increments are safe: nested runs
  * finish (and restore the depth) before the run they interrupted resumes. */
 struct {
@@ -205,23 +155,7 @@ struct {
 	__type(value, __u32);
 } scratch_depth SEC(".maps");
 
-/* Takes this nesting level's scratch slot; pair with scratch_put. NULL when nested too deep. */
-static __always_inline struct scratch *scratch_get(__u32 **depth)
-{
-	__u32 zero = 0, slot;
-
-	*depth = bpf_map_lookup_elem(&scratch_depth, &zero);
-	if (!*depth)
-		return NULL;
-	slot = **depth;
-	if (slot >= SCRATCH_SLOTS) {
-		*depth = NULL; /* nothing taken: nothing to put back */
-		return NULL;
-	}
-	**depth = slot + 1;
-	return bpf_map_lookup_elem(&scratch, &slot);
-}
-
+/* Gives back a nesting level taken by scratch_get or stream_seg_put. */
 static __always_inline void scratch_put(__u32 *depth)
 {
 	if (depth && *depth > 0)
@@ -264,40 +198,22 @@ static __always_inline void *lookup_or_init(void *map, void *spill, const void *
 	return bpf_map_lookup_elem(spill, key);
 }
 
-/* The conn_stats index of a group, allocated on first use; returns index + 1, 0 when full. */
-static __always_inline __u32 conn_slot(__u64 cgroup_id, __u16 port, __u8 side)
+/* The current process as the owner of a series' sockets (sock_owner). A tgid of 0 is
+ * interrupt context on an idle CPU: not an owner. */
+static __always_inline void owner_put(__u64 cgroup_id, __u16 server_port, __u8 role)
 {
-	struct sockeye_conn_key k = {};
-	__u32 *idx, *next, zero = 0, n;
+	struct sockeye_owner_key k = {};
+	struct sockeye_owner v = {};
+	__u64 id = bpf_get_current_pid_tgid();
 
+	if ((id >> 32) == 0)
+		return;
 	k.cgroup_id = cgroup_id;
-	k.server_port = port;
-	k.side = side;
-	idx = bpf_map_lookup_elem(&conn_slots, &k);
-	if (idx)
-		return *idx + 1;
-	next = bpf_map_lookup_elem(&conn_next, &zero);
-	if (!next)
-		return 0;
-	n = __sync_fetch_and_add(next, 1);
-	if (n >= SOCKEYE_CONN_ENTRIES) {
-		stat_inc(SOCKEYE_STAT_CONN_TABLE_FULL);
-		return 0;
-	}
-	if (bpf_map_update_elem(&conn_slots, &k, &n, BPF_NOEXIST)) {
-		idx = bpf_map_lookup_elem(&conn_slots, &k); /* another CPU won: use its index */
-		return idx ? *idx + 1 : 0;
-	}
-	return n + 1;
-}
-
-static __always_inline struct sockeye_conn_val *conn_val(__u32 slot)
-{
-	__u32 idx = slot - 1;
-
-	if (!slot)
-		return NULL;
-	return bpf_map_lookup_elem(&conn_stats, &idx);
+	k.server_port = server_port;
+	k.role = role;
+	v.tgid = id >> 32;
+	bpf_get_current_comm(v.comm, sizeof(v.comm));
+	bpf_map_update_elem(&sock_owner, &k, &v, BPF_ANY);
 }
 
 #endif /* SOCKEYE_MAPS_BPF_H */

@@ -477,11 +477,11 @@ static __always_inline void redis_scan(struct resp_parser *p, struct redis_win *
 
 /* ---- Detection --------------------------------------------------------------------------- */
 
-/* A client's first bytes: "*<digit>" sent by this socket (egress). The server's side of the
- * same connection (ingress) is not a Redis client: 0. */
-static __always_inline int redis_detect_bytes(const char *first, __u32 len, int egress)
+/* A client's first bytes: "*<digit>", travelling client -> server (1) whichever side sees
+ * them; the module then leaves the server's side of the connection (it measures clients). */
+static __always_inline int redis_detect_bytes(const char *first, __u32 len)
 {
-	if (!egress || len < 2)
+	if (len < 2)
 		return 0;
 	return first[0] == '*' && first[1] >= '1' && first[1] <= '9' ? 1 : 0;
 }
@@ -514,6 +514,7 @@ _Static_assert(sizeof(struct redis_pending) == 32, "redis_pending layout");
 #define REDIS_C_OPEN 0x01    /* counted open in db_conns */
 #define REDIS_C_USED 0x02    /* counted used in db_conns */
 #define REDIS_C_IGNORED 0x04 /* pub/sub, MONITOR or lost framing: nothing more is parsed */
+#define REDIS_C_OWNER 0x08   /* the sending process was recorded as the series' owner */
 
 struct redis_conn {
 	struct resp_parser req; /* client -> server */

@@ -68,9 +68,10 @@ struct {
 /* Detection (the stream core calls it with a connection's first payload bytes). */
 static __always_inline int redis_detect(const char first[8], __u32 len, int egress)
 {
+	(void)egress;
 	if (!db_enabled[SOCKEYE_DB_REDIS])
 		return 0;
-	return redis_detect_bytes(first, len, egress);
+	return redis_detect_bytes(first, len);
 }
 
 /* One byte of each direction: global functions, so that the window's loop verifies a call
@@ -233,7 +234,7 @@ static __always_inline void redis_leave(struct redis_conn *c, __u32 why)
 }
 
 /* [seg->off, seg->end) of a Redis connection's segment. */
-static __always_inline void redis_segment(struct __sk_buff *skb, void *sk,
+static __always_inline void redis_segment(struct __sk_buff *skb, struct bpf_sock *sk,
 					  const struct stream_seg *seg)
 {
 	struct redis_scan_ctx x = {};
@@ -242,13 +243,20 @@ static __always_inline void redis_segment(struct __sk_buff *skb, void *sk,
 	struct resp_parser *p;
 	__u32 zero = 0, *depth, slot;
 
+	if (seg->from_client != seg->egress) {
+		/* The server's side of a Redis connection (commands arrive): not a client. */
+		stream_ignore(sk);
+		return;
+	}
 	c = bpf_sk_storage_get(&redis_sk, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!c) {
 		db_stat(SOCKEYE_DB_REDIS, SOCKEYE_DB_STAT_STORAGE_FAIL);
 		return;
 	}
-	if (c->flags & REDIS_C_IGNORED)
+	if (c->flags & REDIS_C_IGNORED) {
+		stream_ignore(sk);
 		return;
+	}
 	if (!(c->flags & REDIS_C_OPEN)) {
 		if (c->cgroup_id) /* closed, or left: never counted again */
 			return;
@@ -256,6 +264,12 @@ static __always_inline void redis_segment(struct __sk_buff *skb, void *sk,
 		c->server_port = seg->server_port;
 		c->flags |= REDIS_C_OPEN;
 		db_conn_add(c->cgroup_id, c->server_port, SOCKEYE_DB_REDIS, 1, 0);
+	}
+	/* As HTTP clients: the process that sends is the series' owner (where cgroup_skb
+	 * programs may read the current task; elsewhere tp_sock_state took it at connect). */
+	if (owner_on_send && seg->egress && !(c->flags & REDIS_C_OWNER)) {
+		c->flags |= REDIS_C_OWNER;
+		owner_put(c->cgroup_id, c->server_port, SOCKEYE_ROLE_CLIENT);
 	}
 	p = seg->from_client ? &c->req : &c->rep;
 	if (seg->gap) {
@@ -297,7 +311,7 @@ static __always_inline void redis_segment(struct __sk_buff *skb, void *sk,
 
 /* The socket closes (the stream core's TCP state tracepoint): commands still outstanding end
  * as error_type="connection_closed", the gauges go. */
-static __always_inline void redis_close(void *sk)
+static __always_inline void redis_close(struct sock *sk)
 {
 	struct redis_conn *c = bpf_sk_storage_get(&redis_sk, sk, NULL, 0);
 	struct redis_result r = {};
@@ -323,5 +337,7 @@ static __always_inline void redis_close(void *sk)
 	c->flags |= REDIS_C_IGNORED;
 	redis_gauges(c);
 }
+
+STREAM_PROTOCOL(redis, PROTO_REDIS)
 
 #endif /* SOCKEYE_REDIS_PAIR_BPF_H */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* tls.bpf.c - uprobes on OpenSSL's read and write functions: the plaintext of each call goes
- * through the same parser, pairing and maps as plain HTTP (driver.bpf.h), so an HTTPS request
+ * through the same parser, pairing and maps as plain HTTP (http_pair.bpf.h), so an HTTPS request
  * produces the same series as a plain one.
  *
  * The loader hands this object the socket hooks' shared maps (http_dur, http_routes, ...), so
@@ -24,7 +24,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "driver.bpf.h"
+#include "http_pair.bpf.h"
 #include "filter.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -95,7 +95,7 @@ struct tls_call {
 
 /* One SSL object's connection state. */
 struct tls_conn {
-	struct sock_state st;
+	struct http_conn st;
 	__u64 sk;   /* inode of the socket the state belongs to, 0 before it is known */
 	__u64 rbio; /* the read BIO when it was attributed by the I/O scan, else 0 */
 	/* A socket BIO's last lookup: while the object keeps this BIO with this descriptor,
@@ -456,7 +456,7 @@ int uprobe_ssl_rw(struct pt_regs *ctx)
  * waiting are counted as started now, so that their ends balance. */
 static __always_inline void conn_set_port(struct tls_conn *conn)
 {
-	struct sock_state *st = &conn->st;
+	struct http_conn *st = &conn->st;
 	__u16 port;
 
 	if (!conn->attributed || (st->kind != KIND_SERVER && st->kind != KIND_CLIENT) ||
@@ -480,7 +480,7 @@ static __always_inline void conn_set_port(struct tls_conn *conn)
 
 /* The connection is over (SSL_free, a new socket, its process gone), as a socket's close is:
  * requests still waiting are no longer in flight, a response delimited by the close ends. */
-__noinline int tls_conn_end(struct sock_state *st)
+__noinline int tls_conn_end(struct http_conn *st)
 {
 	if (!st || (st->kind != KIND_SERVER && st->kind != KIND_CLIENT) || !st->server_port)
 		return 0;
@@ -590,7 +590,7 @@ static __always_inline void on_plaintext(struct tls_call *c, __u64 id, __u64 n, 
 {
 	struct sockeye_tls_conn_key key = {};
 	struct tls_conn *conn;
-	struct sock_state *st;
+	struct http_conn *st;
 	struct scan_ctx ctx = {};
 	int req_dir;
 

@@ -162,7 +162,7 @@ static int configure(struct loader *l, const struct sockeye_config *cfg)
 	/* The db client modules: their bounds, and which systems are detected at all. */
 	for (size_t i = 0; i < cfg->n_db_bounds && i < SOCKEYE_MAX_BUCKETS; i++)
 		s->rodata->db_bounds_ns[i] = cfg->db_bounds_ns[i];
-	s->rodata->db_n_bounds = cfg->n_db_bounds;
+	s->rodata->n_db_bounds = cfg->n_db_bounds;
 	s->rodata->db_enabled[SOCKEYE_DB_REDIS] = l->features[SOCKEYE_FEATURE_REDIS].enabled;
 	s->rodata->db_enabled[SOCKEYE_DB_POSTGRESQL] =
 		l->features[SOCKEYE_FEATURE_POSTGRESQL].enabled;
@@ -357,6 +357,21 @@ static int load_main(struct loader *l, const struct sockeye_config *cfg)
 		pr_error("loading BPF program %s on kernel %s: %s: %s", f ? f->name : "(none)",
 			 l->release, strerror(-err), f ? f->why : "");
 		return err;
+	}
+}
+
+/* The protocol modules' programs (proto_*: tail-call targets, never attached) among those
+ * whose figures are exported, as --check lists them. */
+static void keep_module_progs(struct loader *l)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		if (strncmp(bpf_program__name(prog), "proto_", 6) != 0 ||
+		    bpf_program__fd(prog) < 0 || l->fds.n_progs == LOADER_MAX_PROGS)
+			continue;
+		l->fds.prog_names[l->fds.n_progs] = bpf_program__name(prog);
+		l->fds.progs[l->fds.n_progs++] = bpf_program__fd(prog);
 	}
 }
 
@@ -586,6 +601,7 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	err = start_db(l);
 	if (err)
 		goto cleanup;
+	keep_module_progs(l);
 	err = attach(l, l->skel->progs.cgskb_ingress, "cgskb_ingress");
 	if (err)
 		goto cleanup;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* fuzz_http_parser.c - libFuzzer target: the kernel's HTTP/1.x parser (bpf/http.bpf.h, compiled
- * as C) driven over both directions of one connection the way bpf/driver.bpf.h drives it:
+ * as C) driven over both directions of one connection the way bpf/http_pair.bpf.h drives it:
  * segments scanned in SOCKEYE_SCAN_WINDOW windows by http_scan_window, at most
  * SOCKEYE_SCAN_WINDOWS windows and SCAN_STEPS loop steps per segment, bodies skipped, requests
  * queued in a SOCKEYE_PIPELINE_DEPTH FIFO until their responses, gaps, resynchronisation.
@@ -43,7 +43,7 @@
 #include "http.bpf.h"
 #include "routes.h"
 
-/* Sync note: SCAN_STEPS in bpf/driver.bpf.h (the bpf_loop bound of one segment's scan). */
+/* Sync note: SCAN_STEPS in bpf/http_pair.bpf.h (the bpf_loop bound of one segment's scan). */
 #define SCAN_STEPS (SOCKEYE_SCAN_WINDOWS * SOCKEYE_SCAN_WINDOW + 256)
 #define DEPTH SOCKEYE_PIPELINE_DEPTH
 #define LONG_MAX_LEN (256 * 64)
@@ -90,7 +90,7 @@ static const char *pattern_name(__u64 id)
 	return NULL;
 }
 
-/* Why a parser lost its stream (driver.bpf.h enum lost_why). */
+/* Why a parser lost its stream (http_pair.bpf.h enum lost_why). */
 enum { LOST_PARSE, LOST_GAP, LOST_TOO_LONG };
 
 struct pending {
@@ -312,7 +312,7 @@ static void byte_scan_window(struct http_parser *p, struct route_state *r, struc
 	}
 }
 
-/* driver.bpf.h scan_step. Returns 1 when the scan of the segment stops. */
+/* http_pair.bpf.h scan_step. Returns 1 when the scan of the segment stops. */
 static int scan_step(struct conn *c, struct seg *s)
 {
 	struct http_parser *p = s->req_dir ? &c->req : &c->resp;

@@ -417,13 +417,13 @@ static void test_broken_framing_drops_the_connection(void **state)
 static void test_detection_by_first_bytes(void **state)
 {
 	(void)state;
-	assert_int_equal(redis_detect_bytes("*1\r\n$4\r\n", 8, 1), 1);
-	assert_int_equal(redis_detect_bytes("*3\r\n$3\r\n", 8, 1), 1);
-	assert_int_equal(redis_detect_bytes("*3\r\n$3\r\n", 8, 0), 0); /* the server's side */
-	assert_int_equal(redis_detect_bytes("*0\r\n", 4, 1), 0);
-	assert_int_equal(redis_detect_bytes("GET / HT", 8, 1), 0);
-	assert_int_equal(redis_detect_bytes("PING\r\n", 6, 1), 0);
-	assert_int_equal(redis_detect_bytes("*", 1, 1), 0);
+	assert_int_equal(redis_detect_bytes("*1\r\n$4\r\n", 8), 1);
+	assert_int_equal(redis_detect_bytes("*3\r\n$3\r\n", 8), 1);
+	assert_int_equal(redis_detect_bytes("*0\r\n", 4), 0);
+	assert_int_equal(redis_detect_bytes("GET / HT", 8), 0);
+	assert_int_equal(redis_detect_bytes("PING\r\n", 6), 0);
+	assert_int_equal(redis_detect_bytes("+OK\r\n", 5), 0); /* a reply: not a first byte */
+	assert_int_equal(redis_detect_bytes("*", 1), 0);
 }
 
 int main(void)

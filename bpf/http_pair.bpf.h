@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* driver.bpf.h - drives the HTTP parser over one direction of one connection and turns its
- * events into counts: shared by the socket hooks (bytes of a segment) and the TLS uprobes
- * (plaintext of an SSL_read/SSL_write), so both paths produce the same series.
+/* http_pair.bpf.h - the HTTP module: drives the HTTP parser (http.bpf.h) over one direction of
+ * one connection and turns its events into counts. Shared by the socket hooks (the stream
+ * core hands it the bytes of a segment not seen before, inline: HTTP is the hot path) and the
+ * TLS uprobes (plaintext of an SSL_read/SSL_write), so both paths produce the same series.
  *
  * A connection is a server when its first payload is a request arriving (ingress, or
  * SSL_read), a client when its first payload is a request leaving (egress, SSL_write). The
@@ -9,8 +10,8 @@
  * parser. Requests wait in a small per-connection FIFO (pipelining) until their response's
  * status line is seen; then count, duration sum and bucket are added per CPU.
  */
-#ifndef SOCKEYE_DRIVER_BPF_H
-#define SOCKEYE_DRIVER_BPF_H
+#ifndef SOCKEYE_HTTP_PAIR_BPF_H
+#define SOCKEYE_HTTP_PAIR_BPF_H
 
 /* The window scan calls the parser through global functions (defined below). */
 struct http_parser;
@@ -36,14 +37,56 @@ int sockeye_route_path_start(struct route_state *r);
 #define ROUTE_PATH_START(r) sockeye_route_path_start(r)
 
 #include "http.bpf.h"
+#include "hist.bpf.h"
 #include "maps.bpf.h"
+#include "stream.bpf.h"
+#include "tcp.bpf.h"
 
-enum sock_kind {
-	KIND_UNKNOWN = 0, /* fresh storage */
-	KIND_SERVER,
-	KIND_CLIENT,
-	KIND_IGNORE, /* filtered out, or not HTTP/1.x */
+/* What a scan knows about the segment or SSL call it walks, and where it is. Like the window,
+ * it lives in the scratch map value: kept on the stack, these counters would be tracked
+ * exactly by the verifier, which then follows the bpf_loop callback once per value they can
+ * take (kernels from 6.8 on check callbacks until their state converges). */
+struct scan_vars {
+	__u64 now;
+	__u32 off;	/* first payload byte of the segment */
+	__u32 pos;	/* next byte to look at */
+	__u32 end;	/* end of the payload */
+	__u32 win_base; /* the window holds [win_base, win_base + win.n) */
+	__u32 windows;	/* windows loaded so far */
+	__u32 req_dir;	/* 1: the request direction */
 };
+
+/* Per-CPU scratch: a scan's window and variables (the stack is 512 B). A program can be
+ * interrupted on its CPU by another one (task-context egress by softirq ingress or egress),
+ * so each nesting level has its own slot (maps.bpf.h): see scratch_get. */
+struct scratch {
+	struct http_window win;
+	struct scan_vars v;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SCRATCH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+/* Takes this nesting level's scratch slot; pair with scratch_put. NULL when nested too deep. */
+static __always_inline struct scratch *scratch_get(__u32 **depth)
+{
+	__u32 zero = 0, slot;
+
+	*depth = bpf_map_lookup_elem(&scratch_depth, &zero);
+	if (!*depth)
+		return NULL;
+	slot = **depth;
+	if (slot >= SCRATCH_SLOTS) {
+		*depth = NULL; /* nothing taken: nothing to put back */
+		return NULL;
+	}
+	**depth = slot + 1;
+	return bpf_map_lookup_elem(&scratch, &slot);
+}
 
 /* A request waiting for its response (and, once answered, the response being received). */
 struct pending {
@@ -56,23 +99,17 @@ struct pending {
 	__u8 pad[4];
 };
 
-/* Per-socket state in sk_storage. */
-struct sock_state {
-	__u8 kind; /* enum sock_kind */
+/* One connection's HTTP state: in the socket's sk_storage value (struct sock_state,
+ * sockeye.bpf.c) beside the stream core's, or in a TLS connection's state (tls.bpf.c). */
+struct http_conn {
+	__u8 kind; /* enum sock_kind: the core's, or the TLS probes' decision */
 	__u8 fifo_head;
 	__u8 fifo_tail;
 	__u8 owner_seen; /* record_owner done */
-	__u8 tcp_tracked; /* counted as opened in conn_stats, not yet as closed */
-	__u8 tcp_side;	  /* enum sockeye_role: inbound (server) or outbound (client) */
 	__u16 server_port;
+	__u16 pad1;
 	__u32 http_slot; /* conn_stats index + 1 for the HTTP role's in-flight counts, 0 none */
-	__u32 tcp_slot;	 /* conn_stats index + 1 for the TCP counters, 0 none */
-	__u32 snd_hi;	 /* sequence number after the highest byte sent */
-	__u32 rcv_hi;	 /* ... and received */
-	__u8 snd_valid;
-	__u8 rcv_valid;
-	__u16 tcp_port; /* server port of the TCP group */
-	__u32 retrans;	/* retransmitted segments counted so far */
+	__u32 pad3;
 	__u64 last_route_hash; /* route_hash of the last request, 0 before one */
 	__u64 last_route_id;   /* its id: the hash, or SOCKEYE_ROUTE_OTHER */
 	struct http_parser req;	 /* the direction carrying requests */
@@ -86,62 +123,31 @@ struct sock_state {
 };
 _Static_assert((SOCKEYE_PIPELINE_DEPTH & (SOCKEYE_PIPELINE_DEPTH - 1)) == 0, "FIFO index masks");
 
-/* Slot i counts durations in (bound[i-1], bound[i]]; slot n_bounds those above every bound. */
-static __always_inline __u32 bucket_of(__u64 v)
-{
-	__u32 i;
-
-	for (i = 0; i < SOCKEYE_MAX_BUCKETS; i++) {
-		if (i >= n_bounds || v <= bounds_ns[i])
-			break;
-	}
-	return i;
-}
-
-static __always_inline __u32 size_bucket(__u64 v)
-{
-	__u32 i;
-
-	for (i = 0; i < SOCKEYE_SIZE_BOUNDS; i++) {
-		if (i >= n_size_bounds || v <= size_bounds[i])
-			break;
-	}
-	return i > SOCKEYE_SIZE_BOUNDS ? SOCKEYE_SIZE_BOUNDS : i;
-}
-
 /* The histogram updates are global functions: the bucket search branches once per bound, and
  * inlined, each branch would carry the rest of its caller through the verifier again. */
 __noinline int sockeye_size_add(struct sockeye_size_hist *h, __u64 v)
 {
-	__u32 slot = size_bucket(v);
+	__u32 slot = HIST_SLOT(size_bounds, n_size_bounds, v);
 
 	if (!h)
 		return 0;
-	__sync_fetch_and_add(&h->count, 1);
-	__sync_fetch_and_add(&h->sum, v);
-	if (slot > SOCKEYE_SIZE_BOUNDS)
-		slot = SOCKEYE_SIZE_BOUNDS;
-	__sync_fetch_and_add(&h->buckets[slot], 1);
+	hist_add(&h->count, &h->sum, h->buckets, SOCKEYE_SIZE_BOUNDS, slot, v);
 	return 0;
 }
 
 __noinline int sockeye_dur_add(struct sockeye_http_val *h, __u64 v)
 {
-	__u32 slot = bucket_of(v);
+	__u32 slot = HIST_SLOT(bounds_ns, n_bounds, v);
 
 	if (!h)
 		return 0;
-	__sync_fetch_and_add(&h->count, 1);
-	__sync_fetch_and_add(&h->sum_ns, v);
-	if (slot > SOCKEYE_MAX_BUCKETS)
-		slot = SOCKEYE_MAX_BUCKETS;
-	__sync_fetch_and_add(&h->buckets[slot], 1);
+	hist_add(&h->count, &h->sum_ns, h->buckets, SOCKEYE_MAX_BUCKETS, slot, v);
 	return 0;
 }
 
 /* The series of the response being received (cur): its labels. */
 static __always_inline void cur_key(struct sockeye_http_key *key, __u64 cgroup_id,
-				    const struct sock_state *st)
+				    const struct http_conn *st)
 {
 	key->cgroup_id = cgroup_id;
 	key->route_id = st->cur.route_id;
@@ -154,7 +160,7 @@ static __always_inline void cur_key(struct sockeye_http_key *key, __u64 cgroup_i
 
 /* The response (cur) ended: its request's and its own body sizes, under the same labels as
  * its duration. */
-static __always_inline void record_sizes(__u64 cgroup_id, struct sock_state *st,
+static __always_inline void record_sizes(__u64 cgroup_id, struct http_conn *st,
 					 __u64 resp_body)
 {
 	const struct zero_vals *z = zeros();
@@ -173,7 +179,7 @@ static __always_inline void record_sizes(__u64 cgroup_id, struct sock_state *st,
 }
 
 /* The response (cur) started: its duration from its request's first byte. */
-static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struct scratch *sc,
+static __always_inline void record(__u64 cgroup_id, struct http_conn *st, struct scratch *sc,
 				   __u64 now)
 {
 	struct sockeye_http_key key = {};
@@ -210,7 +216,7 @@ static __always_inline void record(__u64 cgroup_id, struct sock_state *st, struc
 /* http_*_active_requests: +1 started when a request line completes, +1 ended when its
  * response starts or the request is abandoned (connection closed, parser lost the stream).
  * Requests on ignored paths (http.routes.ignore) count nowhere. */
-static __always_inline void inflight_add(struct sock_state *st, const struct pending *e,
+static __always_inline void inflight_add(struct http_conn *st, const struct pending *e,
 					 int started)
 {
 	struct sockeye_conn_val *v;
@@ -231,7 +237,7 @@ static __always_inline void inflight_add(struct sock_state *st, const struct pen
 }
 
 /* Every request still waiting for its response is abandoned. */
-static __always_inline void fifo_abandon(struct sock_state *st)
+static __always_inline void fifo_abandon(struct http_conn *st)
 {
 	for (int i = 0; i < SOCKEYE_PIPELINE_DEPTH; i++) {
 		if (st->fifo_head == st->fifo_tail)
@@ -243,7 +249,7 @@ static __always_inline void fifo_abandon(struct sock_state *st)
 }
 
 /* A connection became HTTP (server or client): its in-flight counter group. */
-static __always_inline void http_conn_init(struct sock_state *st, __u64 cgroup_id)
+static __always_inline void http_conn_init(struct http_conn *st, __u64 cgroup_id)
 {
 	/* low_cardinality learns per service: (cgroup, port, role) starts its prefixes. */
 	st->route.seed = route_chain(route_chain(ROUTE_FNV_OFFSET, cgroup_id),
@@ -252,7 +258,7 @@ static __always_inline void http_conn_init(struct sock_state *st, __u64 cgroup_i
 				  st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT);
 }
 
-static __always_inline void on_request(struct sock_state *st)
+static __always_inline void on_request(struct http_conn *st)
 {
 	struct route_state *r = &st->route;
 	__u64 hash, id;
@@ -304,7 +310,7 @@ static __always_inline void on_request(struct sock_state *st)
 	inflight_add(st, e, 1);
 }
 
-static __always_inline void on_response(__u64 cgroup_id, struct sock_state *st,
+static __always_inline void on_response(__u64 cgroup_id, struct http_conn *st,
 					struct scratch *sc, __u64 now)
 {
 	struct http_parser *p = &st->resp;
@@ -349,7 +355,7 @@ enum lost_why {
  * Outstanding requests stay paired with their responses when nothing could have been
  * missed (an over-long header section was already counted from its start line); after a gap
  * or garbage they can no longer be paired reliably and are dropped. */
-static __always_inline void on_error(struct sock_state *st, struct http_parser *p, int why)
+static __always_inline void on_error(struct http_conn *st, struct http_parser *p, int why)
 {
 	if (why == LOST_PARSE && st->req.messages == 0 && st->resp.messages == 0) {
 		st->kind = KIND_IGNORE;
@@ -364,21 +370,21 @@ static __always_inline void on_error(struct sock_state *st, struct http_parser *
 
 /* What happens per message, as global functions: verified once each, not once per path of
  * the scan callback that calls them (which the verifier walks several times). */
-__noinline int sockeye_on_request(struct sock_state *st)
+__noinline int sockeye_on_request(struct http_conn *st)
 {
 	if (st)
 		on_request(st);
 	return 0;
 }
 
-__noinline int sockeye_on_response(struct sock_state *st, struct scratch *sc, __u64 cgroup_id)
+__noinline int sockeye_on_response(struct http_conn *st, struct scratch *sc, __u64 cgroup_id)
 {
 	if (st && sc)
 		on_response(cgroup_id, st, sc, sc->v.now);
 	return 0;
 }
 
-__noinline int sockeye_record_sizes(struct sock_state *st, __u64 cgroup_id, __u64 resp_body)
+__noinline int sockeye_record_sizes(struct http_conn *st, __u64 cgroup_id, __u64 resp_body)
 {
 	if (st)
 		record_sizes(cgroup_id, st, resp_body);
@@ -489,7 +495,7 @@ __noinline int sockeye_scan(struct http_parser *p, struct route_state *r, struct
 struct scan_ctx {
 	struct __sk_buff *skb; /* the segment (socket hooks) */
 	const char *ubuf;      /* or the plaintext in user memory (TLS uprobes) */
-	struct sock_state *st;
+	struct http_conn *st;
 	struct scratch *sc; /* sc->v: struct scan_vars, sc->win: the window */
 	struct http_parser *p;
 	struct route_state *r; /* NULL on the response direction */
@@ -530,7 +536,7 @@ static __always_inline int on_event(struct scan_ctx *c, int ev, const int from_u
  * response's is recorded with its request's under the response's labels. */
 static __always_inline void on_end(struct scan_ctx *c, const int from_user)
 {
-	struct sock_state *st = c->st;
+	struct http_conn *st = c->st;
 	struct http_parser *p = c->p;
 
 	p->ended = 0;
@@ -621,33 +627,15 @@ static __always_inline void scan_begin(struct scratch *sc, __u32 off, __u32 end,
 
 /* The bpf_loop callbacks; an object defines only the one its programs use. */
 #define DEFINE_SCAN_CB(name, from_user)                                                            \
-	static long name(__u32 idx, void *arg)                                                     \
+	static __attribute__((unused)) long name(__u32 idx, void *arg)                                                     \
 	{                                                                                          \
 		return scan_step(arg, from_user);                                                  \
 	}
 
-/* The current process as the owner of a series' sockets (sock_owner). A tgid of 0 is
- * interrupt context on an idle CPU: not an owner. */
-static __always_inline void owner_put(__u64 cgroup_id, __u16 server_port, __u8 role)
-{
-	struct sockeye_owner_key k = {};
-	struct sockeye_owner v = {};
-	__u64 id = bpf_get_current_pid_tgid();
-
-	if ((id >> 32) == 0)
-		return;
-	k.cgroup_id = cgroup_id;
-	k.server_port = server_port;
-	k.role = role;
-	v.tgid = id >> 32;
-	bpf_get_current_comm(v.comm, sizeof(v.comm));
-	bpf_map_update_elem(&sock_owner, &k, &v, BPF_ANY);
-}
-
 /* Records the sending process as the owner of this connection's series (once per connection,
  * from process context: the first request a client sends, the first response a server
  * sends). */
-static __always_inline void record_owner(struct sock_state *st, __u64 cgroup_id)
+static __always_inline void record_owner(struct http_conn *st, __u64 cgroup_id)
 {
 	if (st->owner_seen || (bpf_get_current_pid_tgid() >> 32) == 0)
 		return;
@@ -656,4 +644,73 @@ static __always_inline void record_owner(struct sock_state *st, __u64 cgroup_id)
 		  st->kind == KIND_SERVER ? SOCKEYE_ROLE_SERVER : SOCKEYE_ROLE_CLIENT);
 }
 
-#endif /* SOCKEYE_DRIVER_BPF_H */
+/* --- The socket hooks' side (the stream core calls these for PROTO_HTTP) ------------------ */
+
+DEFINE_SCAN_CB(scan_cb_skb, 0)
+
+/* Whether a connection's first payload bytes are HTTP/1.x: a request start (an upper-case
+ * token) travels client -> server (1), a status line ("HTTP/") server -> client (2): that is
+ * how connections already open when the agent started are picked up. */
+static __always_inline int http_detect(const char first[8], __u32 len, int egress)
+{
+	if (len < 1 || first[0] < 'A' || first[0] > 'Z')
+		return 0;
+	if (len >= 5 && first[0] == 'H' && first[1] == 'T' && first[2] == 'T' && first[3] == 'P' &&
+	    first[4] == '/')
+		return 2;
+	return 1;
+}
+
+/* The connection became HTTP (the core decided its side and port). */
+static __always_inline void http_start(struct http_conn *st, __u8 kind, __u16 server_port,
+				       __u64 cgroup_id)
+{
+	st->kind = kind;
+	st->server_port = server_port;
+	http_conn_init(st, cgroup_id);
+}
+
+/* Feeds the payload [off, skb->len) of one segment, new bytes only, to the parser of its
+ * direction; gap bytes of that direction before off were never seen. */
+static __always_inline void http_segment(struct __sk_buff *skb, struct http_conn *st, int req_dir,
+					 __u32 off, __u32 gap)
+{
+	struct http_parser *p = req_dir ? &st->req : &st->resp;
+	struct scan_ctx ctx = {};
+	__u32 *depth = NULL;
+	struct scratch *sc;
+
+	if (gap) {
+		/* Bytes we have not seen: harmless inside a body (http_gap). */
+		if (p->state != HP_ERROR && !http_gap(p, gap))
+			on_error(st, p, LOST_GAP);
+		if (st->kind == KIND_IGNORE)
+			return;
+	}
+	sc = scratch_get(&depth);
+	if (!sc) {
+		scratch_put(depth);
+		return;
+	}
+	scan_begin(sc, off, skb->len, req_dir);
+	ctx.skb = skb;
+	ctx.st = st;
+	ctx.sc = sc;
+	ctx.p = p;
+	ctx.r = req_dir ? &st->route : NULL;
+	bpf_loop(SCAN_STEPS, scan_cb_skb, &ctx, 0);
+	if (p->ended)
+		on_end(&ctx, 0);
+	scratch_put(depth);
+}
+
+/* The socket closed (tp_sock_state): requests still waiting for a response are no longer in
+ * flight, and a response delimited by the close ends with it. */
+static __always_inline void http_close(struct http_conn *st, const struct sock *sk)
+{
+	fifo_abandon(st);
+	if (st->cur_valid && st->resp.state == HP_BODY_CLOSE)
+		record_sizes(sk_cgroup_id(sk), st, st->resp.body_size);
+}
+
+#endif /* SOCKEYE_HTTP_PAIR_BPF_H */
