@@ -41,7 +41,7 @@ struct redis_scratch {
 	__u32 pos;
 	__u32 end;
 	__u32 from_client;
-	__u32 pad;
+	__u32 win_base; /* segment offset of w.buf[0] */
 };
 
 #define REDIS_SCRATCH_SLOTS 4
@@ -205,16 +205,24 @@ static long redis_loop_cb(__u32 idx, void *arg)
 		sc->pos = pos + (__u32)resp_skip(p, end - pos);
 		return 0;
 	}
-	len = end - pos;
-	if (len > REDIS_WIN)
-		len = REDIS_WIN;
-	/* 1..REDIS_WIN, in a form the 6.1 verifier bounds away from 0 (see driver.bpf.h). */
-	BARRIER_VAR(len);
-	len = ((len - 1) & (REDIS_WIN - 1)) + 1;
-	if (bpf_skb_load_bytes(x->skb, pos, sc->w.buf, len))
-		return 1;
-	sc->w.n = len;
-	sc->w.i = 0;
+	if (pos >= sc->win_base && pos - sc->win_base < sc->w.n) {
+		/* Still inside the loaded window (after an event, or a short payload skipped):
+		 * go on there; a load per window, not per event. */
+		sc->w.i = pos - sc->win_base;
+	} else {
+		len = end - pos;
+		if (len > REDIS_WIN)
+			len = REDIS_WIN;
+		/* 1..REDIS_WIN, in a form the 6.1 verifier bounds away from 0 (driver.bpf.h). */
+		BARRIER_VAR(len);
+		len = ((len - 1) & (REDIS_WIN - 1)) + 1;
+		if (bpf_skb_load_bytes(x->skb, pos, sc->w.buf, len))
+			return 1;
+		sc->win_base = pos;
+		sc->w.n = len;
+		sc->w.i = 0;
+	}
+	pos = sc->win_base;
 	if (sc->from_client)
 		redis_scan_req(&c->req, &sc->w);
 	else
@@ -299,6 +307,8 @@ static __always_inline void redis_segment(struct __sk_buff *skb, struct bpf_sock
 	sc->pos = seg->off;
 	sc->end = seg->end;
 	sc->from_client = seg->from_client;
+	sc->win_base = 0;
+	sc->w.n = 0; /* nothing loaded from this segment yet */
 	x.skb = skb;
 	x.c = c;
 	x.sc = sc;

@@ -60,11 +60,12 @@ static inline void feed(struct feed *f, const char *buf, size_t len, int from_cl
 	struct redis_conn *c = &f->c;
 	struct resp_parser *p = from_client ? &c->req : &c->rep;
 	struct redis_win w;
-	size_t pos = 0;
+	size_t pos = 0, win_base = 0;
 
 	if (c->flags & REDIS_C_IGNORED)
 		return;
 	redis_seg_begin(c, from_client, now);
+	w.n = 0;
 	while (pos < len) {
 		struct redis_result r;
 		int a = 0;
@@ -74,13 +75,18 @@ static inline void feed(struct feed *f, const char *buf, size_t len, int from_cl
 			pos += resp_skip(p, len - pos);
 			continue;
 		}
-		w.n = len - pos > REDIS_WIN ? REDIS_WIN : (uint32_t)(len - pos);
-		if (f->bytewise)
-			w.n = 1;
-		memcpy(w.buf, buf + pos, w.n);
-		w.i = 0;
+		if (pos >= win_base && pos - win_base < w.n) {
+			w.i = (uint32_t)(pos - win_base); /* still inside the window, as the kernel */
+		} else {
+			w.n = len - pos > REDIS_WIN ? REDIS_WIN : (uint32_t)(len - pos);
+			if (f->bytewise)
+				w.n = 1;
+			memcpy(w.buf, buf + pos, w.n);
+			win_base = pos;
+			w.i = 0;
+		}
 		redis_scan(p, &w, from_client);
-		pos += w.i;
+		pos = win_base + w.i;
 		switch (w.ev) {
 		case RE_COMMAND:
 			f->commands++;
