@@ -512,21 +512,26 @@ struct redis_pending {
 _Static_assert(sizeof(struct redis_pending) == 32, "redis_pending layout");
 
 #define REDIS_C_OPEN 0x01    /* counted open in db_conns */
-#define REDIS_C_USED 0x02    /* counted used in db_conns */
 #define REDIS_C_IGNORED 0x04 /* pub/sub, MONITOR or lost framing: nothing more is parsed */
 #define REDIS_C_OWNER 0x08   /* the sending process was recorded as the series' owner */
 
+/* The two directions of a connection run concurrently (a task sending on one CPU, softirq
+ * receiving on another), so the FIFO is single-producer single-consumer: each counter below is
+ * written by one direction only (free-running, compared by difference), flags change by atomic
+ * or/and, and the used gauge's state by compare-and-swap (redis_pair.bpf.h). */
 struct redis_conn {
 	struct resp_parser req; /* client -> server */
 	struct resp_parser rep; /* server -> client */
 	__u64 cmd_start_ns;	/* segment time of the current command's first byte */
 	__u64 cgroup_id;
-	__u32 head;	/* FIFO index of the oldest outstanding command */
-	__u32 count;	/* commands in the FIFO */
-	__u32 dropped;	/* commands past the FIFO, answered after those in it */
+	__u32 head;	/* replies: commands answered (FIFO index head % REDIS_FIFO) */
+	__u32 tail;	/* commands: commands queued */
+	__u32 drop_in;	/* commands: commands past the FIFO, answered after those in it */
+	__u32 drop_out; /* replies: replies of those consumed */
+	__u32 flags;	/* REDIS_C_*: atomic */
+	__u32 used;	/* 1 while counted used in db_conns: compare-and-swap */
 	__u16 server_port;
-	__u8 flags;	/* REDIS_C_* */
-	__u8 pad;
+	__u8 pad[6];
 	struct redis_pending fifo[REDIS_FIFO];
 };
 
@@ -618,10 +623,51 @@ static __always_inline void redis_name_words(const char *name, __u64 *w0, __u64 
 	__builtin_memcpy(w1, name + 8, 8);
 }
 
+static __always_inline __u32 redis_queued(const struct redis_conn *c)
+{
+	return c->tail - c->head;
+}
+
+static __always_inline __u32 redis_dropped(const struct redis_conn *c)
+{
+	return c->drop_in - c->drop_out;
+}
+
+static __always_inline void redis_set_ignored(struct redis_conn *c)
+{
+	__sync_fetch_and_or(&c->flags, REDIS_C_IGNORED);
+}
+
 /* Whether a command is outstanding (the connection is "used"). */
 static __always_inline int redis_busy(const struct redis_conn *c)
 {
-	return !(c->flags & REDIS_C_IGNORED) && (c->count || c->dropped);
+	return !(c->flags & REDIS_C_IGNORED) && (redis_queued(c) || redis_dropped(c));
+}
+
+/* The change of the used gauge after either direction moved its counters: +1, -1 or 0. The
+ * state flips by compare-and-swap, so each transition is counted once; the direction that
+ * moves its counters last sees both and settles the gauge. */
+static __always_inline int redis_used_change(struct redis_conn *c)
+{
+	__u32 busy, cur, k;
+
+	for (k = 0; k < 2; k++) {
+		busy = redis_busy(c) ? 1 : 0;
+		cur = c->used;
+		if (cur == busy)
+			return 0;
+		if (__sync_val_compare_and_swap(&c->used, cur, busy) == cur)
+			return busy ? 1 : -1;
+	}
+	return 0;
+}
+
+/* Once the connection is left: 1 the first time (the open gauge goes), else 0. */
+static __always_inline int redis_open_leaves(struct redis_conn *c)
+{
+	if (!(c->flags & REDIS_C_IGNORED) || !(c->flags & REDIS_C_OPEN))
+		return 0;
+	return (__sync_fetch_and_and(&c->flags, ~(__u32)REDIS_C_OPEN) & REDIS_C_OPEN) ? 1 : 0;
 }
 
 /* A command is complete (c->req): queue it. Returns REDIS_A_* bits. */
@@ -637,24 +683,25 @@ static __always_inline int redis_on_command(struct redis_conn *c)
 		w0 = w1 = 0;
 	cls = redis_class(w0, w1, c->req.nargs, &keys);
 	if (redis_is_stream(w0, w1)) {
-		if (!c->count && !c->dropped) {
-			c->flags |= REDIS_C_IGNORED;
+		if (!redis_queued(c) && !redis_dropped(c)) {
+			redis_set_ignored(c);
 			return REDIS_A_IGNORE;
 		}
 		cls = RCC_SUBSCRIBE; /* after the replies still due */
 	}
-	/* Once one command did not fit, the following ones wait behind its reply too. */
-	if (c->dropped || c->count >= REDIS_FIFO) {
-		c->dropped++;
+	/* Once one command did not fit, the following ones wait behind its reply too. A stale
+	 * view of the other direction's counters only makes this drop sooner, never reorders. */
+	if (redis_dropped(c) || redis_queued(c) >= REDIS_FIFO) {
+		c->drop_in++;
 		return REDIS_A_PIPELINE_FULL;
 	}
-	e = &c->fifo[(c->head + c->count) & (REDIS_FIFO - 1)];
+	e = &c->fifo[c->tail & (REDIS_FIFO - 1)];
 	e->start_ns = c->cmd_start_ns;
 	__builtin_memcpy(e->name, &w0, 8);
 	__builtin_memcpy(e->name + 8, &w1, 8);
 	e->keys = keys;
 	e->cls = cls;
-	c->count++;
+	c->tail++; /* after the entry: the reply side reads it only then */
 	return 0;
 }
 
@@ -713,18 +760,17 @@ static __always_inline int redis_on_reply(struct redis_conn *c, __u64 now, struc
 	const struct resp_parser *p = &c->rep;
 	struct redis_pending *e;
 
-	if (!c->count) {
-		if (c->dropped) {
-			c->dropped--;
+	if (!redis_queued(c)) {
+		if (redis_dropped(c)) {
+			c->drop_out++;
 			return 0;
 		}
 		return REDIS_A_UNMATCHED;
 	}
 	e = &c->fifo[c->head & (REDIS_FIFO - 1)];
-	c->head = (c->head + 1) & (REDIS_FIFO - 1);
-	c->count--;
 	if (e->cls == RCC_SUBSCRIBE) {
-		c->flags |= REDIS_C_IGNORED;
+		c->head++;
+		redis_set_ignored(c);
 		return REDIS_A_IGNORE;
 	}
 	r->dur_ns = now > e->start_ns ? now - e->start_ns : 0;
@@ -734,13 +780,15 @@ static __always_inline int redis_on_reply(struct redis_conn *c, __u64 now, struc
 	r->cache = 0;
 	r->hits = 0;
 	r->misses = 0;
+	if (e->cls != RCC_NONE)
+		redis_cache_result(p, e->cls, e->keys, r);
+	c->head++; /* the entry is read: the command side may reuse it */
 	if (p->type == '-' || p->type == '!') {
 		r->error = SOCKEYE_DB_ERR_RESPONSE;
 		__builtin_memcpy(r->status, p->name, SOCKEYE_DB_NAME_LEN);
+		r->cache = 0; /* an error is no lookup result */
 		return REDIS_A_RECORD;
 	}
-	if (e->cls != RCC_NONE)
-		redis_cache_result(p, e->cls, e->keys, r);
 	return REDIS_A_RECORD;
 }
 

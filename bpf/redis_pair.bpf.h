@@ -139,19 +139,12 @@ __noinline int redis_record(const struct redis_conn *c, const struct redis_resul
  * is left (pub/sub, lost framing) or closes. */
 static __always_inline void redis_gauges(struct redis_conn *c)
 {
-	int busy = redis_busy(c);
+	int d = redis_used_change(c);
 
-	if (busy && !(c->flags & REDIS_C_USED)) {
-		c->flags |= REDIS_C_USED;
-		db_conn_add(c->cgroup_id, c->server_port, SOCKEYE_DB_REDIS, 0, 1);
-	} else if (!busy && (c->flags & REDIS_C_USED)) {
-		c->flags &= ~REDIS_C_USED;
-		db_conn_add(c->cgroup_id, c->server_port, SOCKEYE_DB_REDIS, 0, -1);
-	}
-	if ((c->flags & REDIS_C_IGNORED) && (c->flags & REDIS_C_OPEN)) {
-		c->flags &= ~REDIS_C_OPEN;
+	if (d)
+		db_conn_add(c->cgroup_id, c->server_port, SOCKEYE_DB_REDIS, 0, d);
+	if (redis_open_leaves(c))
 		db_conn_add(c->cgroup_id, c->server_port, SOCKEYE_DB_REDIS, -1, 0);
-	}
 }
 
 struct redis_scan_ctx {
@@ -173,7 +166,7 @@ static __always_inline void redis_event(struct redis_conn *c, struct redis_scrat
 		a = redis_on_reply(c, sc->now, &sc->r);
 		break;
 	case RE_ERROR:
-		c->flags |= REDIS_C_IGNORED;
+		redis_set_ignored(c);
 		db_stat(SOCKEYE_DB_REDIS, SOCKEYE_DB_STAT_DESYNC);
 		break;
 	default: /* RE_PUSH: answers nothing */
@@ -236,7 +229,7 @@ static long redis_loop_cb(__u32 idx, void *arg)
 /* The connection is left for good: nothing more is parsed, the gauges go. */
 static __always_inline void redis_leave(struct redis_conn *c, __u32 why)
 {
-	c->flags |= REDIS_C_IGNORED;
+	redis_set_ignored(c);
 	db_stat(SOCKEYE_DB_REDIS, why);
 	redis_gauges(c);
 }
@@ -270,13 +263,13 @@ static __always_inline void redis_segment(struct __sk_buff *skb, struct bpf_sock
 			return;
 		c->cgroup_id = seg->cgroup_id;
 		c->server_port = seg->server_port;
-		c->flags |= REDIS_C_OPEN;
+		__sync_fetch_and_or(&c->flags, REDIS_C_OPEN);
 		db_conn_add(c->cgroup_id, c->server_port, SOCKEYE_DB_REDIS, 1, 0);
 	}
 	/* As HTTP clients: the process that sends is the series' owner (where cgroup_skb
 	 * programs may read the current task; elsewhere tp_sock_state took it at connect). */
 	if (owner_on_send && seg->egress && !(c->flags & REDIS_C_OWNER)) {
-		c->flags |= REDIS_C_OWNER;
+		__sync_fetch_and_or(&c->flags, REDIS_C_OWNER);
 		owner_put(c->cgroup_id, c->server_port, SOCKEYE_ROLE_CLIENT);
 	}
 	p = seg->from_client ? &c->req : &c->rep;
@@ -334,7 +327,7 @@ static __always_inline void redis_close(struct sock *sk)
 	for (i = 0; i < REDIS_FIFO; i++) {
 		struct redis_pending *e;
 
-		if (i >= c->count)
+		if (i >= redis_queued(c))
 			break;
 		e = &c->fifo[(c->head + i) & (REDIS_FIFO - 1)];
 		r.dur_ns = now > e->start_ns ? now - e->start_ns : 0;
@@ -342,9 +335,7 @@ static __always_inline void redis_close(struct sock *sk)
 		r.error = SOCKEYE_DB_ERR_CLOSED;
 		redis_record(c, &r);
 	}
-	c->count = 0;
-	c->dropped = 0;
-	c->flags |= REDIS_C_IGNORED;
+	redis_set_ignored(c); /* not busy any more: the used gauge goes too */
 	redis_gauges(c);
 }
 

@@ -37,11 +37,11 @@ static void check_conn(const struct feed *f, unsigned commands)
 
 	CHECK(c->req.state <= RS_ERROR && c->rep.state <= RS_ERROR, "state %u/%u", c->req.state,
 	      c->rep.state);
-	CHECK(c->count <= REDIS_FIFO, "FIFO holds %u", c->count);
-	CHECK(c->head < REDIS_FIFO, "head %u", c->head);
+	CHECK(redis_queued(c) <= REDIS_FIFO, "FIFO holds %u", redis_queued(c));
 	CHECK(f->used == redis_busy(c), "used %d, busy %d", f->used, redis_busy(c));
-	CHECK(f->n_res + c->count <= commands, "%u operations and %u queued of %u commands",
-	      f->n_res, c->count, commands);
+	CHECK(f->open == !(c->flags & REDIS_C_IGNORED), "open %d, flags %x", f->open, c->flags);
+	CHECK(f->n_res + redis_queued(c) <= commands, "%u operations and %u queued of %u commands",
+	      f->n_res, redis_queued(c), commands);
 	for (unsigned i = 0; i < f->n_res; i++) {
 		const struct redis_result *r = &f->res[i];
 		int end = 0;

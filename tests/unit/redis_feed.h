@@ -20,6 +20,7 @@ struct feed {
 	unsigned commands; /* RE_COMMAND events */
 	unsigned pipeline_full, unmatched, ignored, desync, pushes;
 	int used; /* the connection's db_conns used gauge as the kernel keeps it */
+	int open; /* and its open gauge (1 from the first segment until it is left) */
 	int bytewise; /* 1: one byte per window (the slowest driver); 0: REDIS_WIN windows */
 };
 
@@ -28,18 +29,11 @@ static inline void feed_init(struct feed *f)
 	memset(f, 0, sizeof(*f));
 }
 
-/* The used gauge follows "a command is outstanding". */
+/* The gauges as the kernel keeps them (redis_gauges). */
 static inline void feed_used(struct feed *f)
 {
-	int busy = redis_busy(&f->c);
-
-	if (busy && !(f->c.flags & REDIS_C_USED)) {
-		f->c.flags |= REDIS_C_USED;
-		f->used++;
-	} else if (!busy && (f->c.flags & REDIS_C_USED)) {
-		f->c.flags &= ~REDIS_C_USED;
-		f->used--;
-	}
+	f->used += redis_used_change(&f->c);
+	f->open -= redis_open_leaves(&f->c);
 }
 
 static inline void feed_actions(struct feed *f, int a, const struct redis_result *r)
@@ -64,6 +58,10 @@ static inline void feed(struct feed *f, const char *buf, size_t len, int from_cl
 
 	if (c->flags & REDIS_C_IGNORED)
 		return;
+	if (!(c->flags & REDIS_C_OPEN)) {
+		c->flags |= REDIS_C_OPEN;
+		f->open++;
+	}
 	redis_seg_begin(c, from_client, now);
 	w.n = 0;
 	while (pos < len) {
@@ -100,7 +98,7 @@ static inline void feed(struct feed *f, const char *buf, size_t len, int from_cl
 			f->pushes++;
 			break;
 		case RE_ERROR:
-			c->flags |= REDIS_C_IGNORED;
+			redis_set_ignored(c);
 			f->desync++;
 			break;
 		}

@@ -264,6 +264,7 @@ static void test_pipeline_of_16_is_exact(void **state)
 	assert_int_equal(F.n_res, 15);
 	feed(&F, rep + lr - 1, 1, 0, 3);
 	assert_int_equal(F.used, 0);
+	assert_int_equal(F.open, 1);
 	assert_int_equal(F.n_res, 16);
 }
 
@@ -344,6 +345,7 @@ static void test_subscribe_connections_are_left(void **state)
 	assert_int_equal(F.n_res, 0);
 	assert_int_equal(F.unmatched, 0);
 	assert_int_equal(F.used, 0);
+	assert_int_equal(F.open, 0); /* a pub/sub connection is not in the pool's gauges */
 
 	feed_init(&F);
 	feed(&F, "*1\r\n$4\r\nPING\r\n", 14, 1, 1);
