@@ -294,6 +294,54 @@ def test_python_pipelines(env):
 
 
 @T.test
+def test_async_client_sending_while_receiving_is_exact(env):
+    """One connection, a sender thread and a receiver thread, up to 16 commands outstanding:
+    commands leave (task context) while replies arrive (softirq), often on two CPUs at once."""
+    import threading
+    port = port_of(env)
+    n = 5000
+    cmd = b"*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n"  # k1 holds "v1": "$2\r\nv1\r\n" each
+    window = threading.Semaphore(16)
+    sock = socket.create_connection((H, port))
+    got = {"replies": 0, "err": None}
+
+    def receive():
+        buf = b""
+        want = b"$2\r\nv1\r\n"
+        try:
+            while got["replies"] < n:
+                data = sock.recv(65536)
+                if not data:
+                    raise RuntimeError("closed after %d replies" % got["replies"])
+                buf += data
+                k = len(buf) // len(want)
+                check(buf[:k * len(want)] == want * k, "unexpected reply bytes")
+                buf = buf[k * len(want):]
+                got["replies"] += k
+                for _ in range(k):
+                    window.release()
+        except Exception as e:  # noqa: BLE001 - reported below
+            got["err"] = e
+
+    cli(port, "SET", "k1", "v1")
+    before = env.agent.scrape()
+    t = threading.Thread(target=receive)
+    t.start()
+    for _ in range(n):
+        check(window.acquire(timeout=30), "no reply for 30 s")
+        sock.sendall(cmd)
+    t.join(60)
+    check(got["err"] is None and got["replies"] == n, "receiver: %s, %d replies" %
+          (got["err"], got["replies"]))
+    s = expect_delta(env, before, port, {("GET", "", ""): n}, {("GET", "hit"): n})
+    for ev in ("pipeline_full", "unmatched_reply", "desync"):
+        check(event(s, ev) == event(before, ev), "%s events" % ev)
+    expect_gauges(env, port, 1, 0)
+    sock.close()
+    expect_gauges(env, port, 0, 0)
+
+
+@T.test
 def test_pubsub_connections_are_left_alone(env):
     port = port_of(env)
     r = redis.Redis(host=H, port=port)
