@@ -41,12 +41,12 @@ BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) 
 	-Iinclude -Ibpf -I$(VMLINUX_DIR) $(CLANG_SYS_INCLUDES)
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
-BPF_HDRS := $(wildcard bpf/*.bpf.h) include/sockeye.h $(VMLINUX_DIR)/vmlinux.h
+BPF_HDRS := $(wildcard bpf/*.bpf.h) $(wildcard include/*.h) $(VMLINUX_DIR)/vmlinux.h
 BPF_OBJS := $(patsubst bpf/%.bpf.c,build/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,build/%.skel.h,$(BPF_SRCS))
 
 SRCS := $(wildcard src/*.c)
-HDRS := $(wildcard src/*.h) include/sockeye.h $(wildcard bpf/*.bpf.h)
+HDRS := $(wildcard src/*.h) $(wildcard include/*.h) $(wildcard bpf/*.bpf.h)
 LIB_OBJS := $(patsubst src/%.c,$(O)/src/%.o,$(filter-out src/main.c,$(SRCS)))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -121,7 +121,7 @@ $(O)/sockeye: $(O)/src/main.o $(O)/libsockeye.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(O)/tests/%: tests/unit/%.c $(O)/libsockeye.a $(HDRS) | $(O)/tests
+$(O)/tests/%: tests/unit/%.c $(O)/libsockeye.a $(HDRS) $(wildcard tests/unit/*.h) | $(O)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Ibpf $< $(O)/libsockeye.a $(LDLIBS) -lcmocka -o $@
 
@@ -145,7 +145,7 @@ build/fuzz/libsockeye.a: $(FUZZ_LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
-build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h build/fuzz/libsockeye.a $(HDRS) | build/fuzz
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h build/fuzz/libsockeye.a $(HDRS) $(wildcard tests/unit/*.h) | build/fuzz
 	$(call msg,FUZZ-LD,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libsockeye.a $(LDLIBS) -o $@
 

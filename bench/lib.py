@@ -27,7 +27,7 @@ PYTHON = "/usr/bin/python3"  # the only python with Debian's python3-prometheus-
 NGINX = "/usr/sbin/nginx"
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 # Debian packages bench/run installs when missing (besides what `make deps-test` brings).
-APT_PACKAGES = ("gnuplot-nox", "prometheus-node-exporter")
+APT_PACKAGES = ("gnuplot-nox", "prometheus-node-exporter", "redis-server", "redis-tools")
 
 AGENT_READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0

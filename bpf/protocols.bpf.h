@@ -25,6 +25,7 @@ static __always_inline void stream_ignore(struct bpf_sock *sk)
 }
 
 /* --- The modules (tail-called) --------------------------------------------------------- */
+#include "redis_pair.bpf.h" /* bpf/redis.bpf.h's parser and pairing, driven over segments */
 #ifdef STREAM_TEST_MODULE
 #include STREAM_TEST_MODULE
 #endif
@@ -39,6 +40,7 @@ struct {
 	__array(values, int(struct __sk_buff *));
 } stream_progs_in SEC(".maps") = {
 	.values = {
+		STREAM_SLOT_IN(redis, PROTO_REDIS),
 #ifdef STREAM_TEST_MODULE
 		STREAM_SLOT_IN(test, PROTO_TEST),
 #endif
@@ -52,6 +54,7 @@ struct {
 	__array(values, int(struct __sk_buff *));
 } stream_progs_out SEC(".maps") = {
 	.values = {
+		STREAM_SLOT_OUT(redis, PROTO_REDIS),
 #ifdef STREAM_TEST_MODULE
 		STREAM_SLOT_OUT(test, PROTO_TEST),
 #endif
@@ -69,6 +72,11 @@ static __always_inline __u32 protocols_detect(const char first[8], __u32 len, in
 {
 	int d;
 
+	d = redis_detect(first, len, egress);
+	if (d) {
+		*dir = d;
+		return PROTO_REDIS;
+	}
 #ifdef STREAM_TEST_MODULE
 	d = test_detect(first, len, egress);
 	if (d) {
@@ -90,6 +98,9 @@ static __always_inline void protocols_close(const struct sock *sk, struct sock_s
 	switch (st->s.proto) {
 	case PROTO_HTTP:
 		http_close(&st->http, sk);
+		break;
+	case PROTO_REDIS:
+		redis_close((struct sock *)sk);
 		break;
 #ifdef STREAM_TEST_MODULE
 	case PROTO_TEST:

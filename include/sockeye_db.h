@@ -5,8 +5,9 @@
  *
  *   db_client_operation_duration_seconds{db_system_name, db_operation_name,
  *       db_response_status_code, error_type, server_port, <identity>}      <- db_dur
- *   db_client_connection_count{db_system_name, server_port,
+ *   db_client_connections{db_system_name, server_port,
  *       db_client_connection_state="idle|used", <identity>}                 <- db_conns
+ *       (OTel's db.client.connection.count: a gauge named *_count fails promtool's lint)
  *   sockeye_db_client_cache_lookups_total{db_system_name, db_operation_name,
  *       result="hit|miss", server_port, <identity>}                         <- db_cache
  *
@@ -40,7 +41,8 @@ enum sockeye_db_error {
 #define SOCKEYE_MAP_DB_OPS "db_ops"	/* (system, name) -> 1: names counted as themselves */
 #define SOCKEYE_MAP_DB_DUR "db_dur"	/* db_client_operation_duration_seconds (per CPU) */
 #define SOCKEYE_MAP_DB_CACHE "db_cache" /* sockeye_db_client_cache_lookups_total (per CPU) */
-#define SOCKEYE_MAP_DB_CONNS "db_conns" /* db_client_connection_count (per CPU, signed sums) */
+#define SOCKEYE_MAP_DB_CONNS "db_conns" /* db_client_connections (per CPU, signed sums) */
+#define SOCKEYE_MAP_DB_STATS "db_stats" /* sockeye_db_parser_events_total (per-CPU array) */
 #define SOCKEYE_DB_OPS_ENTRIES 1024
 #define SOCKEYE_DB_ENTRIES 4096
 #define SOCKEYE_DB_CONN_ENTRIES 1024
@@ -82,7 +84,7 @@ struct sockeye_db_cache_val {
 };
 _Static_assert(sizeof(struct sockeye_db_cache_val) == 16, "sockeye_db_cache_val is ABI");
 
-/* Key of db_conns. */
+/* Key of db_conns (db_client_connections). */
 struct sockeye_db_conn_key {
 	__u64 cgroup_id;
 	__u16 server_port;
@@ -98,5 +100,20 @@ struct sockeye_db_conn_val {
 	__s64 used; /* ... with an operation in flight (PostgreSQL: or a transaction open) */
 };
 _Static_assert(sizeof(struct sockeye_db_conn_val) == 16, "sockeye_db_conn_val is ABI");
+
+/* sockeye_db_parser_events_total{db_system_name, event}: what a db module did not count.
+ * db_stats is a per-CPU array of __u64 indexed system * SOCKEYE_DB_STAT_MAX + event.
+ * Sync note: also update db_stat_names[] in src/render_db.c; never rename one. */
+enum sockeye_db_stat {
+	SOCKEYE_DB_STAT_PIPELINE_FULL = 0, /* an operation not timed: too many outstanding */
+	SOCKEYE_DB_STAT_UNMATCHED,	   /* a reply with no outstanding operation */
+	SOCKEYE_DB_STAT_DESYNC,		   /* the parser lost framing: the connection is dropped */
+	SOCKEYE_DB_STAT_GAP,		   /* bytes lost (a gap): the connection is dropped */
+	SOCKEYE_DB_STAT_MAP_FULL,	   /* an operation or lookup not counted: its map is full */
+	SOCKEYE_DB_STAT_STORAGE_FAIL,	   /* per-socket state could not be created */
+	SOCKEYE_DB_STAT_IGNORED,	   /* a connection left on purpose (pub/sub, COPY, ...) */
+	SOCKEYE_DB_STAT_MAX,
+};
+#define SOCKEYE_DB_STAT_ENTRIES (SOCKEYE_DB_SYSTEM_MAX * SOCKEYE_DB_STAT_MAX)
 
 #endif /* SOCKEYE_DB_H */

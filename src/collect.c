@@ -25,6 +25,7 @@ static const struct collect_group *const groups[] = {
 	&collect_group_http,
 	&collect_group_conns,
 	&collect_group_funcs,
+	&collect_group_db,
 	&collect_group_agent,
 };
 

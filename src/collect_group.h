@@ -36,10 +36,12 @@ struct collect_group {
 	void (*free)(struct sockeye_snapshot *snap); /* NULL: nothing owned */
 };
 
-/* The groups (collect_http.c, collect_conns.c, collect_funcs.c, collect_agent.c). */
+/* The groups (collect_http.c, collect_conns.c, collect_funcs.c, collect_db.c,
+ * collect_agent.c). */
 extern const struct collect_group collect_group_http;
 extern const struct collect_group collect_group_conns;
 extern const struct collect_group collect_group_funcs;
+extern const struct collect_group collect_group_db; /* collect_db.c */
 extern const struct collect_group collect_group_agent;
 
 /* The identity pass (collect_identity.c): names every group's series once, shares equal

@@ -39,6 +39,14 @@ static const uint64_t default_bounds_ns[] = {
 };
 _Static_assert(ARRAY_SIZE(default_bounds_ns) <= SOCKEYE_MAX_BUCKETS, "default buckets fit");
 
+/* db.buckets: OpenTelemetry's database client duration advice scaled down to 0.5 ms, since a
+ * cache lookup on the same host takes well under a millisecond. */
+static const uint64_t default_db_bounds_ns[] = {
+	500000,	   1000000,   2500000,	 5000000,    10000000,	 25000000,   50000000,
+	100000000, 250000000, 500000000, 1000000000, 2500000000, 5000000000, 10000000000,
+};
+_Static_assert(ARRAY_SIZE(default_db_bounds_ns) <= SOCKEYE_MAX_BUCKETS, "default db buckets fit");
+
 /* Body size bounds in bytes: powers of 4 from 64 B to 64 MiB. */
 static const uint64_t default_size_bounds[] = {
 	64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
@@ -104,6 +112,8 @@ void config_defaults(struct sockeye_config *cfg)
 	cfg->n_bounds = ARRAY_SIZE(default_bounds_ns);
 	memcpy(cfg->size_bounds, default_size_bounds, sizeof(default_size_bounds));
 	cfg->n_size_bounds = ARRAY_SIZE(default_size_bounds);
+	memcpy(cfg->db_bounds_ns, default_db_bounds_ns, sizeof(default_db_bounds_ns));
+	cfg->n_db_bounds = ARRAY_SIZE(default_db_bounds_ns);
 	cfg->route_capacity = SOCKEYE_ROUTE_ENTRIES_DEFAULT;
 	cfg->series_capacity = SOCKEYE_HTTP_ENTRIES;
 	cfg->route_unmatched = SOCKEYE_UNMATCHED_HEURISTIC;
@@ -290,6 +300,8 @@ enum flag_id {
 	FLAG_WEB_DISABLE,
 	FLAG_TLS_DISABLE,
 	FLAG_TLS_PROBE_MODE,
+	FLAG_REDIS_DISABLE,
+	FLAG_POSTGRESQL_DISABLE,
 	FLAG_BPF_RUN_TIME_STATS,
 	FLAG_TEXTFILE,
 	FLAG_INTERVAL,
@@ -327,6 +339,11 @@ static const struct flag_def flags[] = {
 	{ "tls.probe-mode", FLAG_TLS_PROBE_MODE, "MODE", "auto",
 	  "Where to probe OpenSSL: auto, internal (its internal read/write functions) or public "
 	  "(SSL_read/SSL_write; slower)." },
+	{ "redis.disable", FLAG_REDIS_DISABLE, NULL, NULL,
+	  "Do not measure Redis clients (db_client_* families with db_system_name=\"redis\")." },
+	{ "postgresql.disable", FLAG_POSTGRESQL_DISABLE, NULL, NULL,
+	  "Do not measure PostgreSQL clients (db_client_* families with "
+	  "db_system_name=\"postgresql\")." },
 	{ "bpf.run-time-stats", FLAG_BPF_RUN_TIME_STATS, NULL, NULL,
 	  "Count run time per BPF program (sockeye_bpf_program_run_seconds_total): every "
 	  "program run then reads the clock twice." },
@@ -464,6 +481,12 @@ static int apply_flag(struct sockeye_config *cfg, const struct flag_def *f, cons
 		return 0;
 	case FLAG_TLS_DISABLE:
 		cfg->tls_disable = true;
+		return 0;
+	case FLAG_REDIS_DISABLE:
+		cfg->redis_disable = true;
+		return 0;
+	case FLAG_POSTGRESQL_DISABLE:
+		cfg->postgresql_disable = true;
 		return 0;
 	case FLAG_BPF_RUN_TIME_STATS:
 		cfg->bpf_run_time_stats = true;
@@ -1800,17 +1823,39 @@ static int finish_functions(struct yctx *c)
 	return 0;
 }
 
+/* db: the database client families (Redis, PostgreSQL). */
+static int load_db(struct yctx *c, const yaml_node_t *n)
+{
+	static const char *const keys[] = { "buckets" };
+	int err;
+
+	err = check_mapping(c, n, "db", keys, ARRAY_SIZE(keys), "buckets");
+	if (err)
+		return err;
+	for_each_pair (p, n) {
+		yaml_node_t *v = ynode(c, p->value);
+
+		if (is_null(v))
+			continue;
+		err = load_bounds(c, v, "db.buckets", parse_seconds_ns, SOCKEYE_MAX_BUCKETS,
+				  c->cfg->db_bounds_ns, &c->cfg->n_db_bounds);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int load_root(struct yctx *c, const yaml_node_t *root)
 {
-	static const char *const keys[] = { "http",   "ports",	       "cgroups",  "labels",
-					    "metric_prefix", "identity", "functions" };
+	static const char *const keys[] = { "http",	     "ports",	 "cgroups",   "labels",
+					    "metric_prefix", "identity", "functions", "db" };
 	int err;
 
 	/* An empty file, or one holding only comments or "---", configures nothing. */
 	if (!root || is_null(root))
 		return 0;
 	err = check_mapping(c, root, "top level", keys, ARRAY_SIZE(keys),
-			    "http, ports, cgroups, labels, metric_prefix, identity or functions");
+			    "http, ports, cgroups, labels, metric_prefix, identity, functions or db");
 	if (err)
 		return err;
 	for_each_pair (p, root) {
@@ -1831,6 +1876,8 @@ static int load_root(struct yctx *c, const yaml_node_t *root)
 			err = load_identity(c, v);
 		else if (strcmp(key, "functions") == 0)
 			err = load_functions(c, v);
+		else if (strcmp(key, "db") == 0)
+			err = load_db(c, v);
 		else
 			err = load_prefix(c, v);
 		if (err)

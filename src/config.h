@@ -86,6 +86,8 @@ struct sockeye_config {
 	const char *web_config_file; /* --web.config.file, NULL = plain HTTP, no auth */
 	bool web_disable;	     /* --web.disable */
 	bool tls_disable;	     /* --tls.disable: no OpenSSL uprobes */
+	bool redis_disable;	     /* --redis.disable: no Redis client metrics */
+	bool postgresql_disable;     /* --postgresql.disable: no PostgreSQL client metrics */
 	bool bpf_run_time_stats;     /* --bpf.run-time-stats: kernel.bpf_stats while running */
 	int tls_probe_mode;	     /* --tls.probe-mode: enum config_tls_mode */
 	const char *textfile;	     /* --output.textfile, NULL = none */
@@ -101,6 +103,8 @@ struct sockeye_config {
 	size_t n_bounds;
 	uint64_t size_bounds[SOCKEYE_SIZE_BOUNDS]; /* body size bounds (bytes), ascending */
 	size_t n_size_bounds;
+	uint64_t db_bounds_ns[SOCKEYE_MAX_BUCKETS]; /* db.buckets: db client durations, ascending */
+	size_t n_db_bounds;
 	uint32_t route_capacity;		 /* http_routes max_entries */
 	uint32_t series_capacity;		 /* http_dur and http_sizes max_entries */
 	bool series_capacity_given;		 /* http.series_capacity was in the file */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "db_ops.h"
 #include "funcs.h"
 #include "log.h"
 #include "progload.h"
@@ -160,6 +161,14 @@ static int configure(struct loader *l, const struct sockeye_config *cfg)
 	s->rodata->n_rtt_bounds = N_RTT_BOUNDS;
 	read_port_range(&s->rodata->ephemeral_lo, &s->rodata->ephemeral_hi);
 
+	/* The db client modules: their bounds, and which systems are detected at all. */
+	for (size_t i = 0; i < cfg->n_db_bounds && i < SOCKEYE_MAX_BUCKETS; i++)
+		s->rodata->db_bounds_ns[i] = cfg->db_bounds_ns[i];
+	s->rodata->n_db_bounds = cfg->n_db_bounds;
+	s->rodata->db_enabled[SOCKEYE_DB_REDIS] = l->features[SOCKEYE_FEATURE_REDIS].enabled;
+	s->rodata->db_enabled[SOCKEYE_DB_POSTGRESQL] =
+		l->features[SOCKEYE_FEATURE_POSTGRESQL].enabled;
+
 	err = bpf_map__set_max_entries(s->maps.http_dur, cfg->series_capacity);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.http_sizes, cfg->series_capacity);
@@ -225,6 +234,8 @@ static const char *const feature_names[SOCKEYE_FEATURE_MAX] = {
 	[SOCKEYE_FEATURE_HTTPS] = "https",
 	[SOCKEYE_FEATURE_OWNER_ON_SEND] = "owner_on_send",
 	[SOCKEYE_FEATURE_FUNCTIONS] = "functions",
+	[SOCKEYE_FEATURE_REDIS] = "redis",
+	[SOCKEYE_FEATURE_POSTGRESQL] = "postgresql",
 };
 
 /* Turns a feature off and says so once, naming the kernel. */
@@ -298,6 +309,17 @@ static void probe_features(struct loader *l, const struct sockeye_config *cfg)
 		snprintf(l->features[SOCKEYE_FEATURE_HTTPS].why,
 			 sizeof(l->features[SOCKEYE_FEATURE_HTTPS].why), "--tls.disable");
 	}
+	if (cfg->redis_disable) {
+		l->features[SOCKEYE_FEATURE_REDIS].enabled = 0;
+		snprintf(l->features[SOCKEYE_FEATURE_REDIS].why,
+			 sizeof(l->features[SOCKEYE_FEATURE_REDIS].why), "--redis.disable");
+	}
+	if (cfg->postgresql_disable) {
+		l->features[SOCKEYE_FEATURE_POSTGRESQL].enabled = 0;
+		snprintf(l->features[SOCKEYE_FEATURE_POSTGRESQL].why,
+			 sizeof(l->features[SOCKEYE_FEATURE_POSTGRESQL].why),
+			 "--postgresql.disable");
+	}
 	btf__free(btf);
 }
 
@@ -368,6 +390,49 @@ static int load_main(struct loader *l, const struct sockeye_config *cfg)
 			 l->release, strerror(-err), f ? f->why : "");
 		return err;
 	}
+}
+
+/* The protocol modules' programs (proto_*: tail-call targets, never attached) among those
+ * whose figures are exported, as --check lists them. */
+static void keep_module_progs(struct loader *l)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		if (strncmp(bpf_program__name(prog), "proto_", 6) != 0 ||
+		    bpf_program__fd(prog) < 0 || l->fds.n_progs == LOADER_MAX_PROGS)
+			continue;
+		l->fds.prog_names[l->fds.n_progs] = bpf_program__name(prog);
+		l->fds.progs[l->fds.n_progs++] = bpf_program__fd(prog);
+	}
+}
+
+/* The db client maps for collect.c, and the operation names each enabled system exports
+ * (db_ops). Every system off: no maps, no db families. */
+static int start_db(struct loader *l)
+{
+	const struct sockeye_bpf *s = l->skel;
+	int ops = bpf_map__fd(s->maps.db_ops), err;
+
+	l->fds.db = (struct collect_db_fds){ .dur = -1, .cache = -1, .conns = -1, .stats = -1 };
+	if (!l->features[SOCKEYE_FEATURE_REDIS].enabled &&
+	    !l->features[SOCKEYE_FEATURE_POSTGRESQL].enabled)
+		return 0;
+	if (l->features[SOCKEYE_FEATURE_REDIS].enabled) {
+		err = db_ops_register(ops, SOCKEYE_DB_REDIS, db_redis_commands,
+				      db_n_redis_commands);
+		if (err < 0)
+			return err;
+	}
+	/* PostgreSQL: db_ops_register(ops, SOCKEYE_DB_POSTGRESQL, <keywords>, n) here. */
+	l->fds.db.dur = bpf_map__fd(s->maps.db_dur);
+	l->fds.db.cache = bpf_map__fd(s->maps.db_cache);
+	l->fds.db.conns = bpf_map__fd(s->maps.db_conns);
+	l->fds.db.stats = bpf_map__fd(s->maps.db_stats);
+	l->fds.maps[l->fds.n_maps++] = l->fds.db.dur;
+	l->fds.maps[l->fds.n_maps++] = l->fds.db.cache;
+	l->fds.maps[l->fds.n_maps++] = l->fds.db.conns;
+	return 0;
 }
 
 /* The TLS object (tls.c) shares this object's maps and gets the tunables computed above. */
@@ -564,6 +629,11 @@ struct loader *loader_start(const struct sockeye_config *cfg)
 	err = loader_set_routes(l, cfg);
 	if (err)
 		goto cleanup;
+	/* Before attach: a command seen before its name is in db_ops would count as _OTHER. */
+	err = start_db(l);
+	if (err)
+		goto cleanup;
+	keep_module_progs(l);
 	err = attach(l, l->skel->progs.cgskb_ingress, "cgskb_ingress");
 	if (err)
 		goto cleanup;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "collect_db.h"
 #include "config.h"
 #include "snapshot.h"
 
@@ -38,6 +39,7 @@ struct loader_fds {
 	struct tls *tls; /* attached OpenSSL libraries (tls.c); NULL: TLS disabled */
 	int tls_stats;	 /* SOCKEYE_MAP_TLS_STATS, when tls is set */
 	struct funcs *funcs; /* function metrics (funcs.c); NULL: the feature is off */
+	struct collect_db_fds db; /* the db client maps; -1 when every db system is off */
 };
 
 struct loader;

@@ -19,9 +19,11 @@ static void (*const sections[])(const struct render_ctx *) = {
 	render_conns,	   /* http_*_active_requests, sockeye_tcp_* */
 	render_services,   /* service_process_* */
 	render_funcs,	   /* the declared function families */
+	render_db,	   /* db_client_*, sockeye_db_client_cache_lookups_total */
 	render_agent,	   /* sockeye_build_info, _parser_events, _bpf_*, _feature_enabled */
 	render_tls,	   /* sockeye_tls_* */
 	render_funcs_self, /* sockeye_function_* */
+	render_db_self,	   /* sockeye_db_parser_events_total */
 	render_id_cache,   /* sockeye_identity_cache_* */
 	render_process,	   /* sockeye_scrape_duration_seconds, process_* */
 };

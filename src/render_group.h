@@ -27,6 +27,11 @@ void render_id_cache(const struct render_ctx *c);
 /* render_funcs.c: the declared function families, and sockeye_function_*. */
 void render_funcs(const struct render_ctx *c);
 void render_funcs_self(const struct render_ctx *c);
+/* render_db.c: db_client_operation_duration_seconds, db_client_connections,
+ * sockeye_db_client_cache_lookups_total; and sockeye_db_parser_events_total (nothing when
+ * snap->db is NULL). */
+void render_db(const struct render_ctx *c);
+void render_db_self(const struct render_ctx *c);
 /* render_agent.c: sockeye_build_info, parser events, BPF programs, features and maps; the
  * TLS probes; the scrape's duration and the agent's process_*. */
 void render_agent(const struct render_ctx *c);

@@ -87,6 +87,8 @@ enum sockeye_feature {
 	SOCKEYE_FEATURE_HTTPS,		   /* OpenSSL probes */
 	SOCKEYE_FEATURE_OWNER_ON_SEND,	   /* a socket's process taken when it sends */
 	SOCKEYE_FEATURE_FUNCTIONS,	   /* function metrics (bpf/funcs.bpf.c) */
+	SOCKEYE_FEATURE_REDIS,		   /* Redis client metrics (--redis.disable) */
+	SOCKEYE_FEATURE_POSTGRESQL,	   /* PostgreSQL client metrics (--postgresql.disable) */
 	SOCKEYE_FEATURE_MAX,
 };
 
@@ -181,6 +183,10 @@ struct sockeye_snapshot {
 
 	/* Function metrics (src/funcs_snapshot.h), owned; NULL when the feature is off. */
 	struct sockeye_func_snapshot *funcs;
+
+	/* Database client metrics (src/db_snapshot.h), owned; NULL when every db system is
+	 * off (or in tests that do not set it). */
+	struct sockeye_db_snapshot *db;
 };
 
 /* How the TLS probes reach a library's plaintext (sockeye_tls_probe_mode{mode}).

@@ -118,6 +118,34 @@ HTTP_SEEDS = {
 }
 
 
+# ---- fuzz_redis_parser: the same records (see the comment at the top of fuzz_redis_parser.c)
+
+REDIS_SEEDS = {
+    "get_hit_miss": seg("*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n*2\r\n$3\r\nGET\r\n$4\r\nnope\r\n")
+    + seg("$5\r\nhello\r\n$-1\r\n", True),
+    "mget": seg("*4\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n")
+    + seg("*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n3\r\n", True),
+    "errors": seg("*2\r\n$4\r\nINCR\r\n$1\r\nh\r\n*1\r\n$3\r\nFOO\r\n*1\r\n$4\r\nPING\r\n")
+    + seg("-WRONGTYPE Operation against a key\r\n-ERR unknown command\r\n"
+          "!21\r\nSYNTAX invalid syntax\r\n", True),
+    "pipeline_16": seg("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nxxx\r\n" * 16)
+    + seg("+OK\r\n" * 16, True),
+    "pipeline_40": seg("*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n" * 40) + seg(":1\r\n" * 40, True),
+    "resp3": seg("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n*1\r\n$4\r\nEVAL\r\n")
+    + seg("%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n+proto\r\n:3\r\n" + "*1\r\n" * 20
+          + "~3\r\n,3.14\r\n#t\r\n(123\r\n>2\r\n+a\r\n+b\r\n", True),
+    "multi_exec": seg("*1\r\n$5\r\nMULTI\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$4\r\nEXEC\r\n")
+    + seg("+OK\r\n+QUEUED\r\n*1\r\n$1\r\n1\r\n", True),
+    "subscribe": seg("*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n")
+    + seg("*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n", True),
+    "big_value": seg("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2048\r\n") + long_seg("*" * 16, 31)
+    + seg("\r\n") + seg("+OK\r\n", True),
+    "one_byte": byte_segments("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+    + byte_segments("$1\r\nv\r\n", True) + CLOSE,
+    "inline": seg("PING\r\n") + seg("+PONG\r\n", True),
+}
+
+
 # Paths for the http.routes patterns of fuzz_http_parser.c: matched, ignored, neither.
 ROUTE_SEEDS = seg("".join("GET %s HTTP/1.1\r\n\r\n" % t for t in (
     "/users/42", "/users/42/orders/7", "/api/v1/widgets/items", "/static/css/site.css",
@@ -310,7 +338,8 @@ def elf_seeds():
 
 def main():
     rnd = random.Random(16)
-    for t in ("http_parser", "config", "webconfig", "flags", "render", "tls_elf"):
+    for t in ("http_parser", "config", "webconfig", "flags", "render", "tls_elf",
+              "redis_parser"):
         clear(t)
     # The first byte is the route mode (fuzz_http_parser.c): 0 the heuristic only, else
     # http.routes patterns with an unmatched mode.
@@ -320,6 +349,8 @@ def main():
                        (0x0d, "wildcard")):
         put("http_parser", "routes_" + what, bytes([mode]) + ROUTE_SEEDS)
     put("http_parser", "routes_pipelined_path", b"\x05" + HTTP_SEEDS["pipelined"])
+    for name, data in REDIS_SEEDS.items():
+        put("redis_parser", name, data)
     for name, data in CONFIG_SEEDS.items():
         put("config", name, data)
     for name, data in webconfig_seeds().items():

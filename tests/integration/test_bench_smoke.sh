@@ -41,7 +41,8 @@ section() {
 	awk -v n="$1" '/^## / { on = index($0, "## " n ". ") == 1 } on' "$MD" 2>/dev/null
 }
 for s in "1. Overhead" "2. Against in-app instrumentation" "3. Per-request BPF cost" \
-	"4. Scrape cost at scale" "5. Accuracy under load" "6. A typical service at its own pace"; do
+	"4. Scrape cost at scale" "5. Accuracy under load" "6. A typical service at its own pace" \
+	"7. A Redis client"; do
 	n=${s%%.*}
 	name=$(echo "${s#*. }" | tr 'A-Z -' 'a-z__' | tr -cd 'a-z_')
 	check "section_${n}_${name}_has_heading" "no '## $s' heading" grep -sq "^## $s" "$MD"

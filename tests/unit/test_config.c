@@ -759,7 +759,7 @@ static void test_bad_config_files_report_file_line_column_and_reason(void **stat
 	} cases[] = {
 		{ "unknown top-level key", "http:\n  route_table_size: 1\nhtp:\n  x: 1\n",
 		  "3:1: top level: unknown key 'htp' (expected http, ports, cgroups, labels, "
-		  "metric_prefix, identity or functions)" },
+		  "metric_prefix, identity, functions or db)" },
 		{ "unknown identity key", "identity:\n  rule: []\n",
 		  "2:3: identity: unknown key 'rule' (expected rules)" },
 		{ "rules not a list", "identity:\n  rules: {}\n",
