@@ -420,6 +420,7 @@ _Static_assert(sizeof(struct pg_pending) == 32, "pg_pending layout");
 #define PG_C_IGNORED 0x04 /* TLS, lost framing, FIFO full: nothing more is parsed */
 #define PG_C_OWNER 0x08	  /* the sending process was recorded as the series' owner */
 #define PG_C_TXN 0x10	  /* the last ReadyForQuery said a transaction is open ('T', 'E') */
+#define PG_C_READY 0x20	  /* the startup's ReadyForQuery came: later ones answer something */
 
 /* The two directions run concurrently (a task sending, softirq receiving), so the FIFO is
  * single-producer single-consumer: tail and the client fields are written by the client
@@ -650,6 +651,10 @@ static __always_inline int pg_on_server_msg(struct pg_conn *c, __u64 now, struct
 				__sync_fetch_and_or(&c->flags, PG_C_TXN);
 			else
 				__sync_fetch_and_and(&c->flags, ~(__u32)PG_C_TXN);
+		}
+		if (!(c->flags & PG_C_READY)) { /* the end of the startup: answers nothing */
+			__sync_fetch_and_or(&c->flags, PG_C_READY);
+			return 0;
 		}
 		if (kind == PK_QUERY) {
 			pg_pop(c, now, r);
