@@ -26,6 +26,7 @@ static __always_inline void stream_ignore(struct bpf_sock *sk)
 
 /* --- The modules (tail-called) --------------------------------------------------------- */
 #include "redis_pair.bpf.h" /* bpf/redis.bpf.h's parser and pairing, driven over segments */
+#include "postgres_pair.bpf.h" /* bpf/postgres.bpf.h's framing and pairing, likewise */
 #ifdef STREAM_TEST_MODULE
 #include STREAM_TEST_MODULE
 #endif
@@ -41,6 +42,7 @@ struct {
 } stream_progs_in SEC(".maps") = {
 	.values = {
 		STREAM_SLOT_IN(redis, PROTO_REDIS),
+		STREAM_SLOT_IN(postgres, PROTO_POSTGRES),
 #ifdef STREAM_TEST_MODULE
 		STREAM_SLOT_IN(test, PROTO_TEST),
 #endif
@@ -55,6 +57,7 @@ struct {
 } stream_progs_out SEC(".maps") = {
 	.values = {
 		STREAM_SLOT_OUT(redis, PROTO_REDIS),
+		STREAM_SLOT_OUT(postgres, PROTO_POSTGRES),
 #ifdef STREAM_TEST_MODULE
 		STREAM_SLOT_OUT(test, PROTO_TEST),
 #endif
@@ -76,6 +79,11 @@ static __always_inline __u32 protocols_detect(const char first[8], __u32 len, in
 	if (d) {
 		*dir = d;
 		return PROTO_REDIS;
+	}
+	d = postgres_detect(first, len, egress);
+	if (d) {
+		*dir = d;
+		return PROTO_POSTGRES;
 	}
 #ifdef STREAM_TEST_MODULE
 	d = test_detect(first, len, egress);
@@ -101,6 +109,9 @@ static __always_inline void protocols_close(const struct sock *sk, struct sock_s
 		break;
 	case PROTO_REDIS:
 		redis_close((struct sock *)sk);
+		break;
+	case PROTO_POSTGRES:
+		postgres_close((struct sock *)sk);
 		break;
 #ifdef STREAM_TEST_MODULE
 	case PROTO_TEST:

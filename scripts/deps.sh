@@ -9,7 +9,8 @@ libmicrohttpd-dev libyaml-dev libcrypt-dev"
 TEST_PKGS="libcmocka-dev nginx-light wrk curl openssl prometheus python3 \
 python3-prometheus-client iproute2 gnutls-bin gnuplot-nox prometheus-node-exporter \
 qemu-system-x86 busybox-static python3-kubernetes systemd strace systemtap-sdt-dev \
-libclang-rt-14-dev redis-server redis-tools python3-redis"
+libclang-rt-14-dev redis-server redis-tools python3-redis postgresql-15 \
+postgresql-client-15 python3-psycopg2"
 # make image: docker imports the rootfs; binutils strips the binary.
 IMAGE_PKGS="docker.io binutils"
 

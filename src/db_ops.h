@@ -24,4 +24,8 @@ int db_ops_valid_name(const char *name);
 extern const char *const db_redis_commands[];
 extern const size_t db_n_redis_commands;
 
+/* The PostgreSQL statement keywords (the first words of PostgreSQL 15's SQL commands). */
+extern const char *const db_postgres_keywords[];
+extern const size_t db_n_postgres_keywords;
+
 #endif /* SOCKEYE_DB_OPS_H */

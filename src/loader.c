@@ -424,7 +424,12 @@ static int start_db(struct loader *l)
 		if (err < 0)
 			return err;
 	}
-	/* PostgreSQL: db_ops_register(ops, SOCKEYE_DB_POSTGRESQL, <keywords>, n) here. */
+	if (l->features[SOCKEYE_FEATURE_POSTGRESQL].enabled) {
+		err = db_ops_register(ops, SOCKEYE_DB_POSTGRESQL, db_postgres_keywords,
+				      db_n_postgres_keywords);
+		if (err < 0)
+			return err;
+	}
 	l->fds.db.dur = bpf_map__fd(s->maps.db_dur);
 	l->fds.db.cache = bpf_map__fd(s->maps.db_cache);
 	l->fds.db.conns = bpf_map__fd(s->maps.db_conns);

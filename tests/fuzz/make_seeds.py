@@ -10,6 +10,7 @@ that crashed once are kept next to them as regress-*: every run starts from them
 import ctypes
 import os
 import random
+import struct
 import subprocess
 import sys
 import tempfile
@@ -336,10 +337,48 @@ def elf_seeds():
     return out
 
 
+# ---- fuzz_postgres_parser: the same records (see the comment at the top of
+# fuzz_postgres_parser.c). pg(type, body) is one message.
+
+def pg(t, body=b""):
+    if isinstance(body, str):
+        body = body.encode("latin-1")
+    return t.encode() + struct.pack(">I", len(body) + 4) + body
+
+
+PG_STARTUP = struct.pack(">II", 8, 80877103) + struct.pack(">II", 41, 196608) + \
+    b"user\0postgres\0database\0postgres\0\0"
+PG_READY = b"N" + pg("R", b"\0\0\0\0") + pg("K", b"\0\0\0\1\0\0\0\2") + pg("Z", "I")
+PG_ERR = pg("E", "SERROR\0VERROR\0C42P01\0Mno such table\0\0")
+
+PG_SEEDS = {
+    "simple": seg(PG_STARTUP + pg("Q", "SELECT 1\0")) + seg(PG_READY, True)
+    + seg(pg("T", b"\0\1a\0" + bytes(18)) + pg("D", b"\0\1\0\0\0\1x") + pg("C", "SELECT 1\0")
+          + pg("Z", "I"), True),
+    "error": seg(PG_STARTUP + pg("Q", "/* c */ select * from nosuch\0")) + seg(PG_READY, True)
+    + seg(PG_ERR + pg("Z", "I"), True),
+    "extended_named": seg(PG_STARTUP + pg("P", "s1\0UPDATE t SET a = 1\0\0\0")
+                          + pg("B", "\0s1\0" + "\0" * 6) + pg("E", "\0\0\0\0\0") + pg("S")
+                          + pg("C", "Ss1\0"))
+    + seg(PG_READY + pg("1") + pg("2") + pg("C", "UPDATE 1\0") + pg("Z", "I") + pg("3"), True),
+    "pipeline_error": seg(PG_STARTUP + (pg("P", "\0SELECT 1\0\0\0") + pg("B", "\0\0" + "\0" * 6)
+                                        + pg("E", "\0\0\0\0\0")) * 3 + pg("S"))
+    + seg(PG_READY + pg("1") + pg("2") + pg("C", "SELECT 1\0") + PG_ERR + pg("Z", "I"), True),
+    "transaction": seg(PG_STARTUP + pg("Q", "BEGIN\0") + pg("Q", "COMMIT\0"))
+    + seg(PG_READY + pg("C", "BEGIN\0") + pg("Z", "T") + pg("C", "COMMIT\0") + pg("Z", "I"), True),
+    "copy": seg(PG_STARTUP + pg("Q", "COPY t FROM STDIN\0") + pg("d", "1\tx\n" * 30) + pg("c"))
+    + seg(PG_READY + pg("G", "\0\0\1\0\0") + pg("C", "COPY 30\0") + pg("Z", "I"), True),
+    "ssl_accepted": seg(struct.pack(">II", 8, 80877103)) + seg("S", True)
+    + seg(b"\x16\x03\x01\x02\x00"),
+    "close_outstanding": seg(PG_STARTUP + pg("Q", "SELECT pg_sleep(1)\0")) + seg(PG_READY, True)
+    + CLOSE + seg(PG_STARTUP),
+}
+
+
 def main():
     rnd = random.Random(16)
     for t in ("http_parser", "config", "webconfig", "flags", "render", "tls_elf",
-              "redis_parser"):
+              "redis_parser", "postgres_parser"):
         clear(t)
     # The first byte is the route mode (fuzz_http_parser.c): 0 the heuristic only, else
     # http.routes patterns with an unmatched mode.
@@ -351,6 +390,8 @@ def main():
     put("http_parser", "routes_pipelined_path", b"\x05" + HTTP_SEEDS["pipelined"])
     for name, data in REDIS_SEEDS.items():
         put("redis_parser", name, data)
+    for name, data in PG_SEEDS.items():
+        put("postgres_parser", name, data)
     for name, data in CONFIG_SEEDS.items():
         put("config", name, data)
     for name, data in webconfig_seeds().items():

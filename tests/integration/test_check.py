@@ -15,7 +15,7 @@ from harness import AGENT, Suite, check  # noqa: E402
 T = Suite("check", agent=False)
 BUDGET = 100000
 SOCKET_PROGS = ["tp_sock_state", "cgskb_ingress", "cgskb_egress", "proto_redis_in",
-                "proto_redis_out"]
+                "proto_redis_out", "proto_postgres_in", "proto_postgres_out"]
 TLS_PROGS = ["uprobe_ssl_rw", "uprobe_ssl_free", "uretprobe_ssl_rw", "tp_exec", "tp_exit"]
 FUNC_PROGS = ["uprobe_func", "uretprobe_func", "usdt_func"]
 FEATURES = ["http", "tcp_connections", "https", "owner_on_send", "functions", "redis",

@@ -1,0 +1,361 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""test_postgres.py - PostgreSQL client metrics, exact: a PostgreSQL 15 of the test's own (initdb
+in a temp directory as the postgres user, its own port on 127.0.0.1, SSL off so that every
+client's SSLRequest is refused with 'N'), driven by psql (simple protocol: statement keywords
+behind comments, errors with their SQLSTATE), pg_sleep in its bucket, pgbench with the extended
+protocol (-M extended: unnamed statements; -M prepared: named ones) and in pipeline mode, and a
+psycopg2 pool of 5 with 2 inside a transaction for the idle/used gauges. Every count is the
+delta of the series of the test's port between two scrapes."""
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Suite, check, fail, free_port, wait_until  # noqa: E402
+
+import psycopg2  # noqa: E402  (python3-psycopg2)
+
+T = Suite("postgres")
+H = "127.0.0.1"
+BIN = "/usr/lib/postgresql/15/bin"
+DUR = "db_client_operation_duration_seconds"
+CONNS = "db_client_connections"
+EVENTS = "sockeye_db_parser_events_total"
+SETTLE_TIMEOUT = 2.0
+
+SERVER = {}
+
+
+def as_postgres():
+    pw = pwd.getpwnam("postgres")
+
+    def drop():
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    return drop
+
+
+def start_postgres(env):
+    d = tempfile.mkdtemp(prefix="sockeye-pg-")
+    SERVER["dir"] = d
+    pw = pwd.getpwnam("postgres")
+    os.chmod(d, 0o755)
+    os.chown(d, pw.pw_uid, pw.pw_gid)
+    data = os.path.join(d, "data")
+    p = subprocess.run([BIN + "/initdb", "-D", data, "-A", "trust", "-U", "postgres",
+                        "--no-sync", "-E", "UTF8"], preexec_fn=as_postgres(),
+                       capture_output=True, text=True, timeout=120, cwd=d)
+    check(p.returncode == 0, "initdb exited %d" % p.returncode, p.stderr.splitlines()[-5:])
+    port = free_port()
+    argv = [BIN + "/postgres", "-D", data, "-p", str(port), "-k", d,
+            "-c", "listen_addresses=" + H, "-c", "fsync=off", "-c", "ssl=off",
+            "-c", "max_connections=40", "-c", "shared_buffers=16MB"]
+    log = open(os.path.join(d, "postgres.log"), "w")
+    proc = env.procs.start(argv, preexec_fn=as_postgres(), stdin=subprocess.DEVNULL,
+                           stdout=log, stderr=log, cwd=d)
+
+    def up():
+        if proc.poll() is not None:
+            return "exited"
+        r = subprocess.run([BIN + "/pg_isready", "-h", H, "-p", str(port)],
+                           capture_output=True)
+        return "up" if r.returncode == 0 else None
+
+    st = wait_until(up, 30.0, 0.1)
+    check(st == "up", "postgres on port %d: %s" % (port, st))
+    SERVER["port"] = port
+    SERVER["proc"] = proc
+    return port
+
+
+def port_of(env):
+    return SERVER.get("port") or start_postgres(env)
+
+
+def psql(port, *cmds, ok=True):
+    argv = ["/usr/bin/psql", "-X", "-q", "-h", H, "-p", str(port), "-U", "postgres",
+            "-d", "postgres", "-v", "ON_ERROR_STOP=0"]
+    for c in cmds:
+        argv += ["-c", c]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if ok:
+        check(p.returncode == 0, "psql exited %d" % p.returncode, p.stderr.splitlines()[-3:])
+    return p
+
+
+def pgbench(port, *args):
+    argv = [BIN + "/pgbench", "-h", H, "-p", str(port), "-U", "postgres"] + list(args) + \
+        ["postgres"]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    check(p.returncode == 0, "%s exited %d" % (" ".join(argv), p.returncode),
+          (p.stdout + p.stderr).splitlines()[-5:])
+    return p.stdout
+
+
+def ops(scrape, port):
+    """{(op, status, error_type): count} of the duration histogram at port."""
+    out = {}
+    for n, lab, v in scrape.samples:
+        if n == DUR + "_count" and lab.get("server_port") == str(port) and \
+                lab.get("db_system_name") == "postgresql":
+            k = (lab.get("db_operation_name"), lab.get("db_response_status_code", ""),
+                 lab.get("error_type", ""))
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def buckets(scrape, port, op):
+    out = {}
+    for n, lab, v in scrape.samples:
+        if n == DUR + "_bucket" and lab.get("server_port") == str(port) and \
+                lab.get("db_system_name") == "postgresql" and \
+                lab.get("db_operation_name") == op and "error_type" not in lab:
+            out[lab["le"]] = out.get(lab["le"], 0) + v
+    return out
+
+
+def gauges(scrape, port):
+    return {st: scrape.value(CONNS, server_port=port, db_system_name="postgresql",
+                             db_client_connection_state=st) for st in ("idle", "used")}
+
+
+def event(scrape, name):
+    return scrape.value(EVENTS, db_system_name="postgresql", event=name)
+
+
+def delta(after, before):
+    return {k: after.get(k, 0) - before.get(k, 0) for k in set(after) | set(before)
+            if after.get(k, 0) - before.get(k, 0)}
+
+
+def expect_delta(env, before, port, want):
+    def get():
+        s = env.agent.scrape()
+        d = delta(ops(s, port), ops(before, port))
+        return s, d, d == want
+
+    s, d, good = get()
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while not good and time.monotonic() < deadline:
+        time.sleep(0.05)
+        s, d, good = get()
+    if not good:
+        fail("operations at port %d differ" % port,
+             ["got  %s" % sorted(d.items()), "want %s" % sorted(want.items())])
+    return s
+
+
+def expect_gauges(env, port, idle, used):
+    def get():
+        g = gauges(env.agent.scrape(), port)
+        return g if g == {"idle": idle, "used": used} else None
+
+    if wait_until(get, SETTLE_TIMEOUT) is None:
+        fail("connection gauges at port %d: %s, want idle=%d used=%d" %
+             (port, gauges(env.agent.scrape(), port), idle, used))
+
+
+# ---------------------------------------------------------------------------------------------
+
+@T.test
+def test_psql_statements_by_keyword(env):
+    port = port_of(env)
+    before = env.agent.scrape()
+    p = psql(port, "CREATE TABLE items (id int PRIMARY KEY, name text)",
+         "INSERT INTO items VALUES (1, 'secret-one')",
+         "insert into items values (2, 'secret-two')",
+         "SELECT name FROM items WHERE id = 1",
+         "  /* a comment */ select count(*) from items",
+         "-- a line comment\n(SELECT 2)",
+         "UPDATE items SET name = 'x' WHERE id = 2",
+         "DELETE FROM items WHERE id = 1",
+         "BEGIN", "SELECT 1", "COMMIT",
+         "NOSUCHWORD is not sql", ok=False)  # an error whose keyword is not one: _OTHER
+    check(p.returncode == 1 and "syntax error" in p.stderr, "psql: the last command fails",
+          p.stderr.splitlines()[-3:])
+    s = expect_delta(env, before, port,
+                     {("CREATE", "", ""): 1, ("INSERT", "", ""): 2, ("SELECT", "", ""): 4,
+                      ("UPDATE", "", ""): 1, ("DELETE", "", ""): 1, ("BEGIN", "", ""): 1,
+                      ("COMMIT", "", ""): 1, ("_OTHER", "42601", "42601"): 1})
+    expect_gauges(env, port, 0, 0)
+    for secret in ("secret-one", "items", "NOSUCHWORD"):
+        check(secret not in s.text, "%s exported" % secret)
+    check(event(s, "desync") == event(before, "desync"), "desync during psql")
+
+
+@T.test
+def test_errors_carry_their_sqlstate(env):
+    port = port_of(env)
+    before = env.agent.scrape()
+    check(psql(port, "SELECT 1/0", ok=False).returncode != 0, "division by zero succeeded")
+    check(psql(port, "SELECT * FROM no_such_table", ok=False).returncode != 0, "no table")
+    check(psql(port, "INSERT INTO items VALUES (2, 'dup')", ok=False).returncode != 0,
+          "duplicate key")
+    expect_delta(env, before, port,
+                 {("SELECT", "22012", "22012"): 1, ("SELECT", "42P01", "42P01"): 1,
+                  ("INSERT", "23505", "23505"): 1})
+
+
+@T.test
+def test_pg_sleep_lands_in_its_bucket(env):
+    port = port_of(env)
+    before = env.agent.scrape()
+    psql(port, "SELECT pg_sleep(0.05)")
+    after = expect_delta(env, before, port, {("SELECT", "", ""): 1})
+    b0, b1 = buckets(before, port, "SELECT"), buckets(after, port, "SELECT")
+    d = {le: b1.get(le, 0) - b0.get(le, 0) for le in b1}
+    want = {le: (0 if float(le) < 0.1 else 1) for le in d}
+    check(d == want, "pg_sleep(0.05) buckets", ["got  %s" % sorted(d.items()),
+                                                 "want %s" % sorted(want.items())])
+
+
+def bench_script(env, name, text):
+    path = os.path.join(SERVER["dir"], name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+SCRIPT = """\\set id random(1, 100)
+SELECT name FROM items WHERE id = :id;
+UPDATE items SET name = name WHERE id = :id;
+"""
+
+
+@T.test
+def test_pgbench_extended_protocol_unnamed_statements(env):
+    port = port_of(env)
+    f = bench_script(env, "ext.sql", SCRIPT)
+    before = env.agent.scrape()
+    pgbench(port, "-n", "-M", "extended", "-c", "2", "-t", "50", "-f", f)
+    expect_delta(env, before, port, {("SELECT", "", ""): 100, ("UPDATE", "", ""): 100})
+    expect_gauges(env, port, 0, 0)
+
+
+@T.test
+def test_pgbench_prepared_named_statements(env):
+    port = port_of(env)
+    f = bench_script(env, "prep.sql", SCRIPT)
+    before = env.agent.scrape()
+    pgbench(port, "-n", "-M", "prepared", "-c", "2", "-t", "50", "-f", f)
+    expect_delta(env, before, port, {("SELECT", "", ""): 100, ("UPDATE", "", ""): 100})
+
+
+@T.test
+def test_pgbench_pipeline_mode(env):
+    port = port_of(env)
+    f = bench_script(env, "pipe.sql", """\\set id random(1, 100)
+\\startpipeline
+SELECT name FROM items WHERE id = :id;
+SELECT 1;
+UPDATE items SET name = name WHERE id = :id;
+INSERT INTO log_items VALUES (:id);
+\\endpipeline
+""")
+    psql(port, "CREATE TABLE log_items (id int)")
+    for mode in ("extended", "prepared"):
+        before = env.agent.scrape()
+        pgbench(port, "-n", "-M", mode, "-c", "1", "-t", "40", "-f", f)
+        expect_delta(env, before, port, {("SELECT", "", ""): 80, ("UPDATE", "", ""): 40,
+                                         ("INSERT", "", ""): 40})
+    s = env.agent.scrape()
+    check(event(s, "pipeline_full") == 0, "pipeline_full events")
+
+
+@T.test
+def test_pool_gauges_at_known_moments(env):
+    port = port_of(env)
+    conns = []
+    try:
+        expect_gauges(env, port, 0, 0)
+        for _ in range(5):
+            c = psycopg2.connect(host=H, port=port, user="postgres", dbname="postgres",
+                                 sslmode="prefer")
+            c.autocommit = True
+            conns.append(c)
+        expect_gauges(env, port, 5, 0)
+        before = env.agent.scrape()
+        for c in conns[:2]:  # two busy: a transaction open on each
+            c.autocommit = False
+            c.cursor().execute("SELECT 1")
+        expect_gauges(env, port, 3, 2)
+        conns[0].commit()
+        expect_gauges(env, port, 4, 1)
+        conns[1].rollback()
+        expect_gauges(env, port, 5, 0)
+        expect_delta(env, before, port, {("BEGIN", "", ""): 2, ("SELECT", "", ""): 2,
+                                         ("COMMIT", "", ""): 1, ("ROLLBACK", "", ""): 1})
+        # A statement outstanding at close ends as connection_closed.
+        conns[2].cursor().execute("SELECT 1")  # counted
+        before = env.agent.scrape()
+        r = subprocess.Popen(["/usr/bin/psql", "-X", "-q", "-h", H, "-p", str(port), "-U",
+                              "postgres", "-c", "SELECT pg_sleep(5)"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            expect_gauges(env, port, 5, 1)
+        finally:
+            r.kill()
+            r.wait()
+        expect_gauges(env, port, 5, 0)
+        expect_delta(env, before, port, {("SELECT", "", "connection_closed"): 1})
+    finally:
+        for c in conns:
+            c.close()
+    expect_gauges(env, port, 0, 0)
+
+
+@T.test
+def test_exposition_is_valid(env):
+    port = port_of(env)
+    psql(port, "SELECT 1")
+    sc = env.agent.scrape()
+    check("# TYPE %s histogram" % DUR in sc.text, "no db duration family")
+    p = subprocess.run(["promtool", "check", "metrics"], input=sc.text, capture_output=True,
+                       text=True, timeout=30)
+    out = (p.stdout + p.stderr).strip().splitlines()
+    check(p.returncode == 0, "promtool check metrics exited %d" % p.returncode, out[:30])
+    from prometheus_client.parser import text_string_to_metric_families
+    fams = {f.name for f in text_string_to_metric_families(sc.text)}
+    check("db_client_operation_duration_seconds" in fams, "prometheus_client parser", [])
+
+
+@T.test
+def test_postgresql_disable(env):
+    port = port_of(env)
+    other = env.start_agent(args=["--postgresql.disable"])
+    try:
+        before = other.scrape()
+        psql(port, "SELECT 1")
+        after = other.scrape()
+        check(after.value("sockeye_feature_enabled", feature="postgresql") == 0,
+              "feature postgresql still on with --postgresql.disable")
+        check(not delta(ops(after, port), ops(before, port)), "operations counted while off")
+    finally:
+        other.stop()
+
+
+def cleanup():
+    p = SERVER.get("proc")
+    if p is not None and p.poll() is None:
+        p.send_signal(signal.SIGINT)  # fast shutdown
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if SERVER.get("dir"):
+        shutil.rmtree(SERVER["dir"], ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        T.main()
+    finally:
+        cleanup()
