@@ -114,6 +114,29 @@ static __always_inline void db_cache_add(struct sockeye_db_cache_key *key, __u32
 	__sync_fetch_and_add(&v->misses, misses);
 }
 
+#ifndef BARRIER_VAR
+#define BARRIER_VAR(v) asm volatile("" : "+r"(v))
+#endif
+
+/* The modules step a segment's bytes through windows of DB_WIN. */
+#define DB_WIN 64
+
+/* Loads skb's bytes [pos, min(end, pos + DB_WIN)) into buf (pos < end); returns how many, 0
+ * when the load failed. */
+static __always_inline __u32 db_win_load(struct __sk_buff *skb, __u32 pos, __u32 end, char *buf)
+{
+	__u32 len = end - pos;
+
+	if (len > DB_WIN)
+		len = DB_WIN;
+	/* 1..DB_WIN, in a form the 6.1 verifier bounds away from 0. */
+	BARRIER_VAR(len);
+	len = ((len - 1) & (DB_WIN - 1)) + 1;
+	if (bpf_skb_load_bytes(skb, pos, buf, len))
+		return 0;
+	return len;
+}
+
 /* Adds d_open and d_used to a connection group's gauges. */
 static __always_inline void db_conn_add(__u64 cgroup_id, __u16 server_port, __u8 system,
 					__s64 d_open, __s64 d_used)

@@ -21,9 +21,7 @@ __noinline int pg_step_rep(struct pg_dir *d, int c);
 
 #include "postgres.bpf.h"
 
-#ifndef BARRIER_VAR
-#define BARRIER_VAR(v) asm volatile("" : "+r"(v))
-#endif
+_Static_assert(PG_WIN == DB_WIN, "the window db_win_load fills");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -252,13 +250,8 @@ static long pg_loop_cb(__u32 idx, void *arg)
 	if (pos >= sc->win_base && pos - sc->win_base < sc->w.n) {
 		sc->w.i = pos - sc->win_base; /* still inside the loaded window */
 	} else {
-		len = end - pos;
-		if (len > PG_WIN)
-			len = PG_WIN;
-		/* 1..PG_WIN, in a form the 6.1 verifier bounds away from 0. */
-		BARRIER_VAR(len);
-		len = ((len - 1) & (PG_WIN - 1)) + 1;
-		if (bpf_skb_load_bytes(x->skb, pos, sc->w.buf, len))
+		len = db_win_load(x->skb, pos, end, sc->w.buf);
+		if (!len)
 			return 1;
 		sc->win_base = pos;
 		sc->w.n = len;

@@ -20,9 +20,7 @@ __noinline int redis_step_rep(struct resp_parser *p, int c);
 
 #include "redis.bpf.h"
 
-#ifndef BARRIER_VAR
-#define BARRIER_VAR(v) asm volatile("" : "+r"(v))
-#endif
+_Static_assert(REDIS_WIN == DB_WIN, "the window db_win_load fills");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -203,13 +201,8 @@ static long redis_loop_cb(__u32 idx, void *arg)
 		 * go on there; a load per window, not per event. */
 		sc->w.i = pos - sc->win_base;
 	} else {
-		len = end - pos;
-		if (len > REDIS_WIN)
-			len = REDIS_WIN;
-		/* 1..REDIS_WIN, in a form the 6.1 verifier bounds away from 0 (driver.bpf.h). */
-		BARRIER_VAR(len);
-		len = ((len - 1) & (REDIS_WIN - 1)) + 1;
-		if (bpf_skb_load_bytes(x->skb, pos, sc->w.buf, len))
+		len = db_win_load(x->skb, pos, end, sc->w.buf);
+		if (!len)
 			return 1;
 		sc->win_base = pos;
 		sc->w.n = len;

@@ -15,20 +15,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Suite, check, fail, free_port, wait_until  # noqa: E402
+from dbfamilies import CACHE, SETTLE_TIMEOUT, DbFamilies, delta  # noqa: E402
 
 import redis  # noqa: E402  (python3-redis)
 
 T = Suite("redis")
 H = "127.0.0.1"
-DUR = "db_client_operation_duration_seconds"
-CONNS = "db_client_connections"
-CACHE = "sockeye_db_client_cache_lookups_total"
-EVENTS = "sockeye_db_parser_events_total"
-# A reply is counted while the kernel handles its segment, before the client reads it; a close
-# on the state tracepoint, maybe just after the client returned. Gauges and close effects are
-# scraped again until they show, for at most this long.
-SETTLE_TIMEOUT = 2.0
-
 SERVER = {}
 
 
@@ -72,26 +64,9 @@ def cli(port, *args, resp3=False):
 # ---------------------------------------------------------------------------------------------
 # Reading the families: every label but the ones named is summed over (identity, cgroup).
 
-def ops(scrape, port):
-    """{(op, status, error_type): count} of the duration histogram at port."""
-    out = {}
-    for n, lab, v in scrape.samples:
-        if n == DUR + "_count" and lab.get("server_port") == str(port) and \
-                lab.get("db_system_name") == "redis":
-            k = (lab.get("db_operation_name"), lab.get("db_response_status_code", ""),
-                 lab.get("error_type", ""))
-            out[k] = out.get(k, 0) + v
-    return out
-
-
-def buckets(scrape, port, op):
-    """{le: cumulative count} of op (successes) at port."""
-    out = {}
-    for n, lab, v in scrape.samples:
-        if n == DUR + "_bucket" and lab.get("server_port") == str(port) and \
-                lab.get("db_operation_name") == op and "error_type" not in lab:
-            out[lab["le"]] = out.get(lab["le"], 0) + v
-    return out
+DB = DbFamilies("redis")
+ops, buckets, gauges, event, expect_gauges = DB.ops, DB.buckets, DB.gauges, DB.event, \
+    DB.expect_gauges
 
 
 def lookups(scrape, port):
@@ -101,20 +76,6 @@ def lookups(scrape, port):
             k = (lab.get("db_operation_name"), lab.get("result"))
             out[k] = out.get(k, 0) + v
     return out
-
-
-def gauges(scrape, port):
-    return {st: scrape.value(CONNS, server_port=port, db_system_name="redis",
-                             db_client_connection_state=st) for st in ("idle", "used")}
-
-
-def event(scrape, name):
-    return scrape.value(EVENTS, db_system_name="redis", event=name)
-
-
-def delta(after, before):
-    return {k: after.get(k, 0) - before.get(k, 0) for k in set(after) | set(before)
-            if after.get(k, 0) - before.get(k, 0)}
 
 
 def expect_delta(env, before, port, want_ops, want_lookups=None, settle=False):
@@ -139,17 +100,6 @@ def expect_delta(env, before, port, want_ops, want_lookups=None, settle=False):
               "lookups got  %s" % sorted(d_look.items()),
               "lookups want %s" % sorted((want_lookups or {}).items())])
     return s
-
-
-def expect_gauges(env, port, idle, used):
-    def get():
-        g = gauges(env.agent.scrape(), port)
-        return g if g == {"idle": idle, "used": used} else None
-
-    got = wait_until(get, SETTLE_TIMEOUT)
-    if got is None:
-        fail("connection gauges at port %d: %s, want idle=%d used=%d" %
-             (port, gauges(env.agent.scrape(), port), idle, used))
 
 
 # ---------------------------------------------------------------------------------------------
