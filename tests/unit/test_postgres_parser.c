@@ -194,7 +194,7 @@ static void test_simple_queries_and_keywords(void **state)
 	msg(&CL, 'Q', "123", -1);
 	for (int i = 0; i < 5; i++) {
 		msg(&SV, 'T', "\0\1?column?\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 24);
-		msg(&SV, 'D', "\0\1\0\0\0\1x", 9);
+		msg(&SV, 'D', "\0\1\0\0\0\1x", 7);
 		msg(&SV, 'C', "SELECT 1", -1);
 		msg(&SV, 'Z', "I", 1);
 	}
