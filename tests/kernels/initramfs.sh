@@ -40,7 +40,7 @@ libs=$(ldd build/sockeye | awk '$1 ~ /^\// { print $1 } $3 ~ /^\// { print $3 }'
 for l in $libs; do
 	copy_abs "$l"
 done
-ssl=$(ldconfig -p | awk '$1 == "libssl.so.3" && /x86-64/ { print $NF; exit }')
+ssl=$(ldconfig -p | awk '$1 == "libssl.so.3" && /x86-64/ && !s { s = $NF } END { print s }')
 [ -n "$ssl" ] && copy_abs "$ssl"
 
 # The scrape port is not a service under test.
