@@ -137,6 +137,8 @@ static __always_inline void pg_peek_begin(struct pg_dir *d, int from_client)
 {
 	d->npeek = 0;
 	d->want = pg_peek_len(d->type, from_client);
+	if (!d->want) /* rows, notices, ...: nothing of theirs is read, nothing to reset */
+		return;
 	d->phase = 0;
 	d->kw = KW_BEFORE;
 	d->klen = 0;
@@ -591,6 +593,21 @@ static __always_inline void pg_pop(struct pg_conn *c, __u64 now, struct pg_resul
 	for (i = 0; i < SOCKEYE_DB_NAME_LEN; i++)
 		r->name[i] = e->name[i];
 	__sync_fetch_and_add(&c->head, 1);
+}
+
+/* The entry i places after the head, outstanding when the connection closed at now, into r
+ * as error_type="connection_closed"; 0 for a Sync marker (it stands for nothing that ran). */
+static __always_inline int pg_closed(const struct pg_conn *c, __u32 i, __u64 now,
+				     struct pg_result *r)
+{
+	const struct pg_pending *e = &c->fifo[(c->head + i) & (PG_FIFO - 1)];
+
+	if (e->kind == PK_SYNC)
+		return 0;
+	r->dur_ns = now > e->start_ns ? now - e->start_ns : 0;
+	__builtin_memcpy(r->name, e->name, SOCKEYE_DB_NAME_LEN);
+	r->error = SOCKEYE_DB_ERR_CLOSED;
+	return 1;
 }
 
 static __always_inline __u8 pg_head_kind(const struct pg_conn *c)

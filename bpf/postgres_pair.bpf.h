@@ -371,17 +371,10 @@ static __always_inline void postgres_close(struct sock *sk)
 		return;
 	now = bpf_ktime_get_ns();
 	for (i = 0; i < PG_FIFO; i++) {
-		struct pg_pending *e;
-
 		if (i >= pg_queued(c))
 			break;
-		e = &c->fifo[(c->head + i) & (PG_FIFO - 1)];
-		if (e->kind == PK_SYNC)
-			continue;
-		r.dur_ns = now > e->start_ns ? now - e->start_ns : 0;
-		__builtin_memcpy(r.name, e->name, SOCKEYE_DB_NAME_LEN);
-		r.error = SOCKEYE_DB_ERR_CLOSED;
-		pg_record(c, &r);
+		if (pg_closed(c, i, now, &r))
+			pg_record(c, &r);
 	}
 	pg_set_ignored(c);
 	pg_gauges(c);

@@ -126,11 +126,9 @@ static inline void pg_feed(struct pg_feed *f, const char *buf, size_t len, int f
 			f->desync++;
 			break;
 		}
-		pg_feed_actions(f, a, &r);
-		if (c->flags & PG_C_IGNORED) {
-			pg_feed_actions(f, 0, &r);
+		pg_feed_actions(f, a, &r); /* the gauges too, as pg_gauges after each event */
+		if (c->flags & PG_C_IGNORED)
 			return;
-		}
 	}
 	pg_feed_actions(f, 0, NULL);
 }
@@ -144,16 +142,11 @@ static inline void pg_feed_close(struct pg_feed *f, uint64_t now)
 	if (!(c->flags & PG_C_OPEN) || (c->flags & PG_C_IGNORED))
 		return;
 	for (i = 0; i < PG_FIFO && i < pg_queued(c); i++) {
-		const struct pg_pending *e = &c->fifo[(c->head + i) & (PG_FIFO - 1)];
 		struct pg_result r;
 
-		if (e->kind == PK_SYNC)
-			continue;
 		memset(&r, 0, sizeof(r));
-		r.dur_ns = now > e->start_ns ? now - e->start_ns : 0;
-		memcpy(r.name, e->name, SOCKEYE_DB_NAME_LEN);
-		r.error = SOCKEYE_DB_ERR_CLOSED;
-		pg_feed_actions(f, PG_A_RECORD, &r);
+		if (pg_closed(c, i, now, &r))
+			pg_feed_actions(f, PG_A_RECORD, &r);
 	}
 	pg_set_ignored(c);
 	pg_feed_actions(f, 0, NULL);
