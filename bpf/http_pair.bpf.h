@@ -169,7 +169,7 @@ static __always_inline void record_sizes(__u64 cgroup_id, struct http_conn *st,
 
 	cur_key(&key, cgroup_id, st);
 	st->cur_valid = 0;
-	if (!z)
+	if (!z || bench_stage == BENCH_STAGE_NOHIST)
 		return;
 	val = lookup_or_init(&http_sizes, &http_size_spill, &key, &z->sizes);
 	if (!val)
@@ -186,6 +186,8 @@ static __always_inline void record(__u64 cgroup_id, struct http_conn *st, struct
 	struct sockeye_http_val *val;
 
 	cur_key(&key, cgroup_id, st);
+	if (bench_stage == BENCH_STAGE_NOHIST)
+		return;
 	val = bpf_map_lookup_elem(&http_dur, &key);
 	if (!val) /* a series whose first insert found http_dur's allocator empty */
 		val = bpf_map_lookup_elem(&http_dur_spill, &key);
@@ -700,6 +702,10 @@ static __always_inline void http_segment(struct __sk_buff *skb, struct http_conn
 	ctx.sc = sc;
 	ctx.p = p;
 	ctx.r = req_dir ? &st->route : NULL;
+	if (bench_stage == BENCH_STAGE_NOSCAN) {
+		scratch_put(depth);
+		return;
+	}
 	bpf_loop(SCAN_STEPS, scan_cb_skb, &ctx, 0);
 	if (p->ended)
 		on_end(&ctx, 0);

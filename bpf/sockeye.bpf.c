@@ -166,6 +166,8 @@ static __always_inline int handle(struct __sk_buff *skb, const int egress)
 	struct tcphdr *tcp;
 	int fresh, first;
 
+	if (bench_stage == BENCH_STAGE_ENTRY)
+		return 1;
 	/* Cheapest exits first: no room for a payload byte, not TCP, no payload. */
 	if (skb->len <= 40)
 		return 1;
@@ -217,6 +219,8 @@ static __always_inline int handle(struct __sk_buff *skb, const int egress)
 		tcp_first_sight(&st->s, bpf_skb_cgroup_id(skb), local, remote);
 	}
 
+	if (bench_stage == BENCH_STAGE_STORAGE)
+		return 1;
 	/* Sequence numbers, once for the TCP counters and the protocol. */
 	fresh = stream_seq(&st->s, egress, seq, len, &skip, &gap);
 	if (st->s.tcp_tracked)
@@ -241,6 +245,8 @@ static __always_inline int handle(struct __sk_buff *skb, const int egress)
 	}
 	if (first)
 		gap = 0; /* bytes before a direction's first are not the protocol's loss */
+	if (bench_stage == BENCH_STAGE_CORE)
+		return 1;
 	st->s.seen |= 1 << egress;
 	off += skip;
 

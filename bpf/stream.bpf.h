@@ -80,6 +80,22 @@ struct {
 	__type(value, struct stream_seg);
 } stream_segs SEC(".maps");
 
+/* Only bench/breakdown.sh sets this (through SOCKEYE_BENCH_STAGE, src/loader.c): the socket
+ * hooks stop after a stage of their work, to measure what each stage costs under load
+ * (docs/performance.md). 0, the default: every stage; the verifier drops the other branches.
+ * Sync note: the stages are listed in bench/breakdown.sh and docs/performance.md. */
+enum bench_stage {
+	BENCH_STAGE_FULL = 0,
+	BENCH_STAGE_ENTRY,   /* 1: return at once (the cost of being attached) */
+	BENCH_STAGE_STORAGE, /* 2: headers, socket, sk_storage lookup */
+	BENCH_STAGE_CORE,    /* 3: + sequence numbers, TCP counters, protocol decision */
+	BENCH_STAGE_NOSCAN,  /* 4: + the HTTP driver up to its scan (scratch, clock) */
+	BENCH_STAGE_NOHIST,  /* 5: + the scan and pairing, no histogram recorded */
+	BENCH_STAGE_MAX,
+};
+_Static_assert(BENCH_STAGE_MAX == SOCKEYE_BENCH_STAGES, "bench stages");
+const volatile __u8 bench_stage = 0;
+
 /* Only bench/bpfcost sets this: BPF_PROG_TEST_RUN repeats one segment on one socket, which
  * would otherwise be skipped as a retransmit. The verifier drops the branch when it is 0. */
 const volatile __u8 bench_ignore_seq = 0;

@@ -351,10 +351,39 @@ static int check_map_names(const struct sockeye_bpf *s)
 	return progload_check_map_names(maps, ARRAY_SIZE(maps), "sockeye");
 }
 
+/* SOCKEYE_BENCH_STAGE (bench/breakdown.sh only): the socket hooks stop after that stage of
+ * their work (enum bench_stage, bpf/stream.bpf.h), so counts are incomplete. Unset or empty:
+ * 0, every stage. Returns the stage, -1 (logged) when the value is not one. */
+static int bench_stage_env(void)
+{
+	const char *v = getenv("SOCKEYE_BENCH_STAGE");
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < 0 || n >= SOCKEYE_BENCH_STAGES) {
+		pr_error("SOCKEYE_BENCH_STAGE=%s: not a benchmark stage (0 to %d)", v,
+			 SOCKEYE_BENCH_STAGES - 1);
+		return -1;
+	}
+	if (n)
+		pr_warn("SOCKEYE_BENCH_STAGE=%ld: the socket hooks stop early, HTTP and TCP counts "
+			"are incomplete (a benchmark setting)",
+			n);
+	return (int)n;
+}
+
 /* Opens, configures and loads the socket hooks' object. A refused optional program turns its
  * feature off and the object is loaded again without it; a refused core program is fatal. */
 static int load_main(struct loader *l, const struct sockeye_config *cfg)
 {
+	int stage = bench_stage_env();
+
+	if (stage < 0)
+		return -EINVAL;
 	for (;;) {
 		int failed, err;
 		const struct progload_prog *f;
@@ -371,6 +400,7 @@ static int load_main(struct loader *l, const struct sockeye_config *cfg)
 		if (err)
 			return err;
 		l->skel->rodata->owner_on_send = l->features[SOCKEYE_FEATURE_OWNER_ON_SEND].enabled;
+		l->skel->rodata->bench_stage = (__u8)stage;
 		bpf_program__set_autoload(l->skel->progs.tp_sock_state,
 					  l->features[SOCKEYE_FEATURE_TCP].enabled);
 		err = progload_object(l->skel->obj, "sockeye",

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # test_bench_smoke.sh - `bench/run --smoke` still works end to end, so the benchmark cannot rot:
 # it exits 0 and writes results.md (machine line, the five sections each with a table, exact
-# counts in sections 2 and 5) and PNG plots that results.md links. Timing is printed, never
-# asserted. Output goes to a temp dir (removed at the end), not over bench/results.md.
+# counts in sections 2 and 5) and PNG plots that results.md links; bench/breakdown.py --smoke
+# prints its stage table. Timing is printed, never asserted. Output goes to a temp dir (removed at the end), not over bench/results.md.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -71,6 +71,25 @@ for png in overhead.png scrape.png; do
 	check "plot_${base}_is_linked_from_results_md" "no ($png) link in results.md" \
 		grep -sq "($png)" "$MD"
 done
+
+# bench/breakdown.py --smoke: exits 0 and prints its table with the six stages in order, each
+# with a number of ns (stage 0, everything, last); and a stage the agent does not know is
+# refused with a message and a non-zero exit.
+BD=$OUT/breakdown.txt
+timeout -k 10 120 bench/breakdown.py --smoke >"$BD" 2>"$OUT/breakdown.err"
+rc=$?
+check breakdown_smoke_exits_0 "status $rc: $(tail -n 3 "$OUT/breakdown.err" | tr '\n' ' ')" \
+	test "$rc" -eq 0
+check breakdown_prints_six_stages_in_order "no table rows for stages 1 2 3 4 5 0 with ns figures" \
+	bash -c '[ "$(grep -E "^\| [0-5] \| [^|]+ \| [0-9]+ \([0-9 ]+\) \|" "$1" | cut -d"|" -f2 |
+		tr -d " \n")" = 123450 ]' _ "$BD"
+PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SOCKEYE_BENCH_STAGE=7 timeout 20 build/sockeye --web.listen-address=127.0.0.1:"$PORT" \
+	>"$OUT/stage7.log" 2>&1
+rc=$?
+check agent_refuses_an_unknown_bench_stage "status $rc, log: $(tail -n 2 "$OUT/stage7.log" | tr '\n' ' ')" \
+	bash -c '[ "$1" -ne 0 ] && grep -q "SOCKEYE_BENCH_STAGE=7: not a benchmark stage" "$2"' _ \
+	"$rc" "$OUT/stage7.log"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
