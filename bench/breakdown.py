@@ -49,14 +49,14 @@ class Pin:
         os.sched_setaffinity(0, {0})
 
 
-def pin_tree(pid):
-    """nginx's master and workers (its children) onto CPU 0."""
-    os.sched_setaffinity(pid, {0})
+def pin_tree(pid, cpus):
+    """nginx's master and workers (its children) onto cpus."""
+    os.sched_setaffinity(pid, cpus)
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
             with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
                 for child in f.read().split():
-                    os.sched_setaffinity(int(child), {0})
+                    os.sched_setaffinity(int(child), cpus)
         except OSError:
             pass
 
@@ -134,11 +134,7 @@ def main():
         try:
             for rnd in range(args.rounds):
                 for pinned in modes:
-                    if pinned:
-                        pin_tree(ngx.proc.pid)
-                    else:
-                        os.sched_setaffinity(ngx.proc.pid, set(range(os.cpu_count())))
-                        pin_tree_all(ngx.proc.pid)
+                    pin_tree(ngx.proc.pid, {0} if pinned else set(range(os.cpu_count())))
                     for stage, _ in STAGES:
                         r = phase(procs, tmp, binary, url, stage, args.duration, pinned)
                         res[(pinned, stage)].append(r)
@@ -185,18 +181,6 @@ def main():
         rows.append(row)
     print(md_table(header, rows))
     return 0
-
-
-def pin_tree_all(pid):
-    """nginx's processes back onto every CPU."""
-    cpus = set(range(os.cpu_count()))
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                for child in f.read().split():
-                    os.sched_setaffinity(int(child), cpus)
-        except OSError:
-            pass
 
 
 if __name__ == "__main__":
