@@ -22,13 +22,12 @@ or stop cleanly, 2 on a usage error. Every process it starts is stopped by its P
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
-from lib import BenchError, log, md_table  # noqa: E402
+from lib import BenchError, log, md_table, median  # noqa: E402
 
 # Sync note: enum bench_stage in bpf/stream.bpf.h. Run in this order; 0 (every stage) last.
 STAGES = [
@@ -75,15 +74,14 @@ def phase(procs, tmp, binary, url, stage, duration, pinned):
         s1 = agent.scrape()
     finally:
         agent.stop()
-    p0, p1 = s0.programs(), s1.programs()
+    progs = lib.prog_delta(s0, s1)
     out = {"requests": r["requests"], "rps": r["rps"]}
     total = 0.0
     runs = 0.0
     for h in HOOKS:
-        if h not in p1:
+        if h not in progs:
             raise BenchError("the agent exports no run time for %s" % h)
-        n = p1[h][0] - p0.get(h, (0, 0))[0]
-        t = p1[h][1] - p0.get(h, (0, 0))[1]
+        n, t = progs[h]
         out[h] = t / n * 1e9 if n else None
         total += t
         runs += n
@@ -92,11 +90,6 @@ def phase(procs, tmp, binary, url, stage, duration, pinned):
     out["side_ns"] = total / r["requests"] / 2 * 1e9
     out["runs_per_req"] = runs / r["requests"]
     return out
-
-
-def median(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
 
 
 def fmt(v, spec="%.0f"):

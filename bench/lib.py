@@ -57,6 +57,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def prog_delta(s0, s1):
+    """{program: (runs, run seconds)} between two Scrapes of the agent."""
+    p0, p1 = s0.programs(), s1.programs()
+    return {p: (p1[p][0] - p0.get(p, (0, 0))[0], p1[p][1] - p0.get(p, (0, 0))[1]) for p in p1}
+
+
 def http_get(url, timeout=10.0):
     """(status, body bytes); status 0 when nothing answered."""
     try:

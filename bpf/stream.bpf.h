@@ -80,10 +80,10 @@ struct {
 	__type(value, struct stream_seg);
 } stream_segs SEC(".maps");
 
-/* Only bench/breakdown.sh sets this (through SOCKEYE_BENCH_STAGE, src/loader.c): the socket
+/* Only bench/breakdown.py sets this (through SOCKEYE_BENCH_STAGE, src/loader.c): the socket
  * hooks stop after a stage of their work, to measure what each stage costs under load
  * (docs/performance.md). 0, the default: every stage; the verifier drops the other branches.
- * Sync note: the stages are listed in bench/breakdown.sh and docs/performance.md. */
+ * Sync note: the stages are listed in bench/breakdown.py and docs/performance.md. */
 enum bench_stage {
 	BENCH_STAGE_FULL = 0,
 	BENCH_STAGE_ENTRY,   /* 1: return at once (the cost of being attached) */

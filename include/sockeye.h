@@ -271,10 +271,11 @@ _Static_assert(sizeof(struct sockeye_route_cfg) == 32, "sockeye_route_cfg is ABI
 #define SOCKEYE_MAP_ROUTE_PREFIXES "route_prefixes"
 #define SOCKEYE_ROUTE_LEARN_ENTRIES 16384
 
-/* Per-socket parser limits (documented in README "Limits"). */
-/* Stages the socket hooks can stop after (bench/breakdown.sh; enum bench_stage in
+/* Stages the socket hooks can stop after (bench/breakdown.py; enum bench_stage in
  * bpf/stream.bpf.h). */
 #define SOCKEYE_BENCH_STAGES 6
+
+/* Per-socket parser limits (documented in README "Limits"). */
 #define SOCKEYE_PIPELINE_DEPTH 8   /* outstanding requests per socket */
 #define SOCKEYE_SCAN_WINDOW 256	   /* bytes copied from the skb per scan step */
 #define SOCKEYE_SCAN_WINDOWS 32	   /* window loads per skb: 8 KiB of header bytes */

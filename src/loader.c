@@ -351,7 +351,7 @@ static int check_map_names(const struct sockeye_bpf *s)
 	return progload_check_map_names(maps, ARRAY_SIZE(maps), "sockeye");
 }
 
-/* SOCKEYE_BENCH_STAGE (bench/breakdown.sh only): the socket hooks stop after that stage of
+/* SOCKEYE_BENCH_STAGE (bench/breakdown.py only): the socket hooks stop after that stage of
  * their work (enum bench_stage, bpf/stream.bpf.h), so counts are incomplete. Unset or empty:
  * 0, every stage. Returns the stage, -1 (logged) when the value is not one. */
 static int bench_stage_env(void)

@@ -3,7 +3,8 @@
 # test_bench_smoke.sh - `bench/run --smoke` still works end to end, so the benchmark cannot rot:
 # it exits 0 and writes results.md (machine line, the five sections each with a table, exact
 # counts in sections 2 and 5) and PNG plots that results.md links; bench/breakdown.py --smoke
-# prints its stage table. Timing is printed, never asserted. Output goes to a temp dir (removed at the end), not over bench/results.md.
+# prints its stage table. Timing is printed, never asserted. Output goes to a temp dir (removed
+# at the end), not over bench/results.md.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
